@@ -1,0 +1,87 @@
+"""Hugging Face BERT directories: `config.json` + `model.safetensors`
+(or, only when the caller opts in, a pickled `pytorch_model.bin`)."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+CONFIG_FILE = "config.json"
+SAFETENSORS_FILE = "model.safetensors"
+PICKLE_FILE = "pytorch_model.bin"
+_BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+              "intermediate_size", "hidden_act", "hidden_dropout_prob",
+              "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+              "initializer_range", "layer_norm_eps")
+# Buffers and heads that an encoder does not use.
+_IGNORED_PREFIXES = ("embeddings.position_ids", "cls.", "classifier.", "qa_outputs.")
+
+
+def is_hf_dir(directory):
+    return tf.io.gfile.exists(os.path.join(directory, CONFIG_FILE)) and any(
+        tf.io.gfile.exists(os.path.join(directory, f)) for f in (SAFETENSORS_FILE, PICKLE_FILE))
+
+
+def read_config(directory):
+    """The HF `config.json` as a bert_config dict (the keys BERT uses)."""
+    with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE)) as f:
+        config = json.load(f)
+    if config.get("model_type", "bert") != "bert":
+        raise ValueError(f"{directory}/{CONFIG_FILE}: model_type is {config['model_type']!r}, "
+                         "not 'bert'")
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{directory}/{CONFIG_FILE}: position_embedding_type "
+                         f"{config['position_embedding_type']!r} is not supported")
+    return {k: config[k] for k in _BERT_KEYS if k in config}
+
+
+def read_arrays(directory, allow_pickle=False, keep_heads=False):
+    """{HF name: np.ndarray} with any `bert.` prefix removed.
+
+    A pickled `pytorch_model.bin` is read only with `allow_pickle=True`: a
+    pickle can run arbitrary code, so it is never loaded by default.
+    """
+    path = os.path.join(directory, SAFETENSORS_FILE)
+    if tf.io.gfile.exists(path):
+        arrays = _read_safetensors(path)
+    elif allow_pickle:
+        arrays = _read_pickle(os.path.join(directory, PICKLE_FILE))
+    else:
+        raise ValueError(
+            f"{directory} holds only {PICKLE_FILE}, a pickle, which can run code when loaded; "
+            "convert it to model.safetensors, or pass allow_pickle=True "
+            "(--allow_pickle) if you trust the file")
+    arrays = {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in arrays.items()}
+    if keep_heads:
+        return arrays
+    return {k: v for k, v in arrays.items() if not k.startswith(_IGNORED_PREFIXES)}
+
+
+def _read_safetensors(path):
+    from safetensors.numpy import load
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return load(f.read())
+
+
+def _read_pickle(path):
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float().numpy() for k, v in state.items()}
+
+
+def write_directory(directory, arrays, bert_config):
+    """Write `arrays` ({HF name: array}) as `model.safetensors` and a BertModel
+    `config.json` that transformers loads."""
+    from safetensors.numpy import save
+
+    tf.io.gfile.makedirs(directory)
+    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={"format": "pt"})
+    with tf.io.gfile.GFile(os.path.join(directory, SAFETENSORS_FILE), "wb") as f:
+        f.write(data)
+    config = {"architectures": ["BertModel"], "model_type": "bert",
+              "position_embedding_type": "absolute", "pad_token_id": 0, **bert_config}
+    with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)

@@ -1,0 +1,54 @@
+"""Convert an encoder between checkpoint formats.
+
+    python -m kerasbert.convert --model=all_minilm_l6_v2 --to=tf1 --output_dir=out/tf1
+    python -m kerasbert.convert --model=out/tf1 --to=hf --output_dir=out/hf
+
+`--model` is a preset name or a directory in any supported layout; `--to` is
+`kerasbert`, `hf` (safetensors) or `tf1` (bert_model.ckpt with the original
+names). The vocabulary files beside the source are copied along.
+"""
+
+import argparse
+import os
+import shutil
+
+from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main
+
+_VOCAB_FILES = ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="kerasbert.convert", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="preset name or checkpoint directory")
+    parser.add_argument("--to", required=True, choices=["kerasbert", "hf", "tf1"])
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--allow_pickle", action="store_true",
+                        help="allow reading a pickled pytorch_model.bin (trusted files only)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if os.path.exists(os.path.join(args.output_dir, "encoder.safetensors")) or os.path.exists(
+            os.path.join(args.output_dir, "model.safetensors")):
+        raise UsageError(f"{args.output_dir} already holds a checkpoint; choose a new directory")
+    quiet_tensorflow()
+    from kerasbert import presets
+    from kerasbert.checkpoints import loading
+    from kerasbert.encoder.bert_encoder import BertEncoder
+
+    encoder = BertEncoder.from_preset(args.model, allow_pickle=args.allow_pickle)
+    writer = {"kerasbert": loading.save_encoder, "hf": loading.export_hf_checkpoint,
+              "tf1": loading.export_tf1_checkpoint}[args.to]
+    writer(encoder, args.output_dir)
+    source = (presets.preset_weights_dir(args.model) if presets.is_preset(args.model)
+              else args.model)
+    for name in _VOCAB_FILES:
+        if source and os.path.exists(os.path.join(source, name)):
+            shutil.copy(os.path.join(source, name), args.output_dir)
+    print(f"wrote {args.to} checkpoint of {encoder.count_params():,} parameters to {args.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

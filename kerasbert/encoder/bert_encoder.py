@@ -1,0 +1,105 @@
+"""The BERT encoder (backbone) as a Keras functional model."""
+
+import keras
+from keras import ops
+
+from kerasbert.layers.bert_embeddings import BertEmbeddings
+from kerasbert.layers.transformer_block import BertTransformerBlock
+
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertEncoder(keras.Model):
+    """BERT: embeddings, a stack of transformer layers and the [CLS] pooler.
+
+    The constructor arguments are the keys of Google's `bert_config.json`, so
+    `BertEncoder(**bert_config)` builds the published architecture.
+
+    Inputs (a dict), all int32 `[batch, seq]`: `token_ids`, `segment_ids`,
+    `padding_mask` (1 for real tokens, 0 for padding).
+    Outputs (a dict): `sequence_output` `[batch, seq, hidden_size]`,
+    `pooled_output` `[batch, hidden_size]` (tanh dense on [CLS]) and, with
+    `output_hidden_states=True`, `hidden_states`: the embedding output and every
+    layer's output, `num_hidden_layers + 1` tensors `[batch, seq, hidden_size]`.
+    """
+
+    def __init__(self, vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                 num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                 max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02,
+                 layer_norm_eps=1e-12, output_hidden_states=False, dtype=None, **kwargs):
+        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES}
+        embeddings = BertEmbeddings(
+            vocab_size, type_vocab_size, max_position_embeddings, hidden_size,
+            hidden_dropout_prob, layer_norm_eps, initializer_range, dtype=dtype, name="embeddings")
+        hidden = embeddings(inputs["token_ids"], inputs["segment_ids"])
+        attention_bias = AttentionBias(name="attention_bias")(inputs["padding_mask"])
+        hidden_states = [hidden]
+        blocks = []
+        for i in range(num_hidden_layers):
+            block = BertTransformerBlock(
+                hidden_size, num_attention_heads, intermediate_size, hidden_act,
+                hidden_dropout_prob, attention_probs_dropout_prob, layer_norm_eps,
+                initializer_range, dtype=dtype, name=f"transformer_layer_{i}")
+            hidden = block(hidden, attention_bias)
+            hidden_states.append(hidden)
+            blocks.append(block)
+        pooler = keras.layers.Dense(
+            hidden_size, activation="tanh", dtype=dtype, name="pooler",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+        pooled = pooler(hidden[:, 0, :])
+        outputs = {"sequence_output": hidden, "pooled_output": pooled}
+        if output_hidden_states:
+            outputs["hidden_states"] = hidden_states
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+        self.embeddings, self.transformer_layers, self.pooler = embeddings, blocks, pooler
+        self._config = dict(
+            vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+            hidden_act=hidden_act, hidden_dropout_prob=hidden_dropout_prob,
+            attention_probs_dropout_prob=attention_probs_dropout_prob,
+            max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size,
+            initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
+            output_hidden_states=output_hidden_states)
+
+    @property
+    def bert_config(self):
+        """The architecture as a `bert_config.json` dict."""
+        config = dict(self._config)
+        config.pop("output_hidden_states")
+        return config
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self._config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("dtype", None)
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, name_or_path, load_weights=True, allow_pickle=False, **overrides):
+        """An encoder from a preset name or a checkpoint directory.
+
+        `name_or_path`: a preset name (`kerasbert.list_presets()`), or a directory
+        in kerasbert's own layout, the Hugging Face layout (`config.json` +
+        `model.safetensors`) or the TF1 layout (`bert_config.json` +
+        `bert_model.ckpt.*`), detected from the files present. `overrides`
+        replace config values (e.g. dropout rates, `output_hidden_states`).
+        """
+        from kerasbert.checkpoints.loading import load_encoder
+
+        return load_encoder(name_or_path, load_weights=load_weights,
+                            allow_pickle=allow_pickle, **overrides)
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class AttentionBias(keras.layers.Layer):
+    """`padding_mask` int `[batch, seq]` -> additive float32 bias `[batch, 1, 1, seq]`:
+    0 where attended, -10000 (the reference's value) where padded."""
+
+    def call(self, padding_mask):
+        mask = ops.cast(padding_mask, "float32")
+        return (1.0 - mask)[:, None, None, :] * -10000.0

@@ -1,0 +1,57 @@
+"""Multi-head self-attention as in BERT, with a float32 softmax."""
+
+import keras
+from keras import ops
+
+
+class BertSelfAttention(keras.layers.Layer):
+    """Scaled dot-product self-attention with separate query/key/value projections
+    (the checkpoint layout) and an output projection.
+
+    Call: `hidden` float `[batch, seq, hidden]`, `attention_bias` float
+    `[batch, 1, 1, seq]` (0 for tokens to attend to, a large negative number for
+    padding) -> `[batch, seq, hidden]`. The softmax runs in float32 under mixed
+    precision.
+    """
+
+    def __init__(self, hidden_size, num_attention_heads, attention_probs_dropout_prob=0.1,
+                 initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_size % num_attention_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not a multiple of "
+                             f"num_attention_heads {num_attention_heads}")
+        self.num_heads = num_attention_heads
+        self.head_size = hidden_size // num_attention_heads
+        self.hidden_size = hidden_size
+
+        def dense(name):
+            return keras.layers.Dense(
+                hidden_size, name=name,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+
+        self.query, self.key, self.value = dense("query"), dense("key"), dense("value")
+        self.output_dense = dense("output")
+        self.dropout = keras.layers.Dropout(attention_probs_dropout_prob)
+
+    def build(self, input_shape):
+        for layer in (self.query, self.key, self.value, self.output_dense):
+            layer.build((None, None, self.hidden_size))
+
+    def _split_heads(self, x):
+        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, hidden, attention_bias, training=None):
+        q = self._split_heads(self.query(hidden))
+        k = self._split_heads(self.key(hidden))
+        v = self._split_heads(self.value(hidden))
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+        scale = 1.0 / self.head_size ** 0.5
+        scores = ops.cast(scores, "float32") * scale + ops.cast(attention_bias, "float32")
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.dropout(probs, training=training)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        batch, seq = ops.shape(context)[0], ops.shape(context)[1]
+        context = ops.reshape(context, (batch, seq, self.hidden_size))
+        return self.output_dense(context)

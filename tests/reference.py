@@ -1,0 +1,36 @@
+"""Helpers shared by tests: real data readers and the transformers reference."""
+
+import csv
+
+import numpy as np
+
+
+def sst2_sentences(shared_data, split="dev", limit=None):
+    """SST-2 sentences of `split`, read with no quote processing (GLUE TSV)."""
+    with open(shared_data / "glue" / "SST-2" / f"{split}.tsv", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    return [r[0] for r in rows[:limit]]
+
+
+def hf_features(hf_batch):
+    """A transformers BatchEncoding (numpy) -> the encoder's int32 input dict."""
+    return {"token_ids": hf_batch["input_ids"].astype("int32"),
+            "segment_ids": hf_batch["token_type_ids"].astype("int32"),
+            "padding_mask": hf_batch["attention_mask"].astype("int32")}
+
+
+def torch_bert_outputs(model_dir, hf_batch):
+    """(sequence_output, pooled_output) of transformers' BertModel in eval mode."""
+    import torch
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(str(model_dir)).eval()
+    with torch.no_grad():
+        out = model(**{k: torch.tensor(v) for k, v in hf_batch.items()})
+    return out.last_hidden_state.numpy(), out.pooler_output.numpy()
+
+
+def max_abs_diff_real_tokens(a, b, padding_mask):
+    """Largest |a - b| over non-padding positions of `[batch, seq, hidden]` arrays."""
+    keep = padding_mask.astype(bool)
+    return float(np.abs(a[keep] - b[keep]).max())
