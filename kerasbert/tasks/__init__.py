@@ -1,0 +1,18 @@
+"""Task definitions (loss, metrics, predictions) and task models."""
+
+import importlib
+
+_TASKS = {
+    "classification": ("kerasbert.tasks.classification", "ClassificationTask"),
+    "regression": ("kerasbert.tasks.regression", "RegressionTask"),
+    "multilabel": ("kerasbert.tasks.multilabel", "MultiLabelTask"),
+}
+TASK_NAMES = tuple(_TASKS)
+
+
+def get_task(name, labels=None):
+    """The Task named `name` with its label names."""
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
+    module, cls = _TASKS[name]
+    return getattr(importlib.import_module(module), cls)(labels)

@@ -1,0 +1,49 @@
+"""What a task is: its head, its loss, its metrics and its predictions."""
+
+import tensorflow as tf
+
+
+class Task:
+    """Base of the task definitions.
+
+    A task says how many logits its head has (`num_outputs`) and where
+    (`head`: "pooled" or "sequence"), how to turn logits and labels into a loss
+    (`loss`), how to score whole-dev-set predictions (`compute_metrics`) and
+    how to present them (`postprocess`). Labels with value `ignore_label`
+    (padding examples or positions) carry no loss and no metric.
+    """
+
+    name = None
+    head = "pooled"
+    main_metric = None
+    greater_is_better = True
+    ignore_label = -100
+
+    def __init__(self, labels=None):
+        self.labels = list(labels) if labels is not None else None
+
+    @property
+    def num_outputs(self):
+        return len(self.labels)
+
+    def loss(self, labels, logits):
+        """(sum of per-example losses, number of counted examples) for one
+        replica's batch; the trainer divides by the global count."""
+        raise NotImplementedError
+
+    def compute_metrics(self, logits, labels):
+        """{metric: value} over the whole dev set (numpy arrays)."""
+        raise NotImplementedError
+
+    def postprocess(self, logits):
+        """Predictions as plain Python values, one per example."""
+        raise NotImplementedError
+
+    def config(self):
+        return {"task": self.name, "labels": self.labels}
+
+
+def masked_sum(per_item_loss, mask):
+    """(sum of `per_item_loss` where mask, count of mask) as float32 scalars."""
+    mask = tf.cast(mask, tf.float32)
+    return tf.reduce_sum(tf.cast(per_item_loss, tf.float32) * mask), tf.reduce_sum(mask)

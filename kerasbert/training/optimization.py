@@ -1,0 +1,74 @@
+"""The BERT optimisation recipe: AdamW (no decay on LayerNorm and biases),
+linear warm-up then linear decay, optional layer-wise learning-rate decay."""
+
+import re
+
+import keras
+from keras import ops
+
+_NO_DECAY = ["gamma", "beta", "bias"]  # LayerNorm scale/offset and every bias
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`peak * step / warmup` for the first `warmup_steps` updates, then linear
+    decay to 0 at `total_steps` (as transformers' get_linear_schedule_with_warmup)."""
+
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps):
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = ops.cast(max(self.warmup_steps, 1), "float32")
+        decay_span = ops.cast(max(self.total_steps - self.warmup_steps, 1), "float32")
+        warm = step / warmup
+        decay = ops.maximum(0.0, (self.total_steps - step) / decay_span)
+        factor = ops.where(step < self.warmup_steps, warm, decay)
+        return self.peak_learning_rate * factor
+
+    def get_config(self):
+        return {"peak_learning_rate": self.peak_learning_rate, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps}
+
+
+def layer_depth(variable_path, num_layers):
+    """Depth of a weight for layer-wise decay: embeddings 0, transformer layer i
+    at i + 1, everything above the encoder (pooler, task head) at num_layers + 1."""
+    if variable_path.startswith("embeddings/") or "/embeddings/" in variable_path:
+        return 0
+    match = re.search(r"transformer_layer_(\d+)/", variable_path)
+    return int(match.group(1)) + 1 if match else num_layers + 1
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate is multiplied per weight by
+    `layer_decay ** (num_layers + 1 - depth)` (ELECTRA's layer-wise decay);
+    `layer_decay=1.0` is plain AdamW."""
+
+    def __init__(self, layer_decay=1.0, num_layers=0, **kwargs):
+        super().__init__(**kwargs)
+        self.layer_decay = float(layer_decay)
+        self.num_layers = int(num_layers)
+        self.exclude_from_weight_decay(var_names=_NO_DECAY)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.layer_decay != 1.0:
+            depth = layer_depth(variable.path, self.num_layers)
+            learning_rate = learning_rate * self.layer_decay ** (self.num_layers + 1 - depth)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "layer_decay": self.layer_decay,
+                "num_layers": self.num_layers}
+
+
+def create_optimizer(learning_rate, total_steps, warmup_ratio=0.1, weight_decay=0.01,
+                     layer_decay=1.0, num_layers=0, epsilon=1e-6):
+    """The optimizer of the BERT recipe. `total_steps` counts optimizer updates."""
+    schedule = WarmupLinearDecay(learning_rate, total_steps, round(total_steps * warmup_ratio))
+    return BertAdamW(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
+                     beta_2=0.999, epsilon=epsilon, layer_decay=layer_decay,
+                     num_layers=num_layers)

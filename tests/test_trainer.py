@@ -1,0 +1,123 @@
+"""The training loop: the BERT recipe, resume, early stopping, replicas."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from transformers import BertTokenizerFast
+
+from kerasbert import BertEncoder
+from kerasbert.presets import preset_vocabulary_file
+from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.task import Task, masked_sum
+from kerasbert.training.config import TrainingConfig
+from kerasbert.training.optimization import WarmupLinearDecay, create_optimizer, layer_depth
+from kerasbert.training.trainer import Trainer
+from tests.reference import sst2_sentences
+
+TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=64)
+
+
+class _Sentiment(Task):
+    name, main_metric = "classification", "accuracy"
+
+    def loss(self, labels, logits):
+        per = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)
+        return masked_sum(per, labels >= 0)
+
+
+@pytest.fixture(scope="module")
+def sst2_slice(shared_data):
+    """128 real SST-2 train sentences, tokenized to 32 tokens (HF tokenizer as a
+    stand-in source of ids: this file tests the loop, not the tokenizer)."""
+    import csv
+
+    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
+    tokenizer = BertTokenizerFast(vocab_file=str(preset_vocabulary_file("all_minilm_l6_v2")))
+    batch = tokenizer([r[0] for r in rows], padding="max_length", max_length=32,
+                      truncation=True, return_tensors="np")
+    features = {"token_ids": batch["input_ids"].astype("int32"),
+                "segment_ids": batch["token_type_ids"].astype("int32"),
+                "padding_mask": batch["attention_mask"].astype("int32")}
+    return features, np.array([int(r[1]) for r in rows], "int32")
+
+
+def _dataset_fn(data, global_batch):
+    def fn(epoch, ctx):
+        ds = tf.data.Dataset.from_tensor_slices(data).shuffle(1000, seed=7 + epoch)
+        ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+        return ds.batch(ctx.get_per_replica_batch_size(global_batch), drop_remainder=True)
+    return fn
+
+
+class _Killed(Exception):
+    pass
+
+
+def _train(data, output_dir, strategy=None, kill_at=None, **overrides):
+    """Train a tiny classifier; `kill_at=N` dies (like kill -9, without any
+    clean-up) when update N finishes."""
+    tf.keras.utils.set_random_seed(3)
+    config = TrainingConfig(**{"epochs": 2, "batch_size": 16, "learning_rate": 1e-3,
+                               "verbose": 0, "eval_every_steps": 1, **overrides})
+
+    def evaluate(model):
+        if kill_at is not None and trainer.state.step == kill_at:
+            raise _Killed()
+        logits = model.predict(data[0], verbose=0)
+        return {"accuracy": float((logits.argmax(-1) == data[1]).mean())}
+
+    def model_fn():
+        return BertTaskModel(BertEncoder(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0), 2)
+
+    trainer = Trainer(model_fn, _Sentiment(["0", "1"]), config, str(output_dir), strategy)
+    trainer.fit(_dataset_fn(data, config.batch_size), len(data[1]) // config.batch_size, evaluate)
+    return trainer
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    schedule = WarmupLinearDecay(1e-4, total_steps=100, warmup_steps=10)
+    values = [float(schedule(s)) for s in (0, 5, 10, 55, 100, 120)]
+    np.testing.assert_allclose(values, [0, 5e-5, 1e-4, 5e-5, 0, 0], atol=1e-12)
+
+
+def test_weight_decay_skips_layer_norm_and_bias():
+    encoder = BertEncoder(**TINY)
+    optimizer = create_optimizer(1e-3, 10)
+    optimizer.build(encoder.trainable_variables)
+    decayed = {v.path for v in encoder.trainable_variables if optimizer._use_weight_decay(v)}
+    assert "transformer_layer_0/attention/query/kernel" in decayed
+    assert not any(p.endswith(("bias", "gamma", "beta")) for p in decayed)
+
+
+def test_layer_depths_order_embeddings_layers_head():
+    assert layer_depth("embeddings/word_embeddings/embeddings", 2) == 0
+    assert layer_depth("transformer_layer_1/output/kernel", 2) == 2
+    assert layer_depth("logits/kernel", 2) == 3
+
+
+def test_resume_after_a_crash_ends_like_an_uninterrupted_run(sst2_slice, tmp_path):
+    full = _train(sst2_slice, tmp_path / "full", checkpoint_every_steps=3, restore_best=False)
+    with pytest.raises(_Killed):
+        _train(sst2_slice, tmp_path / "resumed", checkpoint_every_steps=3, kill_at=11)
+    # The last checkpoint is update 9: the new run replays 10.. with the same data and masks.
+    resumed = _train(sst2_slice, tmp_path / "resumed", checkpoint_every_steps=3,
+                     restore_best=False)
+    assert int(resumed.state.step) == int(full.state.step) == 16
+    for a, b in zip(full.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_best_weights_are_restored(sst2_slice, tmp_path):
+    trainer = _train(sst2_slice, tmp_path, epochs=3, learning_rate=1e-2)
+    accuracies = [h["accuracy"] for h in trainer.history]
+    assert len(set(accuracies)) > 1, "the test needs evaluations that differ"
+    logits = trainer.model.predict(sst2_slice[0], verbose=0)
+    assert float((logits.argmax(-1) == sst2_slice[1]).mean()) == max(accuracies)
+
+
+def test_early_stopping_stops(sst2_slice, tmp_path):
+    trainer = _train(sst2_slice, tmp_path, learning_rate=1e-9, early_stopping_patience=2,
+                     epochs=3)
+    assert len(trainer.history) < 24
