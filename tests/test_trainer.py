@@ -34,7 +34,7 @@ def sst2_slice(shared_data):
 
     with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
-    tokenizer = BertTokenizerFast(vocab_file=str(preset_vocabulary_file("all_minilm_l6_v2")))
+    tokenizer = BertTokenizerFast(vocab=str(preset_vocabulary_file("all_minilm_l6_v2")))
     batch = tokenizer([r[0] for r in rows], padding="max_length", max_length=32,
                       truncation=True, return_tensors="np")
     features = {"token_ids": batch["input_ids"].astype("int32"),

@@ -24,7 +24,7 @@ def quiet_tensorflow():
         import tensorflow as tf
         import tensorflow_text  # noqa: F401
 
-        tf.config.list_logical_devices()
+        tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -1,0 +1,158 @@
+"""Fine-tune a BERT model on your data.
+
+    python -m kerasbert.train --task=classification \\
+        --train_data=train.csv --eval_data=dev.csv --model=all_minilm_l6_v2 \\
+        --output_dir=runs/sentiment --epochs=2
+
+Flags follow google-research/bert's scripts. `--config=FILE` (YAML or JSON)
+sets any flag; flags given on the command line override it.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main
+
+TASKS = ("classification", "regression", "multilabel")
+FLAGS = flags.FlagValues()
+
+
+def define_flags(fv):
+    """The data, task, model and recipe flags (shared with kerasbert.tune)."""
+    flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
+    flags.DEFINE_enum("task", "classification", TASKS, "the task", flag_values=fv)
+    flags.DEFINE_string("train_data", None, "training file or tfds:NAME", flag_values=fv)
+    flags.DEFINE_string("eval_data", None, "dev file or tfds:NAME", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "TFDS data_dir", flag_values=fv)
+    flags.DEFINE_string("text_column", "text", "text column (name or 0-based index)",
+                        flag_values=fv)
+    flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
+    flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
+    flags.DEFINE_string("encoding", "utf-8", "text encoding of the data files", flag_values=fv)
+    flags.DEFINE_string("model", "all_minilm_l6_v2",
+                        "preset, HF / TF1 checkpoint directory, or kerasbert model directory",
+                        flag_values=fv)
+    flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
+    flags.DEFINE_integer("epochs", 3, "epochs", flag_values=fv)
+    flags.DEFINE_float("learning_rate", 5e-5, "peak learning rate", flag_values=fv)
+    flags.DEFINE_float("warmup_ratio", 0.1, "share of updates spent warming up", flag_values=fv)
+    flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay", flag_values=fv)
+    flags.DEFINE_float("layer_decay", 1.0, "layer-wise learning-rate decay", flag_values=fv)
+    flags.DEFINE_float("clip_norm", 1.0, "global-norm gradient clipping (0: off)", flag_values=fv)
+    flags.DEFINE_integer("gradient_accumulation_steps", 1, "micro-batches per update",
+                         flag_values=fv)
+    flags.DEFINE_float("dropout", None, "override the encoder's dropout rates", flag_values=fv)
+    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    flags.DEFINE_integer("max_steps", 0, "stop after this many updates (0: all epochs)",
+                         flag_values=fv)
+    flags.DEFINE_integer("eval_every_steps", 0, "evaluate every N updates (0: each epoch)",
+                         flag_values=fv)
+    flags.DEFINE_integer("checkpoint_every_steps", 200, "checkpoint every N updates",
+                         flag_values=fv)
+    flags.DEFINE_integer("early_stopping_patience", 0, "evals without improvement before "
+                         "stopping (0: off)", flag_values=fv)
+    flags.DEFINE_enum("batch_mode", "bucket", ["bucket", "static"],
+                      "length bucketing (CPU/GPU) or static shapes (TPU/XLA)", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "where the model, metrics and checkpoints go",
+                        flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0: quiet, 1: progress bar", flag_values=fv)
+
+
+define_flags(FLAGS)
+_RECIPE = ("batch_size", "epochs", "learning_rate", "warmup_ratio", "weight_decay", "layer_decay",
+           "clip_norm", "gradient_accumulation_steps", "seed", "max_steps", "eval_every_steps",
+           "checkpoint_every_steps", "early_stopping_patience")
+
+
+def parse(argv, fv=FLAGS):
+    """Parse argv (program name first), apply --config, and check every value."""
+    try:
+        fv(argv)
+    except flags.Error as err:
+        raise UsageError(str(err)) from None
+    if fv.config:
+        apply_config_file(fv, fv.config)
+    check_flags(fv)
+    return fv
+
+
+def apply_config_file(fv, path):
+    """Set flags from a YAML/JSON file, except those given on the command line."""
+    if not os.path.exists(path):
+        raise UsageError(f"--config file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if path.endswith(".json"):
+        values = json.loads(text)
+    else:
+        import yaml
+
+        values = yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise UsageError(f"--config file {path} must hold a mapping of flag names to values")
+    for name, value in values.items():
+        if name not in fv:
+            raise UsageError(f"--config file {path}: unknown flag {name!r}")
+        if not fv[name].present:
+            try:
+                fv[name].value = fv[name].parser.parse(value) if isinstance(value, str) else value
+            except ValueError as err:
+                raise UsageError(f"--config file {path}: {name}: {err}") from None
+
+
+def check_flags(fv):
+    """Every flag checked before any work starts: one line per problem."""
+    if not fv.train_data:
+        raise UsageError("--train_data is required")
+    if not fv.output_dir:
+        raise UsageError("--output_dir is required")
+    for name in ("train_data", "eval_data"):
+        value = fv[name].value
+        if value and not value.startswith("tfds:") and not os.path.exists(value):
+            raise UsageError(f"--{name}: file {value} does not exist")
+    if fv.learning_rate <= 0:
+        raise UsageError(f"--learning_rate must be > 0, got {fv.learning_rate}")
+    if fv.max_seq_length < 8 or fv.max_seq_length > 512:
+        raise UsageError(f"--max_seq_length must be in [8, 512], got {fv.max_seq_length}")
+    if fv.batch_size < 1 or fv.epochs < 1:
+        raise UsageError("--batch_size and --epochs must be >= 1")
+
+
+def run(fv):
+    """Train with parsed flags; returns the metrics."""
+    from kerasbert.training.fine_tune import fine_tune
+
+    return fine_tune(
+        task=fv.task, train_data=fv.train_data, eval_data=fv.eval_data, model=fv.model,
+        output_dir=fv.output_dir, text_column=_column(fv.text_column),
+        text_pair_column=_column(fv.text_pair_column), label_column=_column(fv.label_column),
+        max_seq_length=fv.max_seq_length, batch_mode=fv.batch_mode, data_dir=fv.data_dir,
+        encoding=fv.encoding, dropout=fv.dropout, verbose=fv.verbose,
+        **{name: fv[name].value for name in _RECIPE})
+
+
+def _column(value):
+    """A column flag: a 0-based index when it is all digits, else a header name."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def main(argv=None):
+    fv = parse(argv or sys.argv)
+    quiet_tensorflow()
+    metrics = run(fv)
+    if metrics:
+        width = max(len(k) for k in metrics)
+        print("dev metrics:")
+        for name, value in sorted(metrics.items()):
+            if isinstance(value, float):
+                print(f"  {name:<{width}}  {value:.4f}")
+    print(f"model written to {fv.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

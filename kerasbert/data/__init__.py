@@ -1,0 +1,14 @@
+"""kerasbert.data: reading task data and turning it into `tf.data` pipelines.
+
+Readers (each returns Python records, raises `errors.DataError` naming file,
+line or record, and field; `skip_bad_records=True` skips and counts instead):
+`delimited.read_delimited` (CSV / TSV), `jsonl.read_jsonl`, `conll.read_conll`,
+`squad.read_squad`, `text_corpus.read_text_corpus`, `tfds_source.read_tfds`.
+
+Labels: `label_vocabulary.LabelVocabulary`, saved next to the model.
+
+Pipelines: `pipeline.classification_dataset` (static or bucketed batches,
+sharding, seeded shuffling, `feature_cache.FeatureCache`),
+`ner_alignment.tagging_dataset`, `qa_features.squad_features` / `qa_dataset`,
+`long_text.window_features` / `aggregate_windows`.
+"""

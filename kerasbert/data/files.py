@@ -1,0 +1,60 @@
+"""Reading input files through `tf.io.gfile`, so that `gs://` paths work too.
+
+Text is decoded with `surrogateescape`: bytes that are not valid in the
+declared encoding survive as lone surrogates, so that the reader can report
+them with the field they are in (`check_decoded`) once the line is split.
+"""
+
+import hashlib
+import re
+
+import tensorflow as tf
+
+from kerasbert.data.errors import DataError
+from kerasbert.data.errors import MissingFileError
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def read_bytes(path):
+    """The contents of `path` as bytes.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        DataError: the file is empty (or holds only whitespace).
+    """
+    path = str(path)
+    if not tf.io.gfile.exists(path):
+        raise MissingFileError(path)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        raise DataError(path, "empty file")
+    return data
+
+
+def file_content_hash(path):
+    """sha256 hex digest of the bytes of `path`."""
+    return hashlib.sha256(read_bytes(path)).hexdigest()
+
+
+def decoded_text(path, encoding="utf-8"):
+    """The whole of `path` decoded (undecodable bytes escaped, see module doc)."""
+    return read_bytes(path).decode(encoding, errors="surrogateescape")
+
+
+def decoded_lines(path, encoding="utf-8"):
+    """Yields `(line_number, text)` for each line of `path`, without its line end."""
+    for number, text in enumerate(decoded_text(path, encoding).split("\n"), start=1):
+        yield number, text.rstrip("\r")
+
+
+def check_decoded(text, path, encoding="utf-8", line=None, record=None, field=None):
+    """Returns `text`, or raises DataError when it holds bytes that did not decode."""
+    match = _ESCAPED_BYTE.search(text)
+    if match:
+        raw = text.encode(encoding, errors="surrogateescape")
+        raise DataError(path, f"bytes that are not valid {encoding}: "
+                        f"{raw[max(0, match.start() - 10):match.start() + 10]!r}",
+                        line=line, record=record, field=field)
+    return text

@@ -1,0 +1,59 @@
+"""Writes the small labelled samples that ship with kerasbert (the README's
+main job fine-tunes on them). Sentences are composed from the phrase lists
+below, which were written for this project; the dev split uses phrases that
+the train split never shows, so its accuracy measures generalisation.
+
+    python -m kerasbert.data.samples.make_samples
+"""
+
+import csv
+import itertools
+import random
+from pathlib import Path
+
+SUBJECTS = [
+    "The movie", "This film", "The acting", "The plot", "The soundtrack", "The ending",
+    "The cast", "The script", "The photography", "The story", "Every scene", "The lead role",
+]
+POSITIVE_TRAIN = [
+    "was wonderful", "kept me smiling all evening", "is a delight from start to finish",
+    "felt fresh and clever", "moved me to tears in the best way", "is beautifully made",
+    "left the whole audience cheering", "is one of the best I have seen this year",
+    "was charming and warm", "deserves every award it gets",
+]
+NEGATIVE_TRAIN = [
+    "was a complete bore", "made me check my watch constantly", "is a mess from start to finish",
+    "felt stale and lazy", "left me cold and annoyed", "is badly made",
+    "had the audience walking out", "is one of the worst I have seen this year",
+    "was dull and lifeless", "deserves to be forgotten quickly",
+]
+POSITIVE_DEV = [
+    "was a real joy to watch", "is smart, funny and touching", "won me over completely",
+    "is a triumph", "sparkles with life",
+]
+NEGATIVE_DEV = [
+    "was a painful waste of time", "is tedious and clumsy", "lost me within minutes",
+    "is a disaster", "drags on without any purpose",
+]
+
+
+def _rows(positive, negative, seed):
+    rows = [(f"{s} {p}.", "positive") for s, p in itertools.product(SUBJECTS, positive)]
+    rows += [(f"{s} {n}.", "negative") for s, n in itertools.product(SUBJECTS, negative)]
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def write(directory):
+    """Write sentiment_train.csv (240 rows) and sentiment_dev.csv (120 rows)."""
+    directory = Path(directory)
+    for name, rows in (("sentiment_train.csv", _rows(POSITIVE_TRAIN, NEGATIVE_TRAIN, 0)),
+                       ("sentiment_dev.csv", _rows(POSITIVE_DEV, NEGATIVE_DEV, 1))):
+        with open(directory / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    write(Path(__file__).parent)

@@ -1,0 +1,31 @@
+"""kerasbert.distribute: TPU / multi-GPU / multi-worker / CPU strategies on `tf.distribute`.
+
+Names are imported lazily, so that importing `kerasbert.distribute.flags`
+for a CLI's `--help` does not import TensorFlow.
+"""
+
+import importlib
+
+_LAZY = {
+    "DistributionSetup": "kerasbert.distribute.strategy",
+    "resolve_strategy": "kerasbert.distribute.strategy",
+    "TPUNotFoundError": "kerasbert.distribute.tpu",
+    "connect_tpu": "kerasbert.distribute.tpu",
+    "precision_policy": "kerasbert.distribute.precision",
+    "wrap_optimizer": "kerasbert.distribute.precision",
+    "check_static_batch": "kerasbert.distribute.inputs",
+    "distribute_dataset": "kerasbert.distribute.inputs",
+    "per_replica_batch_size": "kerasbert.distribute.inputs",
+    "define_flags": "kerasbert.distribute.flags",
+    "setup_from_flags": "kerasbert.distribute.flags",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kerasbert.distribute' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

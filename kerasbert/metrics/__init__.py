@@ -1,0 +1,4 @@
+"""Metrics computed over the whole dev set (numpy in, floats out)."""
+
+from kerasbert.metrics.classification import (  # noqa: F401
+    classification_metrics, confusion_matrix, multilabel_metrics, regression_metrics)

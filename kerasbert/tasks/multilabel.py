@@ -1,0 +1,36 @@
+"""Multi-label classification: any subset of the labels per example."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.metrics import multilabel_metrics
+from kerasbert.tasks.task import Task, masked_sum
+
+
+def sigmoid(logits):
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class MultiLabelTask(Task):
+    """Labels float32 multi-hot `[batch, num_labels]` (rows of -1 are padding);
+    logits `[batch, num_labels]`; sigmoid cross-entropy averaged over labels."""
+
+    name = "multilabel"
+    main_metric = "f1_micro"
+    threshold = 0.5
+
+    def loss(self, labels, logits):
+        valid = tf.reduce_all(labels >= 0, axis=-1)
+        per_label = tf.nn.sigmoid_cross_entropy_with_logits(tf.maximum(labels, 0.0), logits)
+        return masked_sum(tf.reduce_mean(per_label, axis=-1), valid)
+
+    def compute_metrics(self, logits, labels):
+        keep = (labels >= 0).all(-1)
+        predicted = (sigmoid(logits[keep]) >= self.threshold).astype(int)
+        return multilabel_metrics(labels[keep].astype(int), predicted, self.labels)
+
+    def postprocess(self, logits):
+        probs = sigmoid(logits)
+        return [{"labels": [n for n, p in zip(self.labels, row) if p >= self.threshold],
+                 "probabilities": {n: float(p) for n, p in zip(self.labels, row)}}
+                for row in probs]

@@ -1,0 +1,288 @@
+"""BERT's WordPiece tokenizer, in-graph (tensorflow-text), identical to the reference.
+
+The normalisation follows google-research/bert and HF's BertNormalizer:
+drop NUL, U+FFFD and control/format characters; whitespace becomes a space;
+CJK characters are split one by one; for uncased vocabularies accents are
+stripped (NFD, then no Mn) and text lower-cased. Words are split at
+whitespace and punctuation, then WordPiece'd greedily (longest match first);
+a word over `max_chars_per_word` characters becomes [UNK].
+"""
+
+import json
+import os
+import unicodedata
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+_CJK = (r"\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+        r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}")
+_PUNCT = r"[!-/:-@\[-`{-~]|\p{P}"
+_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def read_vocabulary(path):
+    """Tokens of a vocab.txt, one per line, in id order."""
+    with tf.io.gfile.GFile(str(path)) as f:
+        return [line.rstrip("\n").rstrip("\r") for line in f]
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertTokenizer(keras.layers.Layer):
+    """Raw strings -> `token_ids`, `segment_ids`, `padding_mask`.
+
+    Args:
+        vocabulary: path to vocab.txt, or a list of tokens.
+        lowercase: lower-case (uncased vocabularies).
+        strip_accents: strip accents; None follows `lowercase`.
+        tokenize_chinese_chars: split CJK characters into single tokens.
+        sequence_length: output length, [CLS] and [SEP]s included.
+        max_chars_per_word: longer words become [UNK].
+
+    Call: `texts` (list of str or 1-D string tensor, or a scalar string) and
+    optional `pairs` -> dict of int32 `[batch, sequence_length]` tensors
+    (`[sequence_length]` for a scalar input). Pairs are truncated
+    longest-first, as the reference does.
+    """
+
+    def __init__(self, vocabulary, lowercase=True, strip_accents=None,
+                 tokenize_chinese_chars=True, sequence_length=128, max_chars_per_word=100,
+                 **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(trainable=False, **kwargs)
+        tokens = read_vocabulary(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) \
+            else list(vocabulary)
+        missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if t not in tokens]
+        if missing:
+            raise ValueError(f"vocabulary lacks the special tokens {missing}")
+        self.vocabulary = tokens
+        self.lowercase = bool(lowercase)
+        self.strip_accents = self.lowercase if strip_accents is None else bool(strip_accents)
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.sequence_length = int(sequence_length)
+        self.max_chars_per_word = int(max_chars_per_word)
+        self._ids = {t: i for i, t in enumerate(tokens)}
+        self.pad_token_id, self.unk_token_id = self._ids["[PAD]"], self._ids["[UNK]"]
+        self.cls_token_id, self.sep_token_id = self._ids["[CLS]"], self._ids["[SEP]"]
+        self.mask_token_id = self._ids.get("[MASK]")
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            tokens, suffix_indicator="##", max_bytes_per_word=4 * self.max_chars_per_word + 4,
+            token_out_type=tf.int32, unknown_token="[UNK]", no_pretokenization=True,
+            support_detokenization=True)
+
+    @classmethod
+    def from_preset(cls, name_or_path, **kwargs):
+        """From a preset name or a directory holding vocab.txt (and optionally
+        HF's tokenizer_config.json with do_lower_case / strip_accents)."""
+        from kerasbert import presets
+
+        name = str(name_or_path)
+        if presets.is_preset(name):
+            kwargs.setdefault("lowercase", presets.get_preset(name)["lowercase"])
+            return cls(str(presets.preset_vocabulary_file(name)), **kwargs)
+        vocab = os.path.join(name, "vocab.txt")
+        if not tf.io.gfile.exists(vocab):
+            raise FileNotFoundError(f"{name} has no vocab.txt (and is not a preset name)")
+        config_path = os.path.join(name, "tokenizer_config.json")
+        if tf.io.gfile.exists(config_path):
+            with tf.io.gfile.GFile(config_path) as f:
+                config = json.load(f)
+            kwargs.setdefault("lowercase", config.get("do_lower_case", True))
+            kwargs.setdefault("strip_accents", config.get("strip_accents"))
+            kwargs.setdefault("tokenize_chinese_chars", config.get("tokenize_chinese_chars", True))
+        return cls(vocab, **kwargs)
+
+    # -- ids ---------------------------------------------------------------------------------
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def get_vocabulary(self):
+        return list(self.vocabulary)
+
+    def token_to_id(self, token):
+        return self._ids.get(token, self.unk_token_id)
+
+    def id_to_token(self, token_id):
+        return self.vocabulary[int(token_id)]
+
+    # -- in-graph tokenization ---------------------------------------------------------------
+
+    def normalize(self, texts):
+        """The reference's text normalisation of a string tensor."""
+        texts = tf.strings.regex_replace(texts, r"[\t\n\r]", " ")
+        texts = tf.strings.regex_replace(texts, r"[\x{0}\x{FFFD}\p{Cc}\p{Cf}\p{Co}]", "")
+        texts = tf.strings.regex_replace(texts, r"\p{Z}", " ")
+        if self.tokenize_chinese_chars:
+            texts = tf.strings.regex_replace(texts, f"([{_CJK}])", r" \1 ")
+        if self.strip_accents:
+            texts = tf_text.normalize_utf8(texts, "NFD")
+            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        if self.lowercase:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        return texts
+
+    def split_words(self, texts):
+        """Normalised words, a RaggedTensor `[batch, (words)]` of strings."""
+        return tf_text.regex_split(self.normalize(texts), r"\s+|" + _PUNCT, _PUNCT)
+
+    def tokenize(self, texts):
+        """WordPiece ids without special tokens, RaggedTensor int32 `[batch, (tokens)]`."""
+        words = self.split_words(tf.convert_to_tensor(texts, tf.string))
+        flat = words.flat_values
+        # "[UNK]" cannot come out of split_words (brackets are punctuation), and
+        # WordPiece maps it to its own id: over-long words become [UNK].
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
+        words = words.with_flat_values(tf.where(too_long, "[UNK]", flat))
+        return self._wordpiece.tokenize(words).merge_dims(-2, -1)
+
+    def __call__(self, texts, pairs=None, **kwargs):
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if pairs is not None:
+            pairs = tf.convert_to_tensor(pairs, tf.string)
+        return super().__call__(texts, pairs=pairs, **kwargs)
+
+    def call(self, texts, pairs=None):
+        scalar = texts.shape.rank == 0
+        if scalar:
+            texts = texts[None]
+            pairs = None if pairs is None else tf.convert_to_tensor(pairs, tf.string)[None]
+        first = self.tokenize(texts)
+        budget = self.sequence_length - (2 if pairs is None else 3)
+        if pairs is None:
+            segments = [first[:, :budget]]
+        else:
+            second = self.tokenize(pairs)
+            segments = _truncate_longest_first(first, second, budget)
+        ids, segment_ids = tf_text.combine_segments(segments, self.cls_token_id,
+                                                    self.sep_token_id)
+        token_ids, padding_mask = tf_text.pad_model_inputs(ids, self.sequence_length,
+                                                           pad_value=self.pad_token_id)
+        segment_ids, _ = tf_text.pad_model_inputs(segment_ids, self.sequence_length)
+        out = {"token_ids": tf.cast(token_ids, tf.int32),
+               "segment_ids": tf.cast(segment_ids, tf.int32),
+               "padding_mask": tf.cast(padding_mask, tf.int32)}
+        return {k: v[0] for k, v in out.items()} if scalar else out
+
+    def compute_output_spec(self, texts, pairs=None):
+        shape = (None, self.sequence_length)
+        return {k: keras.KerasTensor(shape, "int32") for k in
+                ("token_ids", "segment_ids", "padding_mask")}
+
+    # -- offsets (Python) --------------------------------------------------------------------
+
+    def tokenize_with_offsets(self, text):
+        """(ids, starts, ends): WordPiece ids of `text` with each piece's
+        character span `[start, end)` in the original Python string."""
+        ids, starts, ends = [], [], []
+        for word, positions in self._words_with_positions(text):
+            pieces = self._wordpiece_python(word)
+            cursor = 0
+            for piece in pieces:
+                length = len(word) if piece == self.unk_token_id else len(
+                    self.vocabulary[piece].removeprefix("##") if cursor else self.vocabulary[piece])
+                ids.append(piece)
+                starts.append(positions[cursor])
+                ends.append(positions[min(cursor + length, len(word)) - 1] + 1)
+                cursor += length
+        return ids, starts, ends
+
+    def _normalize_char(self, char):
+        if char in "\t\n\r":
+            return " "
+        if ord(char) in (0, 0xFFFD) or unicodedata.category(char) in ("Cc", "Cf", "Co"):
+            return ""
+        if unicodedata.category(char).startswith("Z"):
+            return " "
+        if self.strip_accents:
+            char = "".join(c for c in unicodedata.normalize("NFD", char)
+                           if unicodedata.category(c) != "Mn")
+        return char.lower() if self.lowercase else char
+
+    def _words_with_positions(self, text):
+        """[(normalised word, [original index of each of its chars])]."""
+        words, word, positions = [], [], []
+
+        def flush():
+            if word:
+                words.append(("".join(word), list(positions)))
+            word.clear()
+            positions.clear()
+
+        for index, original in enumerate(text):
+            for char in self._normalize_char(original):
+                if char == " ":
+                    flush()
+                elif _is_punctuation(char) or (self.tokenize_chinese_chars and _is_cjk(char)):
+                    flush()
+                    words.append((char, [index]))
+                else:
+                    word.append(char)
+                    positions.append(index)
+        flush()
+        return words
+
+    def _wordpiece_python(self, word):
+        if len(word) > self.max_chars_per_word:
+            return [self.unk_token_id]
+        pieces, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self._ids:
+                    break
+                end -= 1
+            if end == start:
+                return [self.unk_token_id]
+            pieces.append(self._ids[piece])
+            start = end
+        return pieces
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save_to_dir(self, directory):
+        """Write vocab.txt and an HF-compatible tokenizer_config.json."""
+        tf.io.gfile.makedirs(str(directory))
+        with tf.io.gfile.GFile(os.path.join(str(directory), "vocab.txt"), "w") as f:
+            f.write("\n".join(self.vocabulary) + "\n")
+        config = {"do_lower_case": self.lowercase, "strip_accents": self.strip_accents,
+                  "tokenize_chinese_chars": self.tokenize_chinese_chars,
+                  "model_max_length": self.sequence_length, "tokenizer_class": "BertTokenizer"}
+        with tf.io.gfile.GFile(os.path.join(str(directory), "tokenizer_config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary,
+                "lowercase": self.lowercase, "strip_accents": self.strip_accents,
+                "tokenize_chinese_chars": self.tokenize_chinese_chars,
+                "sequence_length": self.sequence_length,
+                "max_chars_per_word": self.max_chars_per_word}
+
+
+def _truncate_longest_first(first, second, budget):
+    """Cut two ragged segments so their lengths sum to at most `budget`, taking
+    tokens from the longer one first (ties from the second), as the reference."""
+    l1 = first.row_lengths()
+    l2 = second.row_lengths()
+    budget = tf.cast(budget, tf.int64)
+    k2 = tf.minimum(l2, tf.maximum(budget // 2, budget - l1))
+    k1 = tf.minimum(l1, budget - k2)
+    return [tf.ragged.boolean_mask(first, tf.ragged.range(l1) < k1[:, None]),
+            tf.ragged.boolean_mask(second, tf.ragged.range(l2) < k2[:, None])]
+
+
+def _is_punctuation(char):
+    cp = ord(char)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(char):
+    cp = ord(char)
+    return any(a <= cp <= b for a, b in (
+        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))

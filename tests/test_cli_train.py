@@ -1,0 +1,57 @@
+"""`python -m kerasbert.train` as a user runs it: a subprocess, real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _train(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "kerasbert.train", *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout)
+
+
+def test_fine_tunes_minilm_on_the_shipped_sample(tmp_path):
+    out = _train("--task=classification", f"--train_data={SAMPLES / 'sentiment_train.csv'}",
+                 f"--eval_data={SAMPLES / 'sentiment_dev.csv'}", "--model=all_minilm_l6_v2",
+                 f"--output_dir={tmp_path}", "--epochs=2", "--batch_size=16",
+                 "--max_seq_length=32", "--verbose=0")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # The dev phrases never occur in training: the pretrained encoder must generalise.
+    assert metrics["accuracy"] >= 0.75, metrics
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert json.loads((tmp_path / "label_vocabulary.json").read_text())
+    assert (tmp_path / "encoder" / "vocab.txt").exists()
+    assert "dev metrics:" in out.stdout and "Traceback" not in out.stderr
+    assert "cuda" not in out.stderr.lower()
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--task=poetry", "--task"),
+    ("--learning_rate=0", "--learning_rate must be > 0"),
+    ("--max_seq_length=1024", "--max_seq_length must be in [8, 512]"),
+    ("--train_data=/nope.csv", "file /nope.csv does not exist"),
+])
+def test_bad_flags_are_one_line_errors_with_exit_code_2(tmp_path, flag, message):
+    args = [f"--train_data={SAMPLES / 'sentiment_train.csv'}", f"--output_dir={tmp_path}", flag]
+    out = _train(*args, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kerasbert.train: error:"), out.stderr
+    assert message in lines[0]
+
+
+def test_config_file_with_flag_override(tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text("learning_rate: -1\nepochs: 1\n")
+    out = _train(f"--config={config}", f"--train_data={SAMPLES / 'sentiment_train.csv'}",
+                 f"--output_dir={tmp_path}", timeout=60)
+    assert out.returncode == 2 and "--learning_rate must be > 0, got -1" in out.stderr

@@ -1,0 +1,44 @@
+"""The `tfds:` source reads a TFDS dataset stored locally, with downloads disabled."""
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+import pytest
+
+from kerasbert.data.delimited import read_delimited
+from kerasbert.data.errors import DataError
+from kerasbert.data.tfds_source import is_tfds_spec
+from kerasbert.data.tfds_source import read_tfds
+
+
+@pytest.fixture(scope="module")
+def stored_sst2(shared_data, tmp_path_factory):
+    """SST-2 dev, stored as a TFDS dataset (with a config) in a tmp data_dir."""
+    dev = read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
+    data_dir = tmp_path_factory.mktemp("tfds")
+    features = tfds.features.FeaturesDict({
+        "sentence": tfds.features.Text(), "label": tfds.features.ClassLabel(num_classes=2)})
+    split = tf.data.Dataset.from_tensor_slices(
+        {"sentence": [e.text for e in dev], "label": [int(e.label) for e in dev]})
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="local_sst", version="1.0.0", features=features, config="dev_only",
+        split_datasets={"validation": split}, data_dir=str(data_dir), disable_shuffling=True)
+    return dev, data_dir
+
+
+def test_tfds_source_reads_the_stored_dataset(stored_sst2):
+    dev, data_dir = stored_sst2
+    assert is_tfds_spec("tfds:local_sst/dev_only") and not is_tfds_spec("dev.tsv")
+    examples = read_tfds("tfds:local_sst/dev_only", "validation", data_dir, "sentence", "label")
+    assert len(examples) == 872
+    assert [(e.text, e.label) for e in examples] == [(e.text, e.label) for e in dev]
+    head = read_tfds("tfds:local_sst/dev_only:1.0.0", "validation[:10]", data_dir, "sentence")
+    assert [e.text for e in head] == [e.text for e in dev[:10]]
+
+
+def test_tfds_source_errors_name_the_dataset_and_field(stored_sst2, tmp_path):
+    _, data_dir = stored_sst2
+    with pytest.raises(DataError, match="not available locally"):
+        read_tfds("tfds:local_sst/dev_only", "validation", tmp_path, "sentence")
+    with pytest.raises(DataError, match=r"tfds:local_sst/dev_only \[validation\], record 0, "
+                                        r"field 'text': missing field"):
+        read_tfds("tfds:local_sst/dev_only", "validation", data_dir, "text")
