@@ -1,5 +1,6 @@
 """Shared command-line plumbing: quiet start-up and one-line errors with exit code 2."""
 
+import contextlib
 import os
 import sys
 
@@ -8,23 +9,34 @@ def quiet_tensorflow():
     """Import TensorFlow without its start-up noise (CUDA probing, oneDNN notes).
 
     TF 2.21 logs those through absl before its log level applies, so the
-    process's stderr file descriptor is pointed at /dev/null while TensorFlow
-    imports and initialises its devices. Set KERASBERT_VERBOSE=1 to see them.
+    process's stderr is silenced while TensorFlow imports and initialises its
+    devices. Set KERASBERT_VERBOSE=1 to see them.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if os.environ.get("KERASBERT_VERBOSE") or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with silenced_stderr():
         import keras  # noqa: F401
         import tensorflow as tf
         import tensorflow_text  # noqa: F401
 
         tf.get_logger().setLevel("ERROR")
+
+
+@contextlib.contextmanager
+def silenced_stderr():
+    """Point file descriptor 2 at /dev/null for the block (unless KERASBERT_VERBOSE
+    is set): TensorFlow writes there before any log level applies."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get("KERASBERT_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -33,6 +45,10 @@ def quiet_tensorflow():
 
 class UsageError(Exception):
     """A bad flag or input: printed as one line, exit code 2, no traceback."""
+
+
+class JobFailed(Exception):
+    """The run could not go on (e.g. a worker died): one line, exit code 1."""
 
 
 def run_main(main, argv=None):
@@ -44,9 +60,28 @@ def run_main(main, argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"{_program_name(main)}: error: {message}", file=sys.stderr)
         sys.exit(2)
+    except JobFailed as err:
+        print(f"{_program_name(main)}: error: {err}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code or 0)
 
 
 def _program_name(main):
     """`kerasbert.train` for kerasbert.cli.train.main."""
     return "kerasbert." + main.__module__.rsplit(".", 1)[-1]
+
+
+@contextlib.contextmanager
+def worker_failures_reported():
+    """Turn a lost peer under several workers (TensorFlow's UnavailableError,
+    raised once heartbeats stop) into a one-line JobFailed that says how to resume."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as err:
+        detail = " ".join(str(err.message).split())
+        unhealthy = detail.find("The following tasks are unhealthy")
+        detail = detail[unhealthy:].split(". ")[0] if unhealthy >= 0 else detail[:200]
+        raise JobFailed(f"a worker of this job stopped ({detail}); start the same command "
+                        "on every worker again to resume from the last checkpoint") from None

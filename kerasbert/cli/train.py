@@ -14,7 +14,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main
+from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main, worker_failures_reported
+from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel")
 FLAGS = flags.FlagValues()
@@ -60,12 +61,14 @@ def define_flags(fv):
     flags.DEFINE_string("output_dir", None, "where the model, metrics and checkpoints go",
                         flag_values=fv)
     flags.DEFINE_integer("verbose", 1, "0: quiet, 1: progress bar", flag_values=fv)
+    flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
+    distribute_flags.define_flags(fv)
 
 
 define_flags(FLAGS)
 _RECIPE = ("batch_size", "epochs", "learning_rate", "warmup_ratio", "weight_decay", "layer_decay",
            "clip_norm", "gradient_accumulation_steps", "seed", "max_steps", "eval_every_steps",
-           "checkpoint_every_steps", "early_stopping_patience")
+           "checkpoint_every_steps", "early_stopping_patience", "log_every_steps")
 
 
 def parse(argv, fv=FLAGS):
@@ -122,15 +125,17 @@ def check_flags(fv):
         raise UsageError("--batch_size and --epochs must be >= 1")
 
 
-def run(fv):
-    """Train with parsed flags; returns the metrics."""
+def run(fv, setup=None):
+    """Train with parsed flags under `setup` (a DistributionSetup); returns the metrics."""
     from kerasbert.training.fine_tune import fine_tune
 
     return fine_tune(
+        strategy=setup.strategy if setup else None,
+        jit_compile=setup.jit_compile if setup else False,
         task=fv.task, train_data=fv.train_data, eval_data=fv.eval_data, model=fv.model,
         output_dir=fv.output_dir, text_column=_column(fv.text_column),
         text_pair_column=_column(fv.text_pair_column), label_column=_column(fv.label_column),
-        max_seq_length=fv.max_seq_length, batch_mode=fv.batch_mode, data_dir=fv.data_dir,
+        max_seq_length=fv.max_seq_length, batch_mode=_batch_mode(fv, setup), data_dir=fv.data_dir,
         encoding=fv.encoding, dropout=fv.dropout, verbose=fv.verbose,
         **{name: fv[name].value for name in _RECIPE})
 
@@ -140,10 +145,20 @@ def _column(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
+def _batch_mode(fv, setup):
+    """Static shapes wherever XLA compiles the step (always on TPU)."""
+    if setup is not None and (setup.kind == "tpu" or setup.jit_compile):
+        return "static"
+    return fv.batch_mode
+
+
 def main(argv=None):
     fv = parse(argv or sys.argv)
+    setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
-    metrics = run(fv)
+    print(setup.describe(fv.batch_size), flush=True)
+    with worker_failures_reported():
+        metrics = run(fv, setup)
     if metrics:
         width = max(len(k) for k in metrics)
         print("dev metrics:")

@@ -153,7 +153,11 @@ def _split_labels(example):
 
 def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=1,
                shard_index=0, input_context=None):
-    """Shard for a worker, then shuffle deterministically from `seed`.
+    """Shuffle deterministically from `seed`, then shard for a worker.
+
+    Every worker shuffles the same way before taking its shard, so one update
+    of N workers sees the same examples as one process with the same global
+    batch would.
 
     Args:
         num_shards, shard_index: this worker's shard (`Dataset.shard`).
@@ -163,11 +167,11 @@ def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=
     if input_context is not None:
         num_shards, shard_index = (input_context.num_input_pipelines,
                                    input_context.input_pipeline_id)
-    if num_shards > 1:
-        dataset = dataset.shard(num_shards, shard_index)
     if shuffle:
         dataset = dataset.shuffle(num_examples or 10_000, seed=seed,
                                   reshuffle_each_iteration=True)
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
     return dataset
 
 

@@ -10,11 +10,9 @@
 This module imports no TensorFlow, so `--help` stays fast.
 """
 
-import contextlib
-import os
-import sys
-
 from absl import flags
+
+from kerasbert.cli.flags import silenced_stderr
 
 _PRECISIONS = ["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 
@@ -51,34 +49,10 @@ def setup_from_flags(flag_values=flags.FLAGS):
     Returns:
         A `kerasbert.distribute.DistributionSetup`.
     """
-    with _quiet_stderr():
+    with silenced_stderr():  # not quiet_tensorflow: devices must stay unconfigured
         from kerasbert.distribute.strategy import resolve_strategy
 
         return resolve_strategy(
             tpu=flag_values.tpu, num_gpus=flag_values.num_gpus,
             mixed_precision=flag_values.mixed_precision, jit_compile=flag_values.jit_compile,
             cpu_replicas=flag_values.cpu_replicas, tpu_timeout_s=flag_values.tpu_timeout)
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Point file descriptor 2 at /dev/null while TensorFlow imports and finds its
-    devices: it logs there before its log level applies. KERASBERT_VERBOSE=1 keeps it.
-
-    `kerasbert.cli.flags.quiet_tensorflow` cannot be used here: it initialises
-    the devices, after which logical CPUs and collectives can no longer be set.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if os.environ.get("KERASBERT_VERBOSE"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

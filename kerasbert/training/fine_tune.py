@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.pipeline import classification_dataset
+from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.training.config import TrainingConfig
 from kerasbert.training.inputs import LABEL_TYPES, read_text_examples
 
@@ -65,6 +66,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     config = TrainingConfig(verbose=verbose, **training).validate()
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
+    run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
     train = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
                                data_dir=data_dir, encoding=encoding)
     multi = LABEL_TYPES[task] == "multi_label"
@@ -86,7 +88,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
         return classification_dataset(
             train, tokenizer, batch_size=config.batch_size, label_vocabulary=vocabulary,
             label_type=LABEL_TYPES[task], mode=batch_mode, shuffle=True,
-            seed=config.seed + epoch, input_context=input_context).take(steps_per_epoch)
+            seed=config.seed + epoch, input_context=input_context)
 
     eval_dataset = (classification_dataset(
         dev, tokenizer, batch_size=config.batch_size, label_vocabulary=vocabulary,
@@ -98,7 +100,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     from kerasbert.training.trainer import Trainer
 
     steps_per_epoch = max(len(train) // config.batch_size, 1)
-    trainer = Trainer(model_fn, task_spec, config, output_dir, strategy, jit_compile)
+    trainer = Trainer(model_fn, task_spec, config, run_dir, strategy, jit_compile)
     trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn if dev else None)
     save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
                          text_pair_column is not None)

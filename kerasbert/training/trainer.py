@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert.distribute.inputs import check_static_batch, split_batch
+from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.training.optimization import create_optimizer
 
 
@@ -43,15 +45,23 @@ class Trainer:
         model_fn: builds the Keras model (called inside `strategy.scope()`).
         task: a `kerasbert.tasks.Task` (loss, metrics).
         config: a `TrainingConfig`.
-        output_dir: checkpoints, TensorBoard logs, best weights, history.
+        output_dir: checkpoints, TensorBoard logs, best weights, history. Under
+            several workers only the chief writes there; the others write to
+            `worker_output_dir` and all of them resume from the chief's checkpoints.
         strategy: a `tf.distribute.Strategy` (default: the default strategy).
         jit_compile: compile the train step with XLA.
+        static_shapes: check that every batch has a fully defined int32/float32
+            shape before training (default: under XLA and on TPU, which need it).
     """
 
-    def __init__(self, model_fn, task, config, output_dir, strategy=None, jit_compile=False):
-        self.task, self.config, self.output_dir = task, config.validate(), output_dir
+    def __init__(self, model_fn, task, config, output_dir, strategy=None, jit_compile=False,
+                 static_shapes=None):
+        self.task, self.config = task, config.validate()
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.run_dir, self.output_dir = output_dir, worker_output_dir(output_dir, self.strategy)
         self.jit_compile = jit_compile
+        self.static_shapes = (jit_compile or _is_tpu(self.strategy) if static_shapes is None
+                              else static_shapes)
         self.model_fn = model_fn
         self.model = None
         self.history = []
@@ -69,7 +79,7 @@ class Trainer:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
-            self.state = TrainState()
+        self.state = TrainState()  # plain host variables, read by the Python loop
         checkpoint = tf.train.Checkpoint(
             model=_VariableList(self.model.variables),
             optimizer=_VariableList(self.optimizer.variables), **self.state.checkpoint_items())
@@ -77,11 +87,15 @@ class Trainer:
             checkpoint, os.path.join(self.output_dir, "checkpoints"), max_to_keep=2)
 
     def _restore(self):
-        if self.manager.latest_checkpoint:
-            self.manager.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
-            self._log(f"resuming from {self.manager.latest_checkpoint} "
-                      f"(epoch {int(self.state.epoch) + 1}, update {int(self.state.step)})")
-            history = os.path.join(self.output_dir, "history.json")
+        # Every worker restores the chief's checkpoint when it can read it, so that
+        # all of them resume at the same update.
+        latest = (tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+                  or self.manager.latest_checkpoint)
+        if latest:
+            self.manager.checkpoint.restore(latest).assert_consumed()
+            print(f"resuming from {latest} (epoch {int(self.state.epoch) + 1}, "
+                  f"update {int(self.state.step)})", flush=True)
+            history = os.path.join(self.run_dir, "history.json")
             if tf.io.gfile.exists(history):
                 with tf.io.gfile.GFile(history) as f:
                     self.history = json.load(f)
@@ -139,6 +153,7 @@ class Trainer:
             evaluate_fn: `(model) -> {metric: value}` over the whole dev set, or None.
         """
         config = self.config
+        split_batch(config.batch_size, self.strategy.num_replicas_in_sync)
         total = config.max_steps or steps_per_epoch * config.epochs
         epochs = math.ceil(total / steps_per_epoch)
         self._build(total)
@@ -149,7 +164,7 @@ class Trainer:
         while int(self.state.epoch) < epochs and not stop:
             epoch, start = int(self.state.epoch), int(self.state.step_in_epoch)
             iterator = iter(self.strategy.distribute_datasets_from_function(
-                lambda ctx, e=epoch, s=start: train_dataset_fn(e, ctx).skip(s)))
+                self._input_fn(train_dataset_fn, epoch, start, steps_per_epoch)))
             steps = min(steps_per_epoch, total - epoch * steps_per_epoch)
             progress = keras.utils.Progbar(steps, verbose=config.verbose,
                                            stateful_metrics=["lr", "examples/s"])
@@ -187,6 +202,21 @@ class Trainer:
         if evaluate_fn and config.restore_best and tf.io.gfile.exists(self._best_path):
             self.model.load_weights(self._best_path)
         return self.history
+
+    def _input_fn(self, train_dataset_fn, epoch, start, steps_per_epoch):
+        """The per-worker input function of `epoch`, resuming at update `start`.
+
+        Each input pipeline feeds several replicas one per-replica batch each
+        per update, so an update consumes that many of its batches.
+        """
+        def input_fn(context):
+            dataset = train_dataset_fn(epoch, context)
+            if self.static_shapes:
+                check_static_batch(dataset, self.config.batch_size,
+                                   self.strategy.num_replicas_in_sync)
+            per_update = context.num_replicas_in_sync // context.num_input_pipelines
+            return dataset.take(steps_per_epoch * per_update).skip(start * per_update)
+        return input_fn
 
     # -- evaluation and early stopping ------------------------------------------------------
 
@@ -238,6 +268,10 @@ class _VariableList(tf.Module):
     def __init__(self, variables):
         super().__init__()
         self.variables_list = list(variables)
+
+
+def _is_tpu(strategy):
+    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 
 def _chunk(structure, index, chunks):
