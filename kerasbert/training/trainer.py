@@ -133,7 +133,12 @@ class Trainer:
             optimizer.apply(grads, variables)
             return loss_sum / count
 
-        @tf.function(jit_compile=self.jit_compile)
+        # The iterator stays outside XLA (IteratorGetNext has no XLA kernel);
+        # each replica's step is compiled, as Keras compiles its own.
+        if self.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+
+        @tf.function
         def train_step(iterator):
             per_replica = self.strategy.run(replica_step, args=next(iterator))
             return self.strategy.experimental_local_results(per_replica)[0]
