@@ -65,6 +65,7 @@ class Trainer:
         self.model_fn = model_fn
         self.model = None
         self.history = []
+        self.train_seconds = 0.0  # in train steps only (no evaluation, no checkpoints)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -182,8 +183,9 @@ class Trainer:
                 self.state.step.assign_add(1)
                 self.state.step_in_epoch.assign_add(1)
                 step = int(self.state.step)
-                rate = config.batch_size / max(time.perf_counter() - tick, 1e-9)
-                tick = time.perf_counter()
+                elapsed = time.perf_counter() - tick
+                self.train_seconds += elapsed
+                rate = config.batch_size / max(elapsed, 1e-9)
                 lr = float(self.optimizer.learning_rate)
                 progress.update(int(self.state.step_in_epoch),
                                 [("loss", loss), ("lr", lr), ("examples/s", rate)])
@@ -197,6 +199,7 @@ class Trainer:
                     self.manager.save(step)
                 if stop:
                     break
+                tick = time.perf_counter()
             if not stop:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)
@@ -235,7 +238,8 @@ class Trainer:
             return False
         metrics = evaluate_fn(self.model)
         step = int(self.state.step)
-        record = {"step": step, "epoch": int(self.state.epoch), **metrics}
+        record = {"step": step, "epoch": int(self.state.epoch),
+                  "train_seconds": round(self.train_seconds, 1), **metrics}
         self.history.append(record)
         self._log("eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()
                                      if isinstance(v, float)))
