@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _KERAS_RUN = r"""
-import sys, time, json
+import sys, json, tempfile
 from kerasbert.distribute import resolve_strategy
 setup = resolve_strategy(mixed_precision=sys.argv[1], jit_compile=sys.argv[2])
 import numpy as np, tensorflow as tf
@@ -42,7 +42,7 @@ task = get_task("classification", ["0", "1"])
 config = TrainingConfig(epochs=1, batch_size=batch, learning_rate=5e-5, max_steps=steps,
                         verbose=0, checkpoint_every_steps=0)
 trainer = Trainer(lambda: BertTaskModel(BertEncoder.from_preset("all_minilm_l6_v2"), 2), task,
-                  config, "/tmp/kerasbert_gpu_bench_%d" % steps, setup.strategy, setup.jit_compile)
+                  config, tempfile.mkdtemp(), setup.strategy, setup.jit_compile)
 trainer.fit(lambda epoch, ctx: data.repeat().batch(batch, drop_remainder=True), steps)
 print(json.dumps({"seconds": trainer.train_seconds}))
 """
