@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ import tensorflow as tf
 from safetensors.numpy import load_file
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+LAUNCH = Path(__file__).resolve().parent.parent / "launch"
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +63,6 @@ def _cluster(num_workers):
     workers = [f"127.0.0.1:{port}" for port in ports]
     return [{"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
             for i in range(num_workers)]
-
-
-def _run_workers(args):
-    processes = [_start(args, config) for config in _cluster(2)]
-    try:
-        return [_finish(p) for p in processes]
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.kill()
 
 
 def _losses(output_dir):
@@ -118,9 +110,12 @@ def test_four_cpu_replicas_train_like_one_device(sst2_slice, single_run, tmp_pat
 
 
 def test_two_workers_on_loopback_match_one_process(sst2_slice, single_run, tmp_path):
-    (c0, out0, err0), (c1, out1, err1) = _run_workers(_args(sst2_slice, tmp_path))
-    assert c0 == 0 and c1 == 0, (err0[-2000:], err1[-2000:])
-    assert "MultiWorkerMirroredStrategy (multi_worker), 2 replicas" in out0
+    """Through the launch script, as a user starts a multi-worker job on one machine."""
+    out = subprocess.run([str(LAUNCH / "multi_worker.sh"), "--local=2", "--",
+                          *_args(sst2_slice, tmp_path)], capture_output=True, text=True,
+                         env=dict(ENV, PYTHON=sys.executable), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("MultiWorkerMirroredStrategy (multi_worker), 2 replicas") == 2
     # The chief writes the run; the other worker keeps its own copy aside.
     worker_dir = tmp_path / "workers" / "worker_1"
     chief, worker = _weights(tmp_path), _weights(worker_dir)
