@@ -1,0 +1,1 @@
+"""Per-user customization: LoRA adapters over one base encoder, and a bank of them."""
