@@ -121,3 +121,11 @@ def test_early_stopping_stops(sst2_slice, tmp_path):
     trainer = _train(sst2_slice, tmp_path, learning_rate=1e-9, early_stopping_patience=2,
                      epochs=3)
     assert len(trainer.history) < 24
+
+
+def test_training_time_budget_stops_and_evaluates(sst2_slice, tmp_path):
+    trainer = _train(sst2_slice, tmp_path, epochs=50, eval_every_steps=0, max_train_seconds=1.0)
+    steps = int(trainer.state.step)
+    assert 1 <= steps < 50 * 8
+    assert trainer.train_seconds >= 1.0
+    assert trainer.history[-1]["step"] == steps

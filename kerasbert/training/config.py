@@ -8,7 +8,7 @@ class TrainingConfig:
     """The fine-tuning recipe.
 
     `batch_size` is global (across replicas and accumulation steps). Counts in
-    `*_steps` are optimizer updates. 0 turns an `every`/`patience` option off;
+    `*_steps` are optimizer updates. 0 turns an `every`/`patience`/`max_*` option off;
     `eval_every_steps=0` evaluates at the end of each epoch.
     """
 
@@ -27,6 +27,7 @@ class TrainingConfig:
     early_stopping_patience: int = 0
     restore_best: bool = True
     log_every_steps: int = 10
+    max_train_seconds: float = 0.0
     verbose: int = 1
 
     def validate(self):
@@ -39,6 +40,7 @@ class TrainingConfig:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
+            (self.max_train_seconds >= 0, "max_train_seconds must be >= 0"),
             (self.batch_size % self.gradient_accumulation_steps == 0,
              f"batch_size {self.batch_size} is not divisible by gradient_accumulation_steps "
              f"{self.gradient_accumulation_steps}"),

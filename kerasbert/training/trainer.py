@@ -66,6 +66,10 @@ class Trainer:
         self.model = None
         self.history = []
         self.train_seconds = 0.0  # in train steps only (no evaluation, no checkpoints)
+        if config.max_train_seconds and isinstance(
+                self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise ValueError("max_train_seconds cannot be used with several workers: each "
+                             "would stop at a different update")
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -197,6 +201,12 @@ class Trainer:
                     stop = self._evaluate(evaluate_fn)
                 if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
                     self.manager.save(step)
+                if config.max_train_seconds and self.train_seconds >= config.max_train_seconds:
+                    self._log(f"training time budget of {config.max_train_seconds:.0f} s spent "
+                              f"at update {step}")
+                    if not (config.eval_every_steps and step % config.eval_every_steps == 0):
+                        self._evaluate(evaluate_fn)
+                    stop = True
                 if stop:
                     break
                 tick = time.perf_counter()
