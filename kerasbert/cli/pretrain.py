@@ -1,0 +1,180 @@
+"""Pretrain a BERT encoder with masked-LM (and next-sentence prediction) on plain text.
+
+From scratch (a WordPiece vocabulary trained on the corpus, an encoder of a
+chosen size):
+
+    python -m kerasbert.pretrain --train_data=corpus.txt --output_dir=runs/my_bert \\
+        --preset=bert_mini_en_uncased --vocab_size=16000 --epochs=3
+
+Continued, domain-adaptive, from any checkpoint kerasbert loads:
+
+    python -m kerasbert.pretrain --train_data=corpus.txt --output_dir=runs/adapted \\
+        --model=all_minilm_l6_v2 --whole_word_masking
+
+The corpus holds one sentence per line, with a blank line between documents.
+The output directory is an encoder that `python -m kerasbert.train
+--model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
+"""
+
+import sys
+
+from absl import flags
+
+from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main, worker_failures_reported
+from kerasbert.cli.train import apply_config_file
+from kerasbert.distribute import flags as distribute_flags
+
+FLAGS = flags.FlagValues()
+
+
+def define_flags(fv):
+    """The corpus, model, masking and recipe flags."""
+    flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
+    flags.DEFINE_string("train_data", None, "text corpus: one sentence per line, blank lines "
+                        "between documents", flag_values=fv)
+    flags.DEFINE_string("eval_data", None, "held-out corpus (default: the last --eval_fraction "
+                        "of the documents of --train_data)", flag_values=fv)
+    flags.DEFINE_float("eval_fraction", 0.05, "share of documents held out without --eval_data",
+                       flag_values=fv)
+    flags.DEFINE_integer("max_eval_examples", 0, "evaluate on the first N held-out sequences "
+                         "(0: all)", flag_values=fv)
+    flags.DEFINE_string("encoding", "utf-8", "text encoding of the corpus", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "where the encoder, data and checkpoints go",
+                        flag_values=fv)
+    flags.DEFINE_string("model", None, "continue from this preset or checkpoint directory "
+                        "(unset: pretrain from scratch)", flag_values=fv)
+    flags.DEFINE_string("preset", "bert_tiny_en_uncased", "encoder shape from scratch",
+                        flag_values=fv)
+    flags.DEFINE_integer("num_layers", None, "from scratch: transformer layers", flag_values=fv)
+    flags.DEFINE_integer("hidden_size", None, "from scratch: hidden size", flag_values=fv)
+    flags.DEFINE_integer("num_heads", None, "from scratch: attention heads", flag_values=fv)
+    flags.DEFINE_integer("intermediate_size", None, "from scratch: feed-forward size",
+                         flag_values=fv)
+    flags.DEFINE_integer("vocab_size", 30522, "from scratch: WordPiece vocabulary size",
+                         flag_values=fv)
+    flags.DEFINE_bool("lowercase", True, "from scratch: an uncased vocabulary", flag_values=fv)
+    flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
+    flags.DEFINE_float("masked_lm_prob", 0.15, "share of tokens predicted", flag_values=fv)
+    flags.DEFINE_integer("max_predictions_per_seq", 20, "most predictions per sequence",
+                         flag_values=fv)
+    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word",
+                      flag_values=fv)
+    flags.DEFINE_bool("next_sentence", True, "next-sentence prediction (pairs of segments)",
+                      flag_values=fv)
+    flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",
+                         flag_values=fv)
+    flags.DEFINE_float("short_seq_prob", 0.1, "share of shorter sequences", flag_values=fv)
+    flags.DEFINE_integer("num_shards", 4, "TFRecord files of training instances", flag_values=fv)
+    flags.DEFINE_bool("train_encoder", True, "false: train the heads only", flag_values=fv)
+    flags.DEFINE_float("dropout", None, "override the encoder's dropout rates", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
+    flags.DEFINE_integer("epochs", 1, "epochs", flag_values=fv)
+    flags.DEFINE_integer("max_steps", 0, "stop after this many updates (0: all epochs)",
+                         flag_values=fv)
+    flags.DEFINE_float("learning_rate", 1e-4, "peak learning rate", flag_values=fv)
+    flags.DEFINE_float("warmup_ratio", 0.05, "share of updates spent warming up", flag_values=fv)
+    flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay", flag_values=fv)
+    flags.DEFINE_float("clip_norm", 1.0, "global-norm gradient clipping (0: off)", flag_values=fv)
+    flags.DEFINE_integer("gradient_accumulation_steps", 1, "micro-batches per update",
+                         flag_values=fv)
+    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    flags.DEFINE_integer("eval_every_steps", 0, "evaluate every N updates (0: each epoch)",
+                         flag_values=fv)
+    flags.DEFINE_integer("checkpoint_every_steps", 1000, "checkpoint every N updates",
+                         flag_values=fv)
+    flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0: quiet, 1: progress bar", flag_values=fv)
+    distribute_flags.define_flags(fv)
+
+
+define_flags(FLAGS)
+_RECIPE = ("batch_size", "epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
+           "clip_norm", "gradient_accumulation_steps", "seed", "eval_every_steps",
+           "checkpoint_every_steps", "log_every_steps")
+_SCRATCH_ONLY = ("num_layers", "hidden_size", "num_heads", "intermediate_size")
+
+
+def parse(argv, fv=FLAGS):
+    """Parse argv (program name first), apply --config, and check every value."""
+    if any(arg in ("-h", "--help", "--helpfull") for arg in argv[1:]):
+        print(__doc__ + "\nflags:\n" + fv.get_help())
+        sys.exit(0)
+    try:
+        fv(argv)
+    except flags.Error as err:
+        raise UsageError(str(err)) from None
+    if fv.config:
+        apply_config_file(fv, fv.config)
+    check_flags(fv)
+    return fv
+
+
+def check_flags(fv):
+    """Every flag checked before any work starts: one line per problem."""
+    import os
+
+    for name in ("train_data", "output_dir"):
+        if not fv[name].value:
+            raise UsageError(f"--{name} is required")
+    for name in ("train_data", "eval_data"):
+        if fv[name].value and not os.path.exists(fv[name].value):
+            raise UsageError(f"--{name}: file {fv[name].value} does not exist")
+    if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
+        raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
+                         "drop --preset, --vocab_size and the size flags, or drop --model")
+    if not 0 < fv.masked_lm_prob < 1:
+        raise UsageError(f"--masked_lm_prob must be in (0, 1), got {fv.masked_lm_prob}")
+    if not 1 <= fv.max_predictions_per_seq <= fv.max_seq_length:
+        raise UsageError(f"--max_predictions_per_seq must be in [1, --max_seq_length], got "
+                         f"{fv.max_predictions_per_seq}")
+    if fv.max_seq_length < 8 or fv.max_seq_length > 512:
+        raise UsageError(f"--max_seq_length must be in [8, 512], got {fv.max_seq_length}")
+    if fv.vocab_size < 100 or fv.dupe_factor < 1 or fv.num_shards < 1:
+        raise UsageError("--vocab_size must be >= 100, --dupe_factor and --num_shards >= 1")
+    if fv.learning_rate <= 0 or fv.batch_size < 1 or fv.epochs < 1:
+        raise UsageError("--learning_rate must be > 0, --batch_size and --epochs >= 1")
+
+
+def run(fv, setup=None):
+    """Pretrain with parsed flags under `setup` (a DistributionSetup); returns the metrics."""
+    from kerasbert.pretraining.pretrain import pretrain
+
+    encoder_config = {"num_hidden_layers": fv.num_layers, "hidden_size": fv.hidden_size,
+                      "num_attention_heads": fv.num_heads,
+                      "intermediate_size": fv.intermediate_size}
+    return pretrain(
+        fv.train_data, fv.output_dir, model=fv.model, preset=fv.preset,
+        encoder_config=encoder_config, vocab_size=fv.vocab_size, lowercase=fv.lowercase,
+        eval_data=fv.eval_data, eval_fraction=fv.eval_fraction,
+        max_eval_examples=fv.max_eval_examples, max_seq_length=fv.max_seq_length,
+        masked_lm_prob=fv.masked_lm_prob, max_predictions_per_seq=fv.max_predictions_per_seq,
+        whole_word_masking=fv.whole_word_masking, next_sentence=fv.next_sentence,
+        dupe_factor=fv.dupe_factor, short_seq_prob=fv.short_seq_prob, num_shards=fv.num_shards,
+        train_encoder=fv.train_encoder, dropout=fv.dropout,
+        strategy=setup.strategy if setup else None,
+        jit_compile=setup.jit_compile if setup else False, encoding=fv.encoding,
+        verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE})
+
+
+def main(argv=None):
+    fv = parse(argv or sys.argv)
+    setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
+    quiet_tensorflow()
+    print(setup.describe(fv.batch_size), flush=True)
+    with worker_failures_reported():
+        metrics = run(fv, setup)
+    print("held-out masked-LM:")
+    for stage in ("before", "after"):
+        values = metrics[stage]
+        line = (f"  {stage:<6}  accuracy {values['mlm_accuracy']:.4f}  "
+                f"loss {values['mlm_loss']:.4f}  perplexity {values['perplexity']:.2f}")
+        if "nsp_accuracy" in values:
+            line += f"  next-sentence accuracy {values['nsp_accuracy']:.4f}"
+        print(line)
+    print(f"encoder written to {fv.output_dir} "
+          f"(fine-tune it with: python -m kerasbert.train --model={fv.output_dir} ...)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,224 @@
+"""Pretraining in one call: the Python API behind `python -m kerasbert.pretrain`.
+
+    from kerasbert.pretraining.pretrain import pretrain
+    # from scratch: a WordPiece vocabulary trained on the corpus, a chosen size
+    pretrain("corpus.txt", "runs/my_bert", preset="bert_mini_en_uncased", vocab_size=16000)
+    # continued (domain-adaptive) from any checkpoint kerasbert loads
+    pretrain("corpus.txt", "runs/adapted", model="all_minilm_l6_v2")
+
+`output_dir` ends up an encoder directory (kerasbert format, vocab.txt,
+tokenizer_config.json, the pretraining heads) that `kerasbert.train
+--model=output_dir` and `BertEncoder.from_preset(output_dir)` take, beside the
+Trainer's checkpoints, the TFRecords (`pretraining_data/`) and `metrics.json`
+(held-out MLM accuracy and perplexity before and after).
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from kerasbert.distribute.multi_worker import worker_output_dir
+from kerasbert.training.config import TrainingConfig
+
+DATA_DIR = "pretraining_data"
+VOCAB_SETTINGS_FILE = "vocab_training.json"
+METRICS_FILE = "metrics.json"
+EVAL_SEED_OFFSET = 7919  # held-out masks: fixed, and unlike any training epoch's
+
+
+def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
+             encoder_config=None, vocab_size=30522, lowercase=True, eval_data=None,
+             eval_fraction=0.05, max_eval_examples=0, max_seq_length=128, masked_lm_prob=0.15,
+             max_predictions_per_seq=20, whole_word_masking=False, next_sentence=True,
+             dupe_factor=1, short_seq_prob=0.1, num_shards=4, train_encoder=True, dropout=None,
+             strategy=None, jit_compile=False, encoding="utf-8", verbose=1, **training):
+    """Pretrain with masked-LM (+ next-sentence prediction) on a text corpus
+    (one sentence per line, blank lines between documents); returns the
+    metrics written to `metrics.json`.
+
+    Args:
+        model: a preset, checkpoint or model directory to continue from; None
+            pretrains from scratch: a vocabulary of `vocab_size` tokens
+            (`lowercase`) is trained on the corpus and an encoder of `preset`'s
+            shape, changed by `encoder_config` (bert_config keys), is initialised.
+        eval_data: held-out corpus; else the last `eval_fraction` of the documents.
+        train_encoder: False trains the heads only (a probe of the encoder as it is).
+        training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
+    """
+    from kerasbert.pretraining.masking import BertMasker
+    from kerasbert.pretraining.pretraining_data import prepare_pretraining_data
+    from kerasbert.pretraining.pretraining_model import BertPretrainingModel, load_heads
+    from kerasbert.pretraining.task import Evaluator, PretrainingTask
+    from kerasbert.training.trainer import Trainer
+
+    config = TrainingConfig(verbose=verbose, **training).validate()
+    keras.utils.set_random_seed(config.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
+    log = print if verbose else (lambda *args, **kwargs: None)
+    tf.io.gfile.makedirs(output_dir)
+    with strategy.scope():
+        encoder, tokenizer = _encoder_and_tokenizer(
+            model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
+            max_seq_length, eval_data, eval_fraction, dropout, encoding, log)
+    data = prepare_pretraining_data(
+        os.path.join(output_dir, DATA_DIR), train_data, tokenizer, max_seq_length, eval_data,
+        eval_fraction, next_sentence, short_seq_prob, dupe_factor, config.seed, num_shards,
+        encoding, log)
+    steps_per_epoch = _check_sizes(data, config.batch_size)
+    masker = BertMasker.from_tokenizer(tokenizer, masked_lm_prob=masked_lm_prob,
+                                       max_predictions=max_predictions_per_seq,
+                                       whole_word=whole_word_masking)
+    encoder.trainable = bool(train_encoder)
+    with strategy.scope():
+        pretraining_model = BertPretrainingModel(encoder, next_sentence)
+        heads = load_heads(pretraining_model, _checkpoint_dir(model)) if model else []
+    log("pretraining heads: " + ("loaded from the checkpoint" if heads else "initialised fresh"))
+
+    evaluate_fn = Evaluator(_dataset(
+        data.eval_files, max_seq_length, min(config.batch_size, data.num_eval), masker,
+        next_sentence, config.seed + EVAL_SEED_OFFSET, shuffle=False, drop_remainder=False,
+        max_examples=max_eval_examples))
+
+    def train_dataset_fn(epoch, input_context):
+        return _dataset(data.train_files, max_seq_length,
+                        input_context.get_per_replica_batch_size(config.batch_size), masker,
+                        next_sentence, config.seed, epoch=epoch, input_context=input_context)
+
+    before = evaluate_fn(pretraining_model)
+    log("held-out before: " + _describe(before))
+    task = PretrainingTask(next_sentence, _expected_predictions(masker, max_seq_length))
+    trainer = Trainer(lambda: pretraining_model, task, config, run_dir, strategy, jit_compile,
+                      static_shapes=True)
+    trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn)
+    after = evaluate_fn(trainer.model)
+    log("held-out after:  " + _describe(after))
+    metrics = {"before": before, "after": after, "steps": int(trainer.state.step),
+               "train_seconds": round(trainer.train_seconds, 1),
+               "train_instances": data.num_train, "eval_instances": data.num_eval,
+               "eval_sequences": min(data.num_eval, max_eval_examples or data.num_eval),
+               "heads_from_checkpoint": bool(heads), "from_scratch": not model,
+               "masking": masker.config(), "next_sentence": next_sentence}
+    _save(output_dir, pretraining_model, tokenizer, metrics)
+    return metrics
+
+
+def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config, vocab_size,
+                           lowercase, max_seq_length, eval_data, eval_fraction, dropout,
+                           encoding, log):
+    """`model`'s encoder and tokenizer, or from scratch a trained vocabulary and
+    a fresh encoder of `preset`'s shape."""
+    if model:
+        from kerasbert.training.fine_tune import load_encoder_and_tokenizer
+
+        return load_encoder_and_tokenizer(model, max_seq_length, dropout)
+    tokenizer = _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length,
+                                   eval_data, eval_fraction, encoding, log)
+    encoder = _scratch_encoder(preset, encoder_config, tokenizer.vocabulary_size, max_seq_length,
+                               dropout)
+    return encoder, tokenizer
+
+
+def _check_sizes(data, batch_size):
+    """Updates per epoch; a clear error when a split is too small to use."""
+    if not data.num_eval:
+        raise ValueError("the held-out text gave no sequences: give more (eval_data or "
+                         "eval_fraction)")
+    if data.num_train < batch_size:
+        raise ValueError(f"{data.num_train} training instances do not fill one batch of "
+                         f"{batch_size}: lower batch_size or give more text")
+    return data.num_train // batch_size
+
+
+def _save(output_dir, pretraining_model, tokenizer, metrics):
+    """The encoder directory: weights, vocabulary, heads, metrics."""
+    from kerasbert.checkpoints.loading import save_encoder
+    from kerasbert.pretraining.pretraining_model import save_heads
+
+    save_encoder(pretraining_model.encoder, output_dir)
+    tokenizer.save_to_dir(output_dir)
+    save_heads(pretraining_model, output_dir)
+    with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as f:
+        json.dump(metrics, f, indent=2)
+
+
+def _dataset(files, max_seq_length, batch_size, masker, next_sentence, seed, **kwargs):
+    from kerasbert.pretraining.pretraining_data import pretraining_dataset
+
+    return pretraining_dataset(files, max_seq_length, batch_size, masker,
+                               next_sentence=next_sentence, seed=seed, **kwargs)
+
+
+def _checkpoint_dir(model):
+    """The directory holding `model`'s weights (a preset's package folder, a
+    model directory's encoder/), where pretraining heads may also be."""
+    from kerasbert import presets
+    from kerasbert.tasks.model_directory import ENCODER_DIR, is_model_directory
+
+    if presets.is_preset(model):
+        weights = presets.preset_weights_dir(model)
+        return None if weights is None else str(weights)
+    return os.path.join(model, ENCODER_DIR) if is_model_directory(model) else str(model)
+
+
+def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length, eval_data,
+                       eval_fraction, encoding, log):
+    """A WordPiece vocabulary trained on the training documents, or the one a
+    previous run with the same corpus and settings left in `output_dir`."""
+    from kerasbert.data.files import file_content_hash
+    from kerasbert.pretraining.pretraining_data import split_documents
+    from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+    from kerasbert.tokenizers.wordpiece_trainer import train_wordpiece_tokenizer
+
+    settings = {"train_data": file_content_hash(train_data), "vocab_size": vocab_size,
+                "lowercase": lowercase, "eval_data": bool(eval_data),
+                "eval_fraction": None if eval_data else eval_fraction}
+    settings_path = os.path.join(output_dir, VOCAB_SETTINGS_FILE)
+    if tf.io.gfile.exists(settings_path) and tf.io.gfile.exists(
+            os.path.join(output_dir, "vocab.txt")):
+        with tf.io.gfile.GFile(settings_path) as f:
+            if json.load(f) == settings:
+                log(f"reusing the vocabulary in {output_dir}/vocab.txt")
+                return BertTokenizer.from_preset(output_dir, sequence_length=max_seq_length)
+    documents, _ = split_documents(train_data, eval_data, eval_fraction, encoding)
+    tokenizer = train_wordpiece_tokenizer(
+        vocab_size, texts=(s for d in documents for s in d), lowercase=lowercase,
+        sequence_length=max_seq_length)
+    tokenizer.save_to_dir(output_dir)
+    with tf.io.gfile.GFile(settings_path, "w") as f:
+        json.dump(settings, f, indent=2)
+    log(f"trained a WordPiece vocabulary of {tokenizer.vocabulary_size} tokens")
+    return tokenizer
+
+
+def _scratch_encoder(preset, encoder_config, vocab_size, max_seq_length, dropout):
+    """A freshly initialised encoder of `preset`'s shape with `encoder_config` changes."""
+    from kerasbert import presets
+    from kerasbert.encoder.bert_encoder import BertEncoder
+
+    config = {**presets.get_preset(preset)["config"],
+              **{k: v for k, v in (encoder_config or {}).items() if v is not None},
+              "vocab_size": vocab_size}
+    if dropout is not None:
+        config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    encoder = BertEncoder(**config)
+    if max_seq_length > encoder.bert_config["max_position_embeddings"]:
+        raise ValueError(f"max_seq_length {max_seq_length} is above max_position_embeddings "
+                         f"{encoder.bert_config['max_position_embeddings']}")
+    return encoder
+
+
+def _expected_predictions(masker, max_seq_length):
+    """Masked tokens in a full-length sequence: the next-sentence loss weight."""
+    return float(min(masker.max_predictions,
+                     max(1, round(max_seq_length * masker.masked_lm_prob))))
+
+
+def _describe(metrics):
+    text = (f"MLM accuracy {metrics['mlm_accuracy']:.4f}, loss {metrics['mlm_loss']:.4f}, "
+            f"perplexity {metrics['perplexity']:.2f}")
+    if "nsp_accuracy" in metrics:
+        text += f", NSP accuracy {metrics['nsp_accuracy']:.4f}"
+    return text

@@ -1,0 +1,335 @@
+"""Pretraining examples as google-research/bert's `create_pretraining_data.py`
+makes them, written once as TFRecord shards and read back with static shapes.
+
+Instances: sentences of a document are packed until a target length (the
+maximum, or with `short_seq_prob` a random shorter one); with next-sentence
+prediction the pack is cut at a random sentence into segment A and B, and B is,
+half of the time, replaced by sentences from a random other document (the
+unused sentences are put back). `dupe_factor` repeats this with fresh draws.
+One change to the reference: a pack of a single sentence is not always given a
+random B (which tilts the labels towards "random", to 69% on SQuAD text at 64
+tokens); when the coin says "actual next", the sentence is cut at a random
+token and its second part is B, so the labels stay 50/50.
+The records hold the unmasked tokens (`input_ids`, `input_mask`,
+`segment_ids`, `next_sentence_labels`, the reference's names); masking is
+done when they are read, afresh each epoch (`kerasbert.pretraining.masking`).
+"""
+
+import dataclasses
+import json
+import os
+import random
+from typing import List, Optional
+
+import tensorflow as tf
+
+from kerasbert.data.files import file_content_hash
+from kerasbert.data.text_corpus import read_text_corpus
+
+SETTINGS_FILE = "pretraining_data.json"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Instance:
+    """One pretraining sequence before masking.
+
+    `tokens_a`/`tokens_b`: WordPiece ids of the two segments (`tokens_b` empty
+    without next-sentence prediction); `document`: the index of A's document;
+    `random_document`: the document B came from when `is_random_next`.
+    """
+
+    tokens_a: List[int]
+    tokens_b: List[int]
+    is_random_next: bool
+    document: int
+    random_document: Optional[int] = None
+
+
+def tokenize_documents(documents, tokenizer, batch_size=2048):
+    """Documents of sentences -> documents of WordPiece id lists (sentences
+    that tokenize to nothing and documents left empty are dropped)."""
+    sentences = [s for d in documents for s in d]
+    ids = []
+    for start in range(0, len(sentences), batch_size):
+        ids += tokenizer.tokenize(sentences[start:start + batch_size]).to_list()
+    out, cursor = [], 0
+    for document in documents:
+        pieces = [p for p in ids[cursor:cursor + len(document)] if p]
+        cursor += len(document)
+        if pieces:
+            out.append(pieces)
+    return out
+
+
+def create_instances(documents, max_seq_length, next_sentence=True, short_seq_prob=0.1,
+                     dupe_factor=1, seed=12345):
+    """`Instance`s from tokenized documents (lists of sentences of ids), shuffled."""
+    if next_sentence and len(documents) < 2:
+        raise ValueError("next-sentence prediction needs at least 2 documents (separated by a "
+                         f"blank line); the corpus has {len(documents)}")
+    rng = random.Random(seed)
+    instances = []
+    for _ in range(dupe_factor):
+        for index in range(len(documents)):
+            instances += _document_instances(documents, index, max_seq_length, next_sentence,
+                                             short_seq_prob, rng)
+    rng.shuffle(instances)
+    return instances
+
+
+def _document_instances(documents, index, max_seq_length, next_sentence, short_seq_prob, rng):
+    """The reference's `create_instances_from_document`."""
+    document = documents[index]
+    max_tokens = max_seq_length - (3 if next_sentence else 2)
+    target = rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
+    instances, chunk, length, i = [], [], 0, 0
+    while i < len(document):
+        chunk.append(document[i])
+        length += len(document[i])
+        if i == len(document) - 1 or length >= target:
+            if not next_sentence:
+                tokens_a = [t for s in chunk for t in s]
+                instances.append(Instance(_truncate_single(tokens_a, max_tokens, rng), [],
+                                          False, index))
+            else:
+                a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+                tokens_a = [t for s in chunk[:a_end] for t in s]
+                random_document = None
+                is_random = rng.random() < 0.5
+                if not is_random and len(chunk) == 1:
+                    if len(tokens_a) < 2:
+                        is_random = True
+                    else:  # the actual next segment is the rest of the one sentence
+                        cut = rng.randint(1, len(tokens_a) - 1)
+                        tokens_a, tokens_b = tokens_a[:cut], tokens_a[cut:]
+                elif not is_random:
+                    tokens_b = [t for s in chunk[a_end:] for t in s]
+                if is_random:
+                    random_document = _other_document(len(documents), index, rng)
+                    tokens_b = _random_segment(documents[random_document],
+                                               target - len(tokens_a), rng)
+                    i -= len(chunk) - a_end  # put the unused sentences back
+                _truncate_pair(tokens_a, tokens_b, max_tokens, rng)
+                instances.append(Instance(tokens_a, tokens_b, random_document is not None,
+                                          index, random_document))
+            chunk, length = [], 0
+            target = rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
+        i += 1
+    return instances
+
+
+def _other_document(num_documents, index, rng):
+    other = rng.randrange(num_documents - 1)
+    return other + 1 if other >= index else other
+
+
+def _random_segment(document, target_length, rng):
+    start = rng.randint(0, len(document) - 1)
+    tokens = []
+    for sentence in document[start:]:
+        tokens += sentence
+        if len(tokens) >= target_length:
+            break
+    return tokens
+
+
+def _truncate_pair(tokens_a, tokens_b, max_tokens, rng):
+    """Trim the longer segment, from its front or its back at random, in place."""
+    while len(tokens_a) + len(tokens_b) > max_tokens:
+        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+        del longer[0 if rng.random() < 0.5 else -1]
+
+
+def _truncate_single(tokens, max_tokens, rng):
+    while len(tokens) > max_tokens:
+        del tokens[0 if rng.random() < 0.5 else -1]
+    return tokens
+
+
+# -- TFRecords -------------------------------------------------------------------------------
+
+
+def instance_features(instance, max_seq_length, cls_id, sep_id, pad_id=0):
+    """(input_ids, input_mask, segment_ids) int lists of length `max_seq_length`."""
+    tokens = [cls_id] + instance.tokens_a + [sep_id]
+    segments = [0] * len(tokens)
+    if instance.tokens_b:
+        tokens += instance.tokens_b + [sep_id]
+        segments += [1] * (len(instance.tokens_b) + 1)
+    if len(tokens) > max_seq_length:
+        raise ValueError(f"an instance has {len(tokens)} tokens, above {max_seq_length}")
+    padding = max_seq_length - len(tokens)
+    return tokens + [pad_id] * padding, [1] * len(tokens) + [0] * padding, segments + [0] * padding
+
+
+def write_instances(instances, prefix, max_seq_length, tokenizer, num_shards=1):
+    """Write instances round-robin into `{prefix}-0000i-of-0000n.tfrecord`; returns the files."""
+    num_shards = max(1, min(num_shards, len(instances)))
+    files = [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(f) for f in files]
+    try:
+        for n, instance in enumerate(instances):
+            ids, mask, segments = instance_features(
+                instance, max_seq_length, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                tokenizer.pad_token_id)
+            feature = {"input_ids": _ints(ids), "input_mask": _ints(mask),
+                       "segment_ids": _ints(segments),
+                       "next_sentence_labels": _ints([int(instance.is_random_next)])}
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writers[n % num_shards].write(example.SerializeToString())
+    finally:
+        for writer in writers:
+            writer.close()
+    return files
+
+
+def _ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def parse_batch(serialized, max_seq_length):
+    """Serialized records `[batch]` -> dict of int32 `[batch, max_seq_length]`
+    `token_ids`, `segment_ids`, `padding_mask` and `[batch]` `next_sentence_labels`."""
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
+            for name in ("input_ids", "input_mask", "segment_ids")}
+    spec["next_sentence_labels"] = tf.io.FixedLenFeature([1], tf.int64)
+    parsed = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_example(serialized, spec).items()}
+    return {"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
+            "padding_mask": parsed["input_mask"],
+            "next_sentence_labels": parsed["next_sentence_labels"][:, 0]}
+
+
+def pretraining_dataset(files, max_seq_length, batch_size, masker, *, next_sentence=True,
+                        epoch=0, seed=0, shuffle=True, shuffle_buffer=10000, input_context=None,
+                        drop_remainder=True, max_examples=0):
+    """Batches `(features, labels)` of fully static shape for the Trainer.
+
+    features: `token_ids` (masked), `segment_ids`, `padding_mask` int32
+    `[batch, seq]`, `masked_positions` int32 `[batch, max_predictions]`;
+    labels: `masked_ids` int32 and `masked_weights` float32 `[batch,
+    max_predictions]`, and with `next_sentence` `next_sentence_labels` int32
+    `[batch]` (1: B is a random segment). Records are shuffled with
+    `seed + epoch` and masked afresh per epoch; each input pipeline of
+    `input_context` reads its own share of the records. `drop_remainder=False`
+    keeps a last, smaller batch (evaluation); `max_examples` reads only the first ones.
+    """
+    dataset = tf.data.TFRecordDataset(sorted(files))
+    if max_examples:
+        dataset = dataset.take(max_examples)
+    pipeline = 0
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        pipeline = input_context.input_pipeline_id
+        dataset = dataset.shard(input_context.num_input_pipelines, pipeline)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed + epoch, reshuffle_each_iteration=False)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+
+    def prepare(index, serialized):
+        from kerasbert.pretraining.masking import batch_seed
+
+        record = parse_batch(serialized, max_seq_length)
+        masked = masker(record["token_ids"], record["padding_mask"],
+                        batch_seed(seed, epoch, index, pipeline))
+        features = {"token_ids": masked["token_ids"], "segment_ids": record["segment_ids"],
+                    "padding_mask": record["padding_mask"],
+                    "masked_positions": masked["masked_positions"]}
+        labels = {"masked_ids": masked["masked_ids"], "masked_weights": masked["masked_weights"]}
+        if next_sentence:
+            labels["next_sentence_labels"] = record["next_sentence_labels"]
+        return features, labels
+
+    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+# -- written once ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PretrainingData:
+    """The TFRecord shards of a run and how many instances each split holds."""
+
+    train_files: List[str]
+    eval_files: List[str]
+    num_train: int
+    num_eval: int
+
+
+def prepare_pretraining_data(directory, train_data, tokenizer, max_seq_length, eval_data=None,
+                             eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1,
+                             dupe_factor=1, seed=12345, num_shards=4, encoding="utf-8",
+                             log=print):
+    """Write the train and held-out TFRecords into `directory`, or reuse those
+    already there when they were written with the same settings (same corpus
+    bytes, vocabulary and options: see `SETTINGS_FILE`).
+
+    Held-out text is `eval_data` (a corpus file), or else the last
+    `eval_fraction` of the documents of `train_data`, which are then not trained on.
+    """
+    settings = {
+        "format_version": FORMAT_VERSION, "train_data": file_content_hash(train_data),
+        "eval_data": file_content_hash(eval_data) if eval_data else None,
+        "eval_fraction": None if eval_data else eval_fraction,
+        "vocabulary": _vocabulary_hash(tokenizer), "lowercase": tokenizer.lowercase,
+        "strip_accents": tokenizer.strip_accents, "max_seq_length": max_seq_length,
+        "next_sentence": next_sentence, "short_seq_prob": short_seq_prob,
+        "dupe_factor": dupe_factor, "seed": seed, "num_shards": num_shards}
+    settings_path = os.path.join(directory, SETTINGS_FILE)
+    previous = _read_json(settings_path)
+    if previous and previous.get("settings") == settings and all(
+            tf.io.gfile.exists(f) for f in previous["train_files"] + previous["eval_files"]):
+        log(f"reusing the pretraining data in {directory} ({previous['num_train']} train, "
+            f"{previous['num_eval']} held-out instances)")
+        return PretrainingData(previous["train_files"], previous["eval_files"],
+                               previous["num_train"], previous["num_eval"])
+    train_documents, eval_documents = split_documents(train_data, eval_data, eval_fraction,
+                                                       encoding)
+    tf.io.gfile.makedirs(directory)
+    for old in tf.io.gfile.glob(os.path.join(directory, "*.tfrecord")):
+        tf.io.gfile.remove(old)
+    splits = {}
+    for name, documents, dupes in (("train", train_documents, dupe_factor),
+                                   ("eval", eval_documents, 1)):
+        tokenized = tokenize_documents(documents, tokenizer)
+        instances = create_instances(tokenized, max_seq_length, next_sentence, short_seq_prob,
+                                     dupes, seed + (name == "eval"))
+        files = write_instances(instances, os.path.join(directory, name), max_seq_length,
+                                tokenizer, num_shards if name == "train" else 1)
+        splits[name] = (files, len(instances))
+        log(f"wrote {len(instances)} {name} instances from {len(tokenized)} documents "
+            f"into {len(files)} shard(s)")
+    record = {"settings": settings, "train_files": splits["train"][0],
+              "eval_files": splits["eval"][0], "num_train": splits["train"][1],
+              "num_eval": splits["eval"][1]}
+    with tf.io.gfile.GFile(settings_path, "w") as f:
+        json.dump(record, f, indent=2)
+    return PretrainingData(record["train_files"], record["eval_files"], record["num_train"],
+                           record["num_eval"])
+
+
+def split_documents(train_data, eval_data=None, eval_fraction=0.05, encoding="utf-8"):
+    """(train documents, held-out documents), each a list of lists of sentences:
+    `eval_data`'s documents, or else the last `eval_fraction` of `train_data`'s."""
+    documents = read_text_corpus(train_data, encoding=encoding)
+    if eval_data:
+        return documents, read_text_corpus(eval_data, encoding=encoding)
+    if not 0 < eval_fraction < 1:
+        raise ValueError(f"eval_fraction must be in (0, 1) without eval_data, got {eval_fraction}")
+    held = max(2, round(len(documents) * eval_fraction))
+    if len(documents) - held < 2:
+        raise ValueError(f"{train_data} has {len(documents)} documents: too few to hold out "
+                         f"{held} for evaluation; give eval_data or more documents")
+    return documents[:-held], documents[-held:]
+
+
+def _vocabulary_hash(tokenizer):
+    import hashlib
+
+    return hashlib.sha256("\n".join(tokenizer.get_vocabulary()).encode("utf-8")).hexdigest()
+
+
+def _read_json(path):
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
