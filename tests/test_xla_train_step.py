@@ -32,7 +32,8 @@ def _labels(task, count, rng):
     if task.name == "ner":
         return rng.integers(-1, task.num_outputs, (count, LENGTH)).astype("int32")
     if task.name == "qa":
-        return rng.integers(0, LENGTH, (count, 2)).astype("int32")
+        return {name: rng.integers(0, LENGTH, count).astype("int32")
+                for name in ("start_positions", "end_positions")}
     raise AssertionError(f"no labels for task {task.name}: add them to this test")
 
 

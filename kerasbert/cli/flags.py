@@ -85,3 +85,23 @@ def worker_failures_reported():
         detail = detail[unhealthy:].split(". ")[0] if unhealthy >= 0 else detail[:200]
         raise JobFailed(f"a worker of this job stopped ({detail}); start the same command "
                         "on every worker again to resume from the last checkpoint") from None
+
+
+def parse_column(value):
+    """A column flag: a 0-based index when it is all digits, else a header name."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def parse_argv(fv, argv, doc):
+    """Parse `argv` (program name first) into the FlagValues `fv`; returns the
+    positional arguments. `--help` prints `doc` and the flags and exits 0;
+    an unknown or malformed flag is a UsageError."""
+    from absl import flags
+
+    if any(arg in ("-h", "--help", "--helpfull") for arg in argv[1:]):
+        print(doc.rstrip() + "\n\nflags:\n" + fv.get_help())
+        sys.exit(0)
+    try:
+        return fv(argv)[1:]
+    except flags.Error as err:
+        raise UsageError(str(err)) from None

@@ -20,7 +20,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main, worker_failures_reported
+from kerasbert.cli.flags import (UsageError, parse_argv, quiet_tensorflow, run_main,
+                                 worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
 from kerasbert.distribute import flags as distribute_flags
 
@@ -96,13 +97,7 @@ _SCRATCH_ONLY = ("num_layers", "hidden_size", "num_heads", "intermediate_size")
 
 def parse(argv, fv=FLAGS):
     """Parse argv (program name first), apply --config, and check every value."""
-    if any(arg in ("-h", "--help", "--helpfull") for arg in argv[1:]):
-        print(__doc__ + "\nflags:\n" + fv.get_help())
-        sys.exit(0)
-    try:
-        fv(argv)
-    except flags.Error as err:
-        raise UsageError(str(err)) from None
+    parse_argv(fv, argv, __doc__)
     if fv.config:
         apply_config_file(fv, fv.config)
     check_flags(fv)

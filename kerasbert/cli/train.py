@@ -14,10 +14,11 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main, worker_failures_reported
+from kerasbert.cli.flags import (UsageError, parse_argv, quiet_tensorflow, run_main,
+                                 worker_failures_reported)
 from kerasbert.distribute import flags as distribute_flags
 
-TASKS = ("classification", "regression", "multilabel")
+TASKS = ("classification", "regression", "multilabel", "ner", "qa")
 FLAGS = flags.FlagValues()
 
 
@@ -25,8 +26,10 @@ def define_flags(fv):
     """The data, task, model and recipe flags (shared with kerasbert.tune)."""
     flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
     flags.DEFINE_enum("task", "classification", TASKS, "the task", flag_values=fv)
-    flags.DEFINE_string("train_data", None, "training file or tfds:NAME", flag_values=fv)
-    flags.DEFINE_string("eval_data", None, "dev file or tfds:NAME", flag_values=fv)
+    flags.DEFINE_string("train_data", None, "training file or tfds:NAME (ner: CoNLL file, "
+                        "qa: SQuAD JSON)", flag_values=fv)
+    flags.DEFINE_string("eval_data", None, "dev file or tfds:NAME (ner: CoNLL file, "
+                        "qa: SQuAD JSON)", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "TFDS data_dir", flag_values=fv)
     flags.DEFINE_string("text_column", "text", "text column (name or 0-based index)",
                         flag_values=fv)
@@ -37,6 +40,18 @@ def define_flags(fv):
                         "preset, HF / TF1 checkpoint directory, or kerasbert model directory",
                         flag_values=fv)
     flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
+    flags.DEFINE_integer("doc_stride", 128, "qa: tokens between the starts of context windows",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("max_query_length", 64, "qa: questions are cut to this many tokens",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean("version_2_with_negative", False,
+                         "qa: SQuAD v2.0, questions may have no answer", flag_values=fv)
+    flags.DEFINE_float("null_score_diff_threshold", 0.0, "qa (v2.0): predict no answer when "
+                       "the null score beats the best span by more than this", flag_values=fv)
+    flags.DEFINE_integer("n_best_size", 20, "qa: start / end candidates per window",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("max_answer_length", 30, "qa: longest answer, in tokens",
+                         lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
     flags.DEFINE_integer("epochs", 3, "epochs", flag_values=fv)
     flags.DEFINE_float("learning_rate", 5e-5, "peak learning rate", flag_values=fv)
@@ -62,21 +77,21 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_integer("verbose", 1, "0: quiet, 1: progress bar", flag_values=fv)
     flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
+    flags.DEFINE_float("max_train_seconds", 0, "stop training after this many seconds of train "
+                       "steps, evaluate and keep the best (0: no limit)", flag_values=fv)
     distribute_flags.define_flags(fv)
 
 
 define_flags(FLAGS)
 _RECIPE = ("batch_size", "epochs", "learning_rate", "warmup_ratio", "weight_decay", "layer_decay",
            "clip_norm", "gradient_accumulation_steps", "seed", "max_steps", "eval_every_steps",
-           "checkpoint_every_steps", "early_stopping_patience", "log_every_steps")
+           "checkpoint_every_steps", "early_stopping_patience", "log_every_steps",
+           "max_train_seconds")
 
 
 def parse(argv, fv=FLAGS):
     """Parse argv (program name first), apply --config, and check every value."""
-    try:
-        fv(argv)
-    except flags.Error as err:
-        raise UsageError(str(err)) from None
+    parse_argv(fv, argv, __doc__)
     if fv.config:
         apply_config_file(fv, fv.config)
     check_flags(fv)
@@ -137,6 +152,10 @@ def run(fv, setup=None):
         text_pair_column=_column(fv.text_pair_column), label_column=_column(fv.label_column),
         max_seq_length=fv.max_seq_length, batch_mode=_batch_mode(fv, setup), data_dir=fv.data_dir,
         encoding=fv.encoding, dropout=fv.dropout, verbose=fv.verbose,
+        doc_stride=fv.doc_stride, max_query_length=fv.max_query_length,
+        version_2_with_negative=fv.version_2_with_negative,
+        null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
+        max_answer_length=fv.max_answer_length,
         **{name: fv[name].value for name in _RECIPE})
 
 

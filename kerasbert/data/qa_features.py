@@ -150,7 +150,8 @@ def span_text(features, feature, first, last):
     return example.context[features.char_starts[feature, first]:features.char_ends[feature, last]]
 
 
-def best_answers(features, start_logits, end_logits, n_best_size=20, max_answer_length=30):
+def best_answers(features, start_logits, end_logits, n_best_size=20, max_answer_length=30,
+                 with_scores=False):
     """The best answer text of each example, from per-feature logits.
 
     Args:
@@ -160,7 +161,9 @@ def best_answers(features, start_logits, end_logits, n_best_size=20, max_answer_
         max_answer_length: longest span, in tokens.
 
     Returns:
-        Dict `qas_id -> answer text` ("" when no valid span exists).
+        Dict `qas_id -> answer text` ("" when no valid span exists); with
+        `with_scores`, `qas_id -> (text, start logit + end logit)` (score None
+        when no valid span exists).
     """
     best = {}
     for f in range(len(features)):
@@ -175,4 +178,7 @@ def best_answers(features, start_logits, end_logits, n_best_size=20, max_answer_
                 index = features.example_index[f]
                 if index not in best or score > best[index][0]:
                     best[index] = (score, span_text(features, f, s, e))
+    if with_scores:
+        return {example.qas_id: (best[i][1], float(best[i][0])) if i in best else ("", None)
+                for i, example in enumerate(features.examples)}
     return {example.qas_id: best.get(i, (0, ""))[1] for i, example in enumerate(features.examples)}

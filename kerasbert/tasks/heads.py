@@ -39,6 +39,10 @@ class BertTaskModel(keras.Model):
                   for name in ("token_ids", "segment_ids", "padding_mask")}
         encoded = encoder(inputs)
         x = encoded["pooled_output"] if head == "pooled" else encoded["sequence_output"]
+        if head == "sequence":
+            # The pooler feeds nothing here: it gets no gradient, so it is kept
+            # out of training (as run_squad / NER leave it untouched).
+            encoder.pooler.trainable = False
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
         logits = _dense(num_outputs, config["initializer_range"], "logits")(x)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)

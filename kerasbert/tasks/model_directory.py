@@ -1,7 +1,8 @@
 """A fine-tuned model on disk: what `kerasbert.train` writes into --output_dir
 and what evaluate / predict / export / train --model read back.
 
-    kerasbert_task.json   task name, labels, max_seq_length, whether pairs are used
+    kerasbert_task.json   task name, labels, task settings (QA), max_seq_length,
+                          whether pairs are used
     encoder/              the encoder in kerasbert's format, with its vocabulary
     head.safetensors      the task head's weights
 """
@@ -67,4 +68,5 @@ def load_model_directory(directory):
     logits.kernel.assign(head["kernel"])
     logits.bias.assign(head["bias"])
     tokenizer = BertTokenizer.from_preset(encoder_dir, sequence_length=meta["max_seq_length"])
-    return model, get_task(meta["task"], meta["labels"]), tokenizer, meta
+    task = get_task(meta["task"], meta["labels"], **meta.get("settings", {}))
+    return model, task, tokenizer, meta

@@ -4,20 +4,23 @@
     metrics = fine_tune(task="classification", train_data="train.csv",
                         eval_data="dev.csv", model="all_minilm_l6_v2",
                         output_dir="runs/sentiment", epochs=2)
+    metrics = fine_tune(task="ner", train_data="conll/train.txt",
+                        eval_data="conll/valid.txt", output_dir="runs/ner")
+    metrics = fine_tune(task="qa", train_data="train-v1.1.json",
+                        eval_data="dev-v1.1.json", max_seq_length=384, doc_stride=128,
+                        output_dir="runs/squad")
 """
 
 import json
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.label_vocabulary import LabelVocabulary
-from kerasbert.data.pipeline import classification_dataset
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.training.config import TrainingConfig
-from kerasbert.training.inputs import LABEL_TYPES, read_text_examples
+from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
+from kerasbert.training.task_data import read_task_data
 
 LABELS_FILE = "label_vocabulary.json"
 
@@ -39,73 +42,62 @@ def load_encoder_and_tokenizer(model, max_seq_length, dropout=None):
     return encoder, BertTokenizer.from_preset(source, sequence_length=max_seq_length)
 
 
-def predict_logits(model, dataset):
-    """(logits, labels) numpy arrays over a `(features, labels)` dataset."""
-    predict = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
-    logits, labels = [], []
-    for features, batch_labels in dataset:
-        logits.append(predict(features).numpy())
-        labels.append(batch_labels.numpy())
-    return np.concatenate(logits), np.concatenate(labels)
-
-
 def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output_dir="runs/model",
               text_column="text", text_pair_column=None, label_column="label",
               max_seq_length=128, batch_mode="bucket", strategy=None, jit_compile=False,
-              data_dir=None, encoding="utf-8", dropout=None, verbose=1, **training):
+              data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
+              max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
+              n_best_size=20, max_answer_length=30, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
+
+    Data by task: "classification" / "regression" / "multilabel" read CSV,
+    TSV, JSONL or `tfds:NAME` (`text_column`, `label_column`, ...); "ner"
+    reads CoNLL files (token first, tag last); "qa" reads SQuAD JSON, cut into
+    windows of `max_seq_length` tokens `doc_stride` apart with questions of at
+    most `max_query_length` tokens; `version_2_with_negative` allows
+    unanswerable questions (SQuAD v2.0, no answer above
+    `null_score_diff_threshold`); `n_best_size` and `max_answer_length` bound
+    the answer search.
 
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
     """
-    from kerasbert.tasks import get_task
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.tasks.model_directory import save_model_directory
+    from kerasbert.training.trainer import Trainer
 
     config = TrainingConfig(verbose=verbose, **training).validate()
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
     run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
-    train = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
-                               data_dir=data_dir, encoding=encoding)
-    multi = LABEL_TYPES[task] == "multi_label"
-    vocabulary = None if task == "regression" else LabelVocabulary.from_examples(train, multi)
-    dev = (read_text_examples(eval_data, task, text_column, label_column, text_pair_column,
-                              vocabulary, split="validation", data_dir=data_dir,
-                              encoding=encoding) if eval_data else None)
-    task_spec = get_task(task, vocabulary.labels if vocabulary else None)
+    qa_settings = dict(doc_stride=doc_stride, max_query_length=max_query_length,
+                       version_2_with_negative=version_2_with_negative,
+                       null_score_diff_threshold=null_score_diff_threshold,
+                       n_best_size=n_best_size, max_answer_length=max_answer_length)
+    data = read_task_data(task, train_data, eval_data, text_column=text_column,
+                          text_pair_column=text_pair_column, label_column=label_column,
+                          data_dir=data_dir, encoding=encoding,
+                          task_settings=qa_settings if task == "qa" else None)
+    task_spec = data.task
     with strategy.scope():
         encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout)
     tf.io.gfile.makedirs(output_dir)
-    if vocabulary is not None:
-        vocabulary.save(os.path.join(output_dir, LABELS_FILE))
+    if data.vocabulary is not None:
+        data.vocabulary.save(os.path.join(output_dir, LABELS_FILE))
+    inputs = data.inputs(tokenizer, batch_size=config.batch_size, seed=config.seed,
+                         batch_mode=batch_mode)
 
     def model_fn():
-        return BertTaskModel(encoder, task_spec.num_outputs)
+        return BertTaskModel(encoder, task_spec.num_outputs, task_spec.head)
 
-    def train_dataset_fn(epoch, input_context):
-        return classification_dataset(
-            train, tokenizer, batch_size=config.batch_size, label_vocabulary=vocabulary,
-            label_type=LABEL_TYPES[task], mode=batch_mode, shuffle=True,
-            seed=config.seed + epoch, input_context=input_context)
-
-    eval_dataset = (classification_dataset(
-        dev, tokenizer, batch_size=config.batch_size, label_vocabulary=vocabulary,
-        label_type=LABEL_TYPES[task], mode="bucket") if dev else None)
-
-    def evaluate_fn(trained):
-        return task_spec.compute_metrics(*predict_logits(trained, eval_dataset))
-
-    from kerasbert.training.trainer import Trainer
-
-    steps_per_epoch = max(len(train) // config.batch_size, 1)
+    steps_per_epoch = max(inputs.num_train // config.batch_size, 1)
     trainer = Trainer(model_fn, task_spec, config, run_dir, strategy, jit_compile)
-    trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn if dev else None)
+    trainer.fit(inputs.train_dataset_fn, steps_per_epoch, inputs.evaluate_fn)
     save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
-                         text_pair_column is not None)
-    metrics = evaluate_fn(trainer.model) if dev else {}
-    if dev:
+                         data.text_pair)
+    metrics = inputs.evaluate_fn(trainer.model) if inputs.evaluate_fn else {}
+    if inputs.evaluate_fn:
         with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as f:
             json.dump(metrics, f, indent=2, sort_keys=True)
     return metrics

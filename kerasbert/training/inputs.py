@@ -2,8 +2,11 @@
 
 import os
 
+from kerasbert.data.conll import read_conll
 from kerasbert.data.delimited import read_delimited
+from kerasbert.data.errors import DataError
 from kerasbert.data.jsonl import read_jsonl
+from kerasbert.data.squad import read_squad
 from kerasbert.data.tfds_source import is_tfds_spec, read_tfds
 
 LABEL_TYPES = {"classification": "categorical", "regression": "regression",
@@ -25,3 +28,32 @@ def read_text_examples(source, task, text_column, label_column, text_pair_column
                           **kwargs)
     return read_delimited(source, text_column, label, text_pair_column, encoding=encoding,
                           **kwargs)
+
+
+def _local_file(source, task, form):
+    if is_tfds_spec(source):
+        raise ValueError(f"task {task!r} reads {form} files, not TFDS ({source})")
+    return str(source)
+
+
+def read_tagged_sentences(source, tag_vocabulary=None, encoding="utf-8",
+                          skip_bad_records=False):
+    """TaggedSentences of a CoNLL file (token first, tag last on each line);
+    with `tag_vocabulary`, a tag it lacks is a DataError naming the line."""
+    return read_conll(_local_file(source, "ner", "CoNLL"), encoding=encoding,
+                      tag_vocabulary=tag_vocabulary, skip_bad_records=skip_bad_records)
+
+
+def read_squad_examples(source, version_2_with_negative=False, encoding="utf-8",
+                        skip_bad_records=False):
+    """SquadExamples of a SQuAD JSON file. Without `version_2_with_negative`,
+    unanswerable questions (SQuAD v2.0) are an error naming the first one."""
+    path = _local_file(source, "qa", "SQuAD JSON")
+    examples = read_squad(path, encoding=encoding, skip_bad_records=skip_bad_records)
+    impossible = [e for e in examples if e.is_impossible]
+    if impossible and not version_2_with_negative:
+        raise DataError(path, f"{len(impossible)} questions have no answer (is_impossible, "
+                        f"SQuAD v2.0); train with version_2_with_negative "
+                        f"(--version_2_with_negative)", record=impossible[0].qas_id,
+                        field="is_impossible")
+    return examples

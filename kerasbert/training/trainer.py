@@ -66,6 +66,7 @@ class Trainer:
         self.model = None
         self.history = []
         self.train_seconds = 0.0  # in train steps only (no evaluation, no checkpoints)
+        self.step_seconds = []    # of each update of this process, the first one tracing
         if config.max_train_seconds and isinstance(
                 self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             raise ValueError("max_train_seconds cannot be used with several workers: each "
@@ -189,6 +190,7 @@ class Trainer:
                 step = int(self.state.step)
                 elapsed = time.perf_counter() - tick
                 self.train_seconds += elapsed
+                self.step_seconds.append(elapsed)
                 rate = config.batch_size / max(elapsed, 1e-9)
                 lr = float(self.optimizer.learning_rate)
                 progress.update(int(self.state.step_in_epoch),

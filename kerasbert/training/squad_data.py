@@ -1,0 +1,75 @@
+"""Data of extractive question answering (SQuAD v1.1 / v2.0) for `fine_tune`:
+questions become doc-stride windows, and dev answers are scored with the
+official SQuAD metrics from the windows' logits."""
+
+import tensorflow as tf
+
+from kerasbert.data.pipeline import FEATURES, distribute
+from kerasbert.data.qa_features import qa_dataset, squad_features
+from kerasbert.tasks import get_task
+from kerasbert.training.inputs import read_squad_examples
+from kerasbert.training.predictions import predict_logits
+from kerasbert.training.task_data import TaskData, TaskInputs
+
+
+class SquadData(TaskData):
+    """SquadExamples of a train and an optional dev file, and the QA task
+    (its settings: `version_2_with_negative`, `doc_stride`, ...)."""
+
+    def __init__(self, train, dev, task):
+        self.train, self.dev, self.task = train, dev, task
+
+    @classmethod
+    def read(cls, train_data, eval_data=None, *, encoding="utf-8", **settings):
+        """Read the SQuAD files; `settings` are QuestionAnsweringTask arguments."""
+        task = get_task("qa", None, **settings)
+        if task.doc_stride < 1 or task.max_query_length < 1:
+            raise ValueError(f"doc_stride and max_query_length must be >= 1, got "
+                             f"{task.doc_stride} and {task.max_query_length}")
+        v2 = task.version_2_with_negative
+        train = read_squad_examples(train_data, v2, encoding=encoding)
+        dev = read_squad_examples(eval_data, v2, encoding=encoding) if eval_data else None
+        return cls(train, dev, task)
+
+    def features(self, examples, tokenizer):
+        """The doc-stride windows (`QaFeatures`) of `examples`."""
+        length = tokenizer.sequence_length
+        if length < self.task.max_query_length + 4:
+            raise ValueError(f"max_seq_length {length} leaves no room for the context after a "
+                             f"question of max_query_length {self.task.max_query_length} "
+                             f"(needs max_seq_length >= max_query_length + 4)")
+        return squad_features(examples, tokenizer, sequence_length=length,
+                              doc_stride=self.task.doc_stride,
+                              max_query_length=self.task.max_query_length)
+
+    def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
+        """Windows are always `max_seq_length` long (`batch_mode` is not used)."""
+        train = self.features(self.train, tokenizer)
+
+        def train_dataset_fn(epoch, input_context):
+            return window_dataset(train, batch_size, seed + epoch, input_context)
+
+        evaluate_fn = None
+        if self.dev:
+            dev = self.features(self.dev, tokenizer)
+            eval_dataset = qa_dataset(dev, batch_size=batch_size)
+
+            def evaluate_fn(model):
+                logits, _ = predict_logits(model, eval_dataset)
+                return self.task.compute_metrics(logits, dev)
+
+        return TaskInputs(train_dataset_fn, len(train), evaluate_fn)
+
+
+def window_dataset(features, batch_size, seed, input_context=None):
+    """Shuffled, sharded training batches of QaFeatures with static shapes:
+    `(inputs, {"start_positions", "end_positions"})`, the per-replica batch
+    size under `input_context`, the remainder dropped."""
+    inputs = {name: getattr(features, name) for name in FEATURES}
+    targets = {"start_positions": features.start_positions,
+               "end_positions": features.end_positions}
+    dataset = distribute(tf.data.Dataset.from_tensor_slices((inputs, targets)), shuffle=True,
+                         seed=seed, num_examples=len(features), input_context=input_context)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

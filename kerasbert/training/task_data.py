@@ -1,0 +1,78 @@
+"""A task's data for `fine_tune`: read once before any model is loaded (so bad
+data fails fast), then turned into the trainer's inputs with the tokenizer.
+
+    data = read_task_data("ner", "train.txt", "valid.txt")
+    inputs = data.inputs(tokenizer, batch_size=32, seed=42, batch_mode="bucket")
+    trainer.fit(inputs.train_dataset_fn, inputs.num_train // 32, inputs.evaluate_fn)
+
+Each kind of task has its own module: `text_data` (classification,
+regression, multi-label), `tagging_data` (NER) and `squad_data` (QA).
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+
+@dataclasses.dataclass
+class TaskInputs:
+    """What the trainer needs of a task's data.
+
+    Attributes:
+        train_dataset_fn: `(epoch, input_context) -> tf.data.Dataset` of
+            `(features, labels)` per-replica batches, shuffled by `seed + epoch`.
+        num_train: training items per epoch (examples, or windows for QA).
+        evaluate_fn: `(model) -> {metric: value}` over the whole dev set, or
+            None without dev data.
+    """
+
+    train_dataset_fn: Callable
+    num_train: int
+    evaluate_fn: Optional[Callable] = None
+
+
+class TaskData:
+    """Base of the per-task data: `task` (a `kerasbert.tasks.Task` with its
+    labels), `vocabulary` (the LabelVocabulary saved with the model, or None),
+    `text_pair` (whether inputs are text pairs) and `inputs(tokenizer, ...)`."""
+
+    task = None
+    vocabulary = None
+    text_pair = False
+
+    def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
+        """`TaskInputs` with sequences of `tokenizer.sequence_length` tokens.
+
+        Args:
+            tokenizer: a BertTokenizer.
+            batch_size: the global batch size.
+            seed: shuffling seed (plus the epoch).
+            batch_mode: "bucket" or "static" (see `data.pipeline.batch_sequences`).
+        """
+        raise NotImplementedError
+
+
+def read_task_data(task, train_data, eval_data=None, *, text_column="text",
+                   text_pair_column=None, label_column="label", data_dir=None, encoding="utf-8",
+                   task_settings=None):
+    """The TaskData of `task` from its train (and dev) source.
+
+    Args:
+        task: a task name of `kerasbert.tasks.TASK_NAMES`.
+        train_data, eval_data: paths (CoNLL files for "ner", SQuAD JSON for
+            "qa", CSV / TSV / JSONL or `tfds:NAME` otherwise).
+        text_column, text_pair_column, label_column, data_dir: text tasks only.
+        task_settings: keyword arguments of the task (QA: doc stride, v2.0, ...).
+    """
+    if task == "ner":
+        from kerasbert.training.tagging_data import TaggingData
+
+        return TaggingData.read(train_data, eval_data, encoding=encoding)
+    if task == "qa":
+        from kerasbert.training.squad_data import SquadData
+
+        return SquadData.read(train_data, eval_data, encoding=encoding, **(task_settings or {}))
+    from kerasbert.training.text_data import TextData
+
+    return TextData.read(task, train_data, eval_data, text_column=text_column,
+                         text_pair_column=text_pair_column, label_column=label_column,
+                         data_dir=data_dir, encoding=encoding)
