@@ -131,3 +131,32 @@ def test_bad_adapter_file_is_refused(tmp_path):
     save_file({"x": np.zeros(2, "float32")}, str(path))
     with pytest.raises(ValueError, match="not a kerasbert LoRA adapter file"):
         read_adapter(str(path))
+
+
+def test_train_cli_with_lora_writes_a_small_adapter_and_the_merged_model(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
+    out = subprocess.run(
+        [sys.executable, "-m", "kerasbert.train", f"--train_data={samples / 'sentiment_train.csv'}",
+         f"--eval_data={samples / 'sentiment_dev.csv'}", "--model=bert_tiny_en_uncased",
+         f"--output_dir={tmp_path}", "--epochs=1", "--batch_size=16", "--max_seq_length=32",
+         "--adapter=lora", "--lora_rank=4", "--learning_rate=1e-3", "--verbose=0"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    arrays, settings = read_adapter(str(tmp_path / "adapter.safetensors"))
+    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False}
+    assert all(arrays[f"layer_{i}/attention/query/lora_a"].shape == (128, 4) for i in range(2))
+    model_bytes = (tmp_path / "encoder" / "encoder.safetensors").stat().st_size
+    assert (tmp_path / "adapter.safetensors").stat().st_size < 0.02 * model_bytes
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert metrics["accuracy"] == max(h["accuracy"] for h in history)
+    # The merged model directory is a plain model that reproduces the adapted one.
+    plain, _, tokenizer, _ = load_model_directory(str(tmp_path))
+    assert not any("lora" in v.path for v in plain.variables)

@@ -14,8 +14,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, parse_argv, quiet_tensorflow, run_main,
-                                 worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, parse_argv, parse_column, quiet_tensorflow,
+                                 run_main, worker_failures_reported)
 from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel", "ner", "qa")
@@ -79,6 +79,11 @@ def define_flags(fv):
     flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
     flags.DEFINE_float("max_train_seconds", 0, "stop training after this many seconds of train "
                        "steps, evaluate and keep the best (0: no limit)", flag_values=fv)
+    flags.DEFINE_enum("adapter", None, ["lora"], "train LoRA adapters (and the head) only",
+                      flag_values=fv)
+    flags.DEFINE_integer("lora_rank", 8, "rank of the LoRA adapters", flag_values=fv)
+    flags.DEFINE_bool("lora_feed_forward", False, "adapt the feed-forward projections too",
+                      flag_values=fv)
     distribute_flags.define_flags(fv)
 
 
@@ -148,20 +153,17 @@ def run(fv, setup=None):
         strategy=setup.strategy if setup else None,
         jit_compile=setup.jit_compile if setup else False,
         task=fv.task, train_data=fv.train_data, eval_data=fv.eval_data, model=fv.model,
-        output_dir=fv.output_dir, text_column=_column(fv.text_column),
-        text_pair_column=_column(fv.text_pair_column), label_column=_column(fv.label_column),
+        output_dir=fv.output_dir, text_column=parse_column(fv.text_column),
+        text_pair_column=parse_column(fv.text_pair_column),
+        label_column=parse_column(fv.label_column),
         max_seq_length=fv.max_seq_length, batch_mode=_batch_mode(fv, setup), data_dir=fv.data_dir,
         encoding=fv.encoding, dropout=fv.dropout, verbose=fv.verbose,
         doc_stride=fv.doc_stride, max_query_length=fv.max_query_length,
         version_2_with_negative=fv.version_2_with_negative,
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
-        max_answer_length=fv.max_answer_length,
+        max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
+        lora_feed_forward=fv.lora_feed_forward,
         **{name: fv[name].value for name in _RECIPE})
-
-
-def _column(value):
-    """A column flag: a 0-based index when it is all digits, else a header name."""
-    return int(value) if value is not None and value.isdigit() else value
 
 
 def _batch_mode(fv, setup):

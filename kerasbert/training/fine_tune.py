@@ -17,12 +17,14 @@ import os
 import keras
 import tensorflow as tf
 
+from kerasbert.adapters.lora import enable_lora, save_adapter
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.training.config import TrainingConfig
 from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
 from kerasbert.training.task_data import read_task_data
 
 LABELS_FILE = "label_vocabulary.json"
+ADAPTER_FILE = "adapter.safetensors"
 
 
 def load_encoder_and_tokenizer(model, max_seq_length, dropout=None):
@@ -47,7 +49,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               max_seq_length=128, batch_mode="bucket", strategy=None, jit_compile=False,
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
-              n_best_size=20, max_answer_length=30, **training):
+              n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
+              lora_feed_forward=False, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -59,6 +62,10 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     unanswerable questions (SQuAD v2.0, no answer above
     `null_score_diff_threshold`); `n_best_size` and `max_answer_length` bound
     the answer search.
+
+    `adapter="lora"` trains rank-`lora_rank` LoRA adapters (attention, and
+    feed-forward with `lora_feed_forward`) and the head only, and writes them
+    to `adapter.safetensors` beside the merged model.
 
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
@@ -88,16 +95,39 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     inputs = data.inputs(tokenizer, batch_size=config.batch_size, seed=config.seed,
                          batch_mode=batch_mode)
 
+    adapter_settings = {}
+
     def model_fn():
-        return BertTaskModel(encoder, task_spec.num_outputs, task_spec.head)
+        task_model = BertTaskModel(encoder, task_spec.num_outputs, task_spec.head)
+        if adapter == "lora":
+            adapter_settings.update(enable_lora(task_model, lora_rank, lora_alpha,
+                                                lora_feed_forward))
+        elif adapter is not None:
+            raise ValueError(f"unknown adapter {adapter!r}; use 'lora'")
+        return task_model
 
     steps_per_epoch = max(inputs.num_train // config.batch_size, 1)
     trainer = Trainer(model_fn, task_spec, config, run_dir, strategy, jit_compile)
     trainer.fit(inputs.train_dataset_fn, steps_per_epoch, inputs.evaluate_fn)
     save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
                          data.text_pair)
-    metrics = inputs.evaluate_fn(trainer.model) if inputs.evaluate_fn else {}
+    if adapter_settings:
+        save_adapter(trainer.model, os.path.join(output_dir, ADAPTER_FILE), adapter_settings)
+    metrics = _final_metrics(trainer, inputs.evaluate_fn)
     if inputs.evaluate_fn:
         with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as f:
             json.dump(metrics, f, indent=2, sort_keys=True)
     return metrics
+
+
+def _final_metrics(trainer, evaluate_fn):
+    """The dev metrics of the weights the trainer ended with: those of its best
+    evaluation when it restored them (no second pass over the dev set)."""
+    if evaluate_fn is None:
+        return {}
+    task, config = trainer.task, trainer.config
+    if config.restore_best and trainer.history:
+        sign = 1 if task.greater_is_better else -1
+        best = max(trainer.history, key=lambda record: sign * record[task.main_metric])
+        return {k: v for k, v in best.items() if k not in ("step", "epoch", "train_seconds")}
+    return evaluate_fn(trainer.model)
