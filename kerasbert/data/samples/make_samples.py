@@ -45,7 +45,8 @@ def _rows(positive, negative, seed):
 
 
 def write(directory):
-    """Write sentiment_train.csv (240 rows) and sentiment_dev.csv (120 rows)."""
+    """Write sentiment_train.csv (240 rows), sentiment_dev.csv (120 rows) and
+    reviews_corpus.txt (80 reviews of plain text, for pretraining)."""
     directory = Path(directory)
     for name, rows in (("sentiment_train.csv", _rows(POSITIVE_TRAIN, NEGATIVE_TRAIN, 0)),
                        ("sentiment_dev.csv", _rows(POSITIVE_DEV, NEGATIVE_DEV, 1))):
@@ -53,6 +54,22 @@ def write(directory):
             writer = csv.writer(f)
             writer.writerow(["text", "label"])
             writer.writerows(rows)
+
+    with open(directory / "reviews_corpus.txt", "w", encoding="utf-8") as f:
+        f.write(_corpus(seed=2))
+
+
+def _corpus(seed, documents=80):
+    """Plain text for pretraining: reviews of 4-7 sentences (one per line), a
+    blank line between reviews."""
+    rng = random.Random(seed)
+    phrases = POSITIVE_TRAIN + NEGATIVE_TRAIN + POSITIVE_DEV + NEGATIVE_DEV
+    reviews = []
+    for _ in range(documents):
+        count = rng.randint(4, 7)
+        reviews.append("\n".join(f"{rng.choice(SUBJECTS)} {rng.choice(phrases)}."
+                                 for _ in range(count)))
+    return "\n\n".join(reviews) + "\n"
 
 
 if __name__ == "__main__":
