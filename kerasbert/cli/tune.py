@@ -1,0 +1,221 @@
+"""Search the fine-tuning recipe for your task and budget with KerasTuner.
+
+    python -m kerasbert.tune --task=classification \\
+        --train_data=train.tsv --eval_data=dev.tsv --text_column=sentence \\
+        --model=all_minilm_l6_v2 --output_dir=runs/search \\
+        --tuner=bayesian --max_trials=20 --time_budget=2h [--search_space=space.yaml]
+
+It takes the train program's data, task, model and recipe flags (same names:
+they fix what the search does not tune) and fine-tunes one model per trial
+through the same code as `python -m kerasbert.train`. The objective is the
+task's dev metric over the whole dev set (`--objective` picks another).
+Results: OUTPUT_DIR/results.csv|json, best_config.yaml (give it to
+`kerasbert.train --config=`), best_model/, search.png;
+`python -m kerasbert.tune --summary OUTPUT_DIR` prints the table.
+
+Run the same command again to resume a killed search: finished trials are
+kept, an interrupted one continues from its checkpoints. Distributed:
+launch/tune_distributed.sh, or KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP /
+KERASTUNER_ORACLE_PORT (flags --tuner_id, --oracle_ip, --oracle_port):
+`chief` serves the oracle, `tuner0..N` run trials.
+"""
+
+import os
+import re
+import shutil
+import sys
+
+from absl import flags
+
+from kerasbert.cli import train as train_cli
+from kerasbert.cli.flags import JobFailed, UsageError, quiet_tensorflow, run_main
+from kerasbert.distribute import flags as distribute_flags
+from kerasbert.tuning import distributed, results, search_space
+
+FLAGS = flags.FlagValues()
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+# Train flags a search fixes for all its trials: data, output, logging, strategy.
+_FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column",
+          "text_pair_column", "label_column", "encoding", "output_dir", "verbose",
+          "log_every_steps", "checkpoint_every_steps")
+
+
+def define_flags(fv):
+    """The train program's flags plus the search's."""
+    train_cli.define_flags(fv)
+    flags.DEFINE_enum("tuner", "random", TUNERS, "random search, Bayesian optimisation, "
+                      "Hyperband (epochs as the resource, --epochs the most per trial) or "
+                      "grid", flag_values=fv)
+    flags.DEFINE_integer("max_trials", 10, "trials at most (failed ones count)", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_string("search_space", None, "YAML file of the space, or 'default' (the "
+                        "task's) or 'bert_paper' (lr {5e-5,3e-5,2e-5} x batch {16,32} x "
+                        "epochs {2,3,4})", flag_values=fv)
+    flags.DEFINE_string("objective", None, "dev metric to optimise, optionally NAME:min or "
+                        "NAME:max (default: the task's main metric)", flag_values=fv)
+    flags.DEFINE_string("time_budget", "0", "wall-clock limit of the search: seconds, or "
+                        "90m / 2h; no trial starts after it (0: none)", flag_values=fv)
+    flags.DEFINE_integer("executions_per_trial", 1, "fine-tunings per trial (seeds seed, "
+                         "seed+1, ...); the objective is their mean", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor", lower_bound=2,
+                         flag_values=fv)
+    flags.DEFINE_integer("max_consecutive_failed_trials", 3, "stop after this many failed "
+                         "trials in a row (0: never)", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("search_seed", None, "seed of the oracle (default: --seed)",
+                         flag_values=fv)
+    flags.DEFINE_boolean("overwrite", False, "delete an existing search in --output_dir "
+                         "instead of resuming it", flag_values=fv)
+    flags.DEFINE_boolean("keep_checkpoints", False, "keep every trial's checkpoints (Hyperband "
+                         "always keeps them)", flag_values=fv)
+    flags.DEFINE_string("tuner_id", None, "distributed: 'chief' or tuner0..N "
+                        "(sets KERASTUNER_TUNER_ID)", flag_values=fv)
+    flags.DEFINE_string("oracle_ip", None, "distributed: the chief's address "
+                        "(sets KERASTUNER_ORACLE_IP)", flag_values=fv)
+    flags.DEFINE_integer("oracle_port", None, "distributed: the chief's port "
+                         "(sets KERASTUNER_ORACLE_PORT)", flag_values=fv)
+    flags.DEFINE_string("summary", None, "print the results table of the search in this "
+                        "directory and exit", flag_values=fv)
+
+
+define_flags(FLAGS)
+
+
+def parse(argv, fv=FLAGS):
+    """Parse and check every flag before any work starts (one-line UsageErrors)."""
+    try:
+        fv(argv)
+    except flags.Error as err:
+        raise UsageError(str(err)) from None
+    if fv.summary:
+        return fv
+    if fv.config:
+        train_cli.apply_config_file(fv, fv.config)
+    train_cli.check_flags(fv)
+    if not fv.eval_data:
+        raise UsageError("--eval_data is required: the search optimises a dev metric")
+    parse_duration(fv.time_budget)
+    return fv
+
+
+def parse_duration(text):
+    """Seconds from '3600', '90m', '2h', '1.5h', '45s'."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text))
+    if not match:
+        raise UsageError(f"--time_budget: expected seconds or a duration like 90m or 2h, "
+                         f"got {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def tunable_flags():
+    """{name: absl Flag} of the train flags a search space may set: the recipe, model
+    and sequence flags (not data, output, logging or strategy flags)."""
+    fv = flags.FlagValues()
+    train_cli.define_flags(fv)
+    strategy = flags.FlagValues()
+    distribute_flags.define_flags(strategy)
+    fixed = set(_FIXED) | set(strategy)
+    return {name: fv[name] for name in fv if fv[name].name == name and name not in fixed}
+
+
+def train_values(fv):
+    """The train flags of this command that differ from kerasbert.train's defaults."""
+    reference = flags.FlagValues()
+    train_cli.define_flags(reference)
+    return {name: fv[name].value for name in reference
+            if reference[name].name == name and name not in ("config", "output_dir")
+            and fv[name].value is not None and fv[name].value != reference[name].default}
+
+
+def main(argv=None):
+    fv = parse(argv or sys.argv)
+    if fv.summary:
+        print(results.summary(fv.summary), end="")
+        return 0
+    role = distributed.configure(fv.tuner_id, fv.oracle_ip, fv.oracle_port)
+    space = search_space.load_search_space(fv.search_space, fv.task, tunable_flags(), fv.tuner)
+    setup = None if role == distributed.CHIEF else distribute_flags.setup_from_flags(fv)
+    quiet_tensorflow()
+    from kerasbert.tuning.objective import resolve_objective
+
+    objective = resolve_objective(fv.task, fv.objective)
+    if role != distributed.WORKER:
+        _start_output(fv, space, objective)
+    if setup is not None:
+        print(f"trials train under {setup.kind} ({setup.num_replicas} replica(s), precision "
+              f"{setup.precision_policy}, XLA {'on' if setup.jit_compile else 'off'})",
+              flush=True)
+    tuner = _build_tuner(fv, space, objective, setup)
+    try:
+        tuner.search()
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        if role != distributed.WORKER:
+            _finish(fv)
+        raise JobFailed(str(err).splitlines()[0] + f" (reasons: {fv.output_dir}/results.csv)") \
+            from None
+    if role == distributed.WORKER:
+        print(f"worker {os.environ[distributed.TUNER_ID]}: no trials left", flush=True)
+        return 0
+    return _finish(fv)
+
+
+def _start_output(fv, space, objective):
+    """search.json (what is searched), after clearing an old search under --overwrite."""
+    if fv.overwrite:
+        for name in ("results.csv", "results.json", "best_config.yaml", "search.png",
+                     "best_model", "trials"):
+            path = os.path.join(fv.output_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    results.write_meta(fv.output_dir, {
+        "task": fv.task, "objective": objective.name, "direction": objective.direction,
+        "tuner": fv.tuner, "max_trials": fv.max_trials, "search_space": space.to_dict(),
+        "search_space_source": space.source, "executions_per_trial": fv.executions_per_trial,
+        "command": " ".join(sys.argv)})
+
+
+def _build_tuner(fv, space, objective, setup):
+    from kerasbert.tuning.hypermodel import FineTuneHyperModel
+    from kerasbert.tuning.oracles import make_oracle
+    from kerasbert.tuning.tuner import FineTuneTuner
+
+    def refresh_table():
+        try:
+            results.write_table(fv.output_dir)
+        except (OSError, ValueError, KeyError) as err:  # the table is refreshed again later
+            print(f"could not refresh {fv.output_dir}/results.csv: {err}", flush=True)
+
+    oracle = make_oracle(
+        fv.tuner, objective, fv.max_trials,
+        seed=fv.search_seed if fv.search_seed is not None else fv.seed,
+        time_budget=parse_duration(fv.time_budget), max_epochs=fv.epochs,
+        hyperband_factor=fv.hyperband_factor,
+        max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
+        on_trial_end=None if distributed.role() == distributed.WORKER else refresh_table)
+    return FineTuneTuner(oracle, FineTuneHyperModel(space, fv), fv.output_dir, objective,
+                         executions_per_trial=fv.executions_per_trial, setup=setup,
+                         keep_checkpoints=fv.keep_checkpoints, overwrite=fv.overwrite)
+
+
+def _finish(fv):
+    """Write the results, the best config, the best model and the plot; print the table."""
+    from kerasbert.tuning.plot import plot_search
+
+    rows = results.write_table(fv.output_dir)
+    config = results.write_best_config(fv.output_dir, rows, train_values(fv))
+    model = results.export_best_model(fv.output_dir, rows)
+    plot_search(fv.output_dir, rows, results.read_meta(fv.output_dir))
+    print(results.summary(fv.output_dir), end="")
+    if config is None:
+        raise JobFailed(f"no trial completed; the reasons are in {fv.output_dir}/results.csv")
+    print(f"best model: {model}\nbest recipe: {config}\n"
+          f"  python -m kerasbert.train --config={config}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
