@@ -1,0 +1,74 @@
+"""Let kerasbert choose the recipe for your data and time budget, run it, and explain it.
+
+    python -m kerasbert.customize --train_data=train.csv --eval_data=dev.csv \\
+        --output_dir=runs/auto --time_budget=1800 [--unlabeled_data=corpus.txt] [--per_user]
+
+It measures the token lengths and how the vocabulary splits your words, times
+each candidate model on your data, then decides the max sequence length,
+the model, full fine-tuning or LoRA adapters, continued pretraining on your
+unlabeled text or not, the batch size and a short search, and trains within
+the budget. `OUTPUT_DIR/customization_report.md` says what it saw, what it
+chose and why, and the result.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from kerasbert.cli.flags import UsageError, parse_argv, parse_column, quiet_tensorflow
+
+FLAGS = flags.FlagValues()
+TASKS = ("classification", "regression", "multilabel")
+
+
+def define_flags(fv):
+    flags.DEFINE_enum("task", "classification", TASKS, "the task", flag_values=fv)
+    flags.DEFINE_string("train_data", None, "labelled training file", flag_values=fv)
+    flags.DEFINE_string("eval_data", None, "labelled dev file", flag_values=fv)
+    flags.DEFINE_string("text_column", "text", "text column", flag_values=fv)
+    flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
+    flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
+    flags.DEFINE_string("unlabeled_data", None, "plain text from your domain (one sentence per "
+                        "line, blank lines between documents)", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "where the model and the report go", flag_values=fv)
+    flags.DEFINE_float("time_budget", 1800, "seconds for everything", flag_values=fv)
+    flags.DEFINE_bool("per_user", False, "the model serves many users: train LoRA adapters",
+                      flag_values=fv)
+    flags.DEFINE_list("candidates", ["all_minilm_l6_v2"], "models to choose from, preferred "
+                      "first (presets or checkpoint directories)", flag_values=fv)
+    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
+
+
+define_flags(FLAGS)
+
+
+def check_flags(fv):
+    for name in ("train_data", "eval_data", "output_dir"):
+        if not fv[name].value:
+            raise UsageError(f"--{name} is required")
+    for name in ("train_data", "eval_data", "unlabeled_data"):
+        value = fv[name].value
+        if value and not os.path.exists(value):
+            raise UsageError(f"--{name}: file {value} does not exist")
+    if fv.time_budget <= 0:
+        raise UsageError(f"--time_budget must be > 0 seconds, got {fv.time_budget}")
+
+
+def main(argv=None):
+    parse_argv(FLAGS, argv or sys.argv, __doc__)
+    check_flags(FLAGS)
+    quiet_tensorflow()
+    from kerasbert.customization.customize import REPORT_FILE, customize
+
+    result = customize(FLAGS.train_data, FLAGS.eval_data, FLAGS.output_dir, FLAGS.time_budget,
+                       task=FLAGS.task, text_column=parse_column(FLAGS.text_column),
+                       text_pair_column=parse_column(FLAGS.text_pair_column),
+                       label_column=parse_column(FLAGS.label_column),
+                       unlabeled_data=FLAGS.unlabeled_data, per_user=FLAGS.per_user,
+                       candidates=FLAGS.candidates, seed=FLAGS.seed, verbose=FLAGS.verbose)
+    print(f"done in {result['seconds']:.0f} s; report: "
+          f"{os.path.join(FLAGS.output_dir, REPORT_FILE)}")
+    return 0
+

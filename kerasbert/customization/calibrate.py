@@ -1,0 +1,35 @@
+"""Measure, rather than guess, how fast a model trains on the user's data here."""
+
+import tempfile
+
+
+def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps=3):
+    """Training seconds per example of `model` (a preset or directory) on `examples`.
+
+    Runs `steps + 1` real updates of the task model on the first examples,
+    with the training pipeline (length bucketing), and times the last
+    `steps` (the first one traces the step function).
+    """
+    from kerasbert.data.label_vocabulary import LabelVocabulary
+    from kerasbert.data.pipeline import classification_dataset
+    from kerasbert.tasks import get_task
+    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.training.config import TrainingConfig
+    from kerasbert.training.fine_tune import load_encoder_and_tokenizer
+    from kerasbert.training.inputs import LABEL_TYPES
+    from kerasbert.training.trainer import Trainer
+
+    sample = list(examples[: batch_size * (steps + 1)])
+    multi = LABEL_TYPES[task] == "multi_label"
+    vocabulary = None if task == "regression" else LabelVocabulary.from_examples(sample, multi)
+    spec = get_task(task, vocabulary.labels if vocabulary else None)
+    encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length)
+    dataset = classification_dataset(sample, tokenizer, batch_size=batch_size,
+                                      label_vocabulary=vocabulary, label_type=LABEL_TYPES[task])
+    config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0)
+    with tempfile.TemporaryDirectory() as directory:
+        trainer = Trainer(lambda: BertTaskModel(encoder, spec.num_outputs), spec, config,
+                          directory)
+        trainer.fit(lambda epoch, context: dataset.repeat(), steps + 1)
+    timed = trainer.step_seconds[1:]
+    return sum(timed) / (batch_size * len(timed)) if timed else float("inf")

@@ -1,0 +1,166 @@
+"""`customize`: look at the data, measure, decide a recipe within a time budget, run it.
+
+    from kerasbert.customization.customize import customize
+    result = customize("train.csv", "dev.csv", "runs/auto", budget_seconds=600)
+
+Writes the trained model into `output_dir` (as `kerasbert.train` does) and
+`customization_report.md` beside it: what it saw, what it chose and why,
+and the result.
+"""
+
+import json
+import os
+import time
+
+from kerasbert.customization.data_profile import profile_data
+from kerasbert.customization.recipe import choose_recipe
+
+REPORT_FILE = "customization_report.md"
+DEFAULT_CANDIDATES = ("all_minilm_l6_v2",)
+
+
+def customize(train_data, eval_data, output_dir, budget_seconds, task="classification",
+              text_column="text", text_pair_column=None, label_column="label",
+              unlabeled_data=None, per_user=False, candidates=DEFAULT_CANDIDATES, seed=42,
+              verbose=1):
+    """Choose and run a fine-tuning recipe for the user's data within `budget_seconds`.
+
+    Args:
+        candidates: presets or checkpoint directories to choose from, preferred
+            (largest) first; each is timed on the data before choosing.
+        unlabeled_data: a plain-text corpus from the user's domain, for
+            continued pretraining when the recipe finds it worth it.
+        per_user: the model will serve many users: train LoRA adapters.
+
+    Returns:
+        {"recipe": Recipe, "metrics": dev metrics, "seconds": wall time}.
+    """
+    from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+    from kerasbert.training.inputs import read_text_examples
+
+    start = time.monotonic()
+    log = print if verbose else (lambda *a, **k: None)
+    examples = read_text_examples(train_data, task, text_column, label_column, text_pair_column)
+    dev = read_text_examples(eval_data, task, text_column, label_column, text_pair_column)
+    unlabeled = _documents(unlabeled_data) if unlabeled_data else None
+    tokenizer = BertTokenizer.from_preset(candidates[0])
+    profile = profile_data(examples, tokenizer, unlabeled, seed=seed)
+    log(f"customize: {profile.num_examples} examples, token length p95 "
+        f"{profile.token_lengths[95]}, {profile.pieces_per_word:.2f} pieces per word")
+    measured = time.monotonic()
+    speeds = _measure(candidates, examples, task, profile, log)
+    # The final run loads and saves a model once more: about one measurement's overhead.
+    overhead = (time.monotonic() - measured) / len(candidates)
+    recipe = choose_recipe(profile, budget_seconds - (time.monotonic() - start) - overhead,
+                           speeds, per_user, unlabeled is not None, eval_examples=len(dev))
+    for reason in recipe.reasons:
+        log("  " + reason)
+    model = recipe.model
+    if recipe.pretrain_seconds:
+        model = _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose)
+    learning_rate = 5e-5
+    if recipe.search_trials:
+        learning_rate = _search(train_data, eval_data, task, model, recipe, output_dir, seed,
+                                text_column, text_pair_column, label_column)
+    metrics = _final_training(train_data, eval_data, task, model, recipe, learning_rate,
+                              output_dir, seed, text_column, text_pair_column, label_column,
+                              verbose)
+    seconds = time.monotonic() - start
+    write_report(os.path.join(output_dir, REPORT_FILE), profile, recipe, speeds, metrics,
+                 seconds, budget_seconds, learning_rate)
+    return {"recipe": recipe, "metrics": metrics, "seconds": seconds}
+
+
+def _documents(path):
+    from kerasbert.data.text_corpus import read_text_corpus
+
+    return [" ".join(sentences) for sentences in read_text_corpus(path)]
+
+
+def _measure(candidates, examples, task, profile, log):
+    from kerasbert.customization.calibrate import seconds_per_example
+
+    speeds = {}
+    for model in candidates:
+        speeds[model] = seconds_per_example(model, examples, task,
+                                            profile.suggested_max_seq_length,
+                                            32 if profile.num_examples >= 2000 else 16)
+        log(f"  {model}: {1 / speeds[model]:.1f} training examples/s measured")
+    return speeds
+
+
+def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose):
+    """Continue pretraining `model` on the user's text; returns the adapted encoder dir."""
+    from kerasbert.pretraining.pretrain import pretrain
+
+    adapted = os.path.join(output_dir, "adapted_encoder")
+    pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
+             epochs=100, batch_size=recipe.batch_size, learning_rate=5e-5, seed=seed,
+             max_train_seconds=recipe.pretrain_seconds, verbose=verbose)
+    return adapted
+
+
+def _final_training(train_data, eval_data, task, model, recipe, learning_rate, output_dir, seed,
+                    text_column, text_pair_column, label_column, verbose):
+    from kerasbert.training.fine_tune import fine_tune
+
+    adapter = {"adapter": recipe.adapter, "lora_rank": recipe.lora_rank} if recipe.adapter else {}
+    return fine_tune(task=task, train_data=train_data, eval_data=eval_data, model=model,
+                     output_dir=output_dir, text_column=text_column,
+                     text_pair_column=text_pair_column, label_column=label_column,
+                     max_seq_length=recipe.max_seq_length, epochs=recipe.epochs,
+                     batch_size=recipe.batch_size, learning_rate=learning_rate, seed=seed,
+                     max_train_seconds=recipe.train_seconds, verbose=verbose, **adapter)
+
+
+def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_column,
+            text_pair_column, label_column):
+    """A short `python -m kerasbert.tune` search of the learning rate and warm-up
+    within the recipe's search time; returns the best learning rate."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    search_dir = os.path.join(output_dir, "search")
+    os.makedirs(search_dir, exist_ok=True)
+    space = os.path.join(search_dir, "space.yaml")
+    with open(space, "w", encoding="utf-8") as f:
+        yaml.safe_dump({"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}, f)
+    per_trial = recipe.search_seconds / recipe.search_trials
+    columns = [f"--text_column={text_column}", f"--label_column={label_column}"]
+    if text_pair_column is not None:
+        columns.append(f"--text_pair_column={text_pair_column}")
+    command = [sys.executable, "-m", "kerasbert.tune", f"--task={task}",
+               f"--train_data={train_data}", f"--eval_data={eval_data}", f"--model={model}",
+               f"--output_dir={search_dir}", f"--search_space={space}", "--tuner=random",
+               f"--max_trials={recipe.search_trials}",
+               f"--time_budget={recipe.search_seconds:.0f}s",
+               f"--max_seq_length={recipe.max_seq_length}", f"--batch_size={recipe.batch_size}",
+               "--epochs=1", f"--max_train_seconds={per_trial * 0.7:.0f}", f"--seed={seed}",
+               "--verbose=0", *columns]
+    subprocess.run(command, check=True)
+    with open(os.path.join(search_dir, "best_config.yaml"), encoding="utf-8") as f:
+        return float(yaml.safe_load(f)["learning_rate"])
+
+
+def write_report(path, profile, recipe, speeds, metrics, seconds, budget_seconds, learning_rate):
+    """The Markdown report: what was seen, what was chosen and why, and the result."""
+    lines = ["# kerasbert customization report", "", "## What it saw", "",
+             f"- {profile.num_examples} training examples",
+             f"- labels: {json.dumps(profile.label_counts)}" if profile.label_counts else
+             "- regression targets",
+             f"- tokens per example: median {profile.token_lengths[50]}, "
+             f"95th percentile {profile.token_lengths[95]}, longest {profile.token_lengths[100]}",
+             f"- WordPiece pieces per word: {profile.pieces_per_word:.2f}",
+             f"- unlabeled documents: {profile.unlabeled_documents}", ""]
+    lines += [f"- {model}: {1 / s:.1f} training examples/s measured here"
+              for model, s in speeds.items()]
+    lines += ["", "## What it chose and why", ""] + [f"- {r}" for r in recipe.reasons]
+    lines += ["", f"Learning rate: {learning_rate:g}.", "", "## Result", ""]
+    lines += [f"- {name}: {value:.4f}" for name, value in sorted(metrics.items())
+              if isinstance(value, float)]
+    lines += [f"- wall time: {seconds:.0f} s of a {budget_seconds:.0f} s budget", ""]
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
