@@ -4,9 +4,28 @@ import keras
 from keras import ops
 
 
+_SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi)
+
+
+@ops.custom_gradient
 def gelu_exact(x):
-    """GELU with the exact erf form, as the reference BERT uses."""
-    return keras.activations.gelu(x, approximate=False)
+    """GELU with the exact erf form, as the reference BERT uses:
+    `x * 0.5 * (1 + erf(x / sqrt(2)))` (transformers' formula).
+
+    The gradient `Phi(x) + x * phi(x)` is written out and reuses the forward's
+    `Phi(x)`: autodiff through erf costs about a third more CPU time, and
+    GELU runs on the largest activations of the model (`[batch, seq,
+    intermediate_size]`).
+    """
+    cdf = 0.5 * (1.0 + ops.erf(x * _SQRT_HALF))
+
+    def grad(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        pdf = ops.exp(-0.5 * ops.square(x)) * _INV_SQRT_2PI
+        return upstream * (cdf + x * pdf)
+
+    return x * cdf, grad
 
 
 def gelu_tanh(x):

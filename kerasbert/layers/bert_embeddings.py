@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerasbert.layers.layer_norm import BertLayerNorm
+
 
 class BertEmbeddings(keras.layers.Layer):
     """Sums token, absolute-position and segment embeddings.
@@ -27,7 +29,7 @@ class BertEmbeddings(keras.layers.Layer):
             type_vocab_size, hidden_size, embeddings_initializer=init, name="token_type_embeddings")
         self.hidden_size = hidden_size
         self.initializer = init
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="layer_norm")
         self.dropout = keras.layers.Dropout(hidden_dropout_prob)
 

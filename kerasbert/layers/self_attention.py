@@ -43,12 +43,13 @@ class BertSelfAttention(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))
 
     def call(self, hidden, attention_bias, training=None):
-        q = self._split_heads(self.query(hidden))
+        # Scaling the queries rather than the scores: the same product, on a
+        # tensor seq / head_size times smaller.
+        q = self._split_heads(self.query(hidden) * (1.0 / self.head_size ** 0.5))
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        scale = 1.0 / self.head_size ** 0.5
-        scores = ops.cast(scores, "float32") * scale + ops.cast(attention_bias, "float32")
+        scores = ops.cast(scores, "float32") + ops.cast(attention_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))

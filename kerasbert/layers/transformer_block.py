@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kerasbert.layers.activations import get_activation
+from kerasbert.layers.layer_norm import BertLayerNorm
 from kerasbert.layers.self_attention import BertSelfAttention
 
 
@@ -25,14 +26,14 @@ class BertTransformerBlock(keras.layers.Layer):
             hidden_size, num_attention_heads, attention_probs_dropout_prob, initializer_range,
             name="attention")
         self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob)
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
             name="intermediate")
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
         self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
 
     def build(self, input_shape):
