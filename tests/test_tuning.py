@@ -446,6 +446,26 @@ def test_reloaded_oracle_hands_running_trials_back_to_their_tuners(tmp_path, kin
     assert resumed.get_best_trials()[0].trial_id == running.trial_id
 
 
+def test_a_trial_that_ended_before_the_chief_died_is_not_waited_for(tmp_path):
+    # KerasTuner saves the oracle in end_trial before it drops the trial from the running
+    # ones: the last state on disk still calls it running after its tuner has left.
+    oracle = _oracle("random", tmp_path)
+    ended = oracle.create_trial("tuner0")
+    running = oracle.create_trial("tuner1")
+    _end(oracle, ended, 0.5)
+    saved = json.loads((tmp_path / "trials" / "oracle.json").read_text())
+    assert saved["ongoing_trials"] == {"tuner0": ended.trial_id, "tuner1": running.trial_id}
+
+    resumed = _oracle("random", tmp_path)
+    resumed.reload()
+    assert {t: trial.trial_id for t, trial in resumed.ongoing_trials.items()} == {
+        "tuner1": running.trial_id}
+    assert resumed.end_order == [ended.trial_id] and not resumed._retry_queue
+    _end(resumed, running, 0.75)
+    assert not resumed.ongoing_trials
+    assert resumed.create_trial("tuner0").trial_id not in (ended.trial_id, running.trial_id)
+
+
 def test_time_budget_stops_new_trials_and_survives_a_restart(tmp_path):
     oracle = _oracle("random", tmp_path, time_budget=3600)
     trial = oracle.create_trial("tuner0")

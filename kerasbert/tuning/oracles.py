@@ -14,11 +14,15 @@ id resumes it from its checkpoints), ignores a repeated report of a trial
 that has already ended, and keeps the budget's start time.
 """
 
+import os
 import time
 
 import keras_tuner
 from keras_tuner.src.engine.oracle import synchronized
+from keras_tuner.src.engine.trial import TrialStatus
 from keras_tuner.src.tuners.gridsearch import LinkedList
+
+from kerasbert.tuning.records import write_json_atomically
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -53,7 +57,7 @@ class ResumableOracleMixin:
                 print(f"time budget of {self.time_budget:.0f} s spent: no new trials",
                       flush=True)
             self.budget_spent = True
-            return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+            return {"status": TrialStatus.STOPPED, "values": None}
         return super().populate_space(trial_id)
 
     @synchronized
@@ -64,6 +68,15 @@ class ResumableOracleMixin:
         super().end_trial(trial)
         if self.on_trial_end is not None:
             self.on_trial_end()
+
+    def save(self):
+        """Save the oracle's state atomically: a chief killed while saving (KerasTuner
+        saves after every trial) must find a whole file when it restarts."""
+        write_json_atomically(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        write_json_atomically(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                              trial.get_state())
 
     def get_state(self):
         state = super().get_state()
@@ -80,12 +93,24 @@ class ResumableOracleMixin:
 
     def reload(self):
         """Reload, then hand the trials that were running back to their tuners
-        (instead of KerasTuner's retry queue, which any tuner may take from)."""
+        (instead of KerasTuner's retry queue, which any tuner may take from).
+
+        KerasTuner saves the oracle in `end_trial` before it drops the trial from
+        the running ones, and saves each trial's file first: a trial the saved state
+        calls running may have ended (its trial.json says so). It is not resumed:
+        its tuner may have left already, and the chief would wait for it forever."""
         super().reload()
-        resumed_ids = {trial.trial_id for trial in self._resumed.values()}
-        self._retry_queue = [t for t in self._retry_queue if t not in resumed_ids]
-        self.ongoing_trials = {tuner_id: self.trials[trial.trial_id]
-                               for tuner_id, trial in self._resumed.items()}
+        running, ended = {}, []
+        for tuner_id, saved in self._resumed.items():
+            trial = self.trials[saved.trial_id]
+            if trial.status == TrialStatus.RUNNING and trial.trial_id not in self.end_order:
+                running[tuner_id] = trial
+            elif trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+                ended.append(trial.trial_id)
+        self.end_order.extend(t for t in ended if t not in self.end_order)
+        taken = {trial.trial_id for trial in running.values()} | set(ended)
+        self._retry_queue = [t for t in self._retry_queue if t not in taken]
+        self.ongoing_trials = running
         self.tuner_ids.update(self.ongoing_trials)
         if self.ongoing_trials:
             print("resuming; trials still running: " + ", ".join(

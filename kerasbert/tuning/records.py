@@ -87,9 +87,13 @@ def runs(trial_dir):
 
 
 def _write(trial_dir, record):
-    """Write atomically (a reader never sees half a file, even if this process is killed)."""
-    path = os.path.join(trial_dir, RECORD_FILE)
+    write_json_atomically(os.path.join(trial_dir, RECORD_FILE), record)
+
+
+def write_json_atomically(path, obj):
+    """Write `obj` as JSON to `path` through a temporary file and a rename: a reader (or
+    a restarted process) never sees half a file, even if this process is killed mid-write."""
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, default=str)
+        json.dump(obj, f, indent=2, default=str)
     os.replace(tmp, path)

@@ -76,6 +76,12 @@ class FineTuneTuner(base_tuner.BaseTuner):
             self._try_run_and_update_trial(trial)
             self.on_trial_end(trial)
 
+    def save(self):
+        """Save the oracle (not on workers) and this tuner, each atomically."""
+        if not self._is_worker():
+            self.oracle.save()
+        records.write_json_atomically(self._get_tuner_fname(), self.get_state())
+
     def run_trial(self, trial, *args, **kwargs):
         """Fine-tune every execution of `trial`; returns {objective: mean dev value}.
 
