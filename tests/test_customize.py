@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from kerasbert.customization.data_profile import DataProfile, profile_data
 from kerasbert.customization.recipe import choose_recipe

@@ -12,7 +12,6 @@ from kerasbert.tasks.task import Task, masked_sum
 from kerasbert.training.config import TrainingConfig
 from kerasbert.training.optimization import WarmupLinearDecay, create_optimizer, layer_depth
 from kerasbert.training.trainer import Trainer
-from tests.reference import sst2_sentences
 
 TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=64, max_position_embeddings=64)
