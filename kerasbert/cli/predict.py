@@ -1,0 +1,126 @@
+"""Predict with a fine-tuned model: texts on the command line, or a file.
+
+    python -m kerasbert.predict --model=runs/sentiment "a gripping film" "dull"
+    python -m kerasbert.predict --model=runs/nli "A man sleeps." --text_pair="He is awake."
+    python -m kerasbert.predict --model=runs/squad "Who wrote it?" --text_pair="Ann wrote it."
+    python -m kerasbert.predict --model=runs/sentiment --input_file=reviews.csv \\
+        --output_file=predictions.jsonl
+
+Prints (or writes to --output_file) one JSON object per input row: its inputs
+and the task's prediction, e.g. `{"text": ..., "label": "1", "score": 0.93,
+"probabilities": {"0": 0.07, "1": 0.93}}`. Pair models take one --text_pair
+per text (QA: the question is the text, the context its --text_pair); NER
+reads whitespace-separated words and gives entity spans.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+from kerasbert.cli.flags import UsageError, parse_column, quiet_tensorflow, run_main
+from kerasbert.serving.model_info import check_model_flag, input_file_exists, input_names
+
+
+def define_flags(fv):
+    flags.DEFINE_string("model", None, "model directory written by kerasbert.train",
+                        flag_values=fv)
+    flags.DEFINE_multi_string("text_pair", [], "second text of each positional text, in "
+                              "order (pair models; QA: the context)", flag_values=fv)
+    flags.DEFINE_string("input_file", None, "CSV / TSV / JSONL file of inputs", flag_values=fv)
+    flags.DEFINE_string("output_file", None, "JSONL file for the predictions (default: stdout)",
+                        flag_values=fv)
+    flags.DEFINE_string("text_column", "text", "--input_file's text column (QA: the question)",
+                        flag_values=fv)
+    flags.DEFINE_string("text_pair_column", None, "--input_file's second text column "
+                        "(pair models; QA: the context)", flag_values=fv)
+    flags.DEFINE_string("encoding", "utf-8", "text encoding of --input_file", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "rows per model call", flag_values=fv)
+
+
+def new_flags():
+    """A fresh FlagValues with this program's flags (one per run)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
+
+
+def parse(argv, fv):
+    """Parse argv (program name first) and check every flag; returns
+    (model task config, positional texts)."""
+    try:
+        texts = fv(argv)[1:]
+    except flags.Error as err:
+        raise UsageError(str(err)) from None
+    return check_flags(fv, texts), texts
+
+
+def check_flags(fv, texts):
+    """Every flag checked before any work starts: one line per problem."""
+    info = check_model_flag(fv.model)
+    pair = len(input_names(info)) > 1
+    second = "--text_pair (the context)" if info["task"] == "qa" else "--text_pair"
+    if bool(texts) == bool(fv.input_file):
+        raise UsageError("give texts to predict as arguments, or --input_file (not both)")
+    if fv.input_file:
+        if not input_file_exists(fv.input_file):
+            raise UsageError(f"--input_file: file {fv.input_file} does not exist")
+        if fv.text_pair:
+            raise UsageError("--text_pair goes with texts given as arguments; with "
+                             "--input_file use --text_pair_column")
+        if pair and fv.text_pair_column is None:
+            raise UsageError("--text_pair_column is required: the model reads "
+                             f"{' and '.join(input_names(info))}")
+        if not pair and fv.text_pair_column is not None:
+            raise UsageError("--text_pair_column: the model reads single texts, not pairs")
+    elif pair and len(fv.text_pair) != len(texts):
+        raise UsageError(f"the model reads {' and '.join(input_names(info))}: give one "
+                         f"{second} per text ({len(texts)} texts, {len(fv.text_pair)} given)")
+    elif not pair and fv.text_pair:
+        raise UsageError("--text_pair: the model reads single texts, not pairs")
+    if fv.output_file:
+        folder = os.path.dirname(os.path.abspath(fv.output_file))
+        if "://" not in fv.output_file and not os.path.isdir(folder):
+            raise UsageError(f"--output_file: folder {folder} does not exist")
+    if fv.batch_size < 1:
+        raise UsageError(f"--batch_size must be >= 1, got {fv.batch_size}")
+    return info
+
+
+def main(argv=None):
+    fv = new_flags()
+    info, texts = parse(argv or sys.argv, fv)
+    quiet_tensorflow()
+    from kerasbert.serving.predictor import Predictor
+    from kerasbert.serving.task_io import Columns
+
+    predictor = Predictor.from_directory(fv.model)
+    names = predictor.input_names
+    if fv.input_file:
+        columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None)
+        inputs = predictor.read_inputs(fv.input_file, columns, fv.encoding)
+    else:
+        inputs = dict(zip(names, (texts, fv.text_pair)))
+    predictions = predictor.predict(inputs, batch_size=fv.batch_size)
+    rows = (json.dumps({**{n: inputs[n][i] for n in names}, **p}, ensure_ascii=False)
+            for i, p in enumerate(predictions))
+    if fv.output_file:
+        write_lines(fv.output_file, rows)
+        print(f"wrote {len(predictions)} predictions to {fv.output_file}")
+    else:
+        for row in rows:
+            print(row)
+    return 0
+
+
+def write_lines(path, lines):
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,36 @@
+"""Using a fine-tuned model directory: prediction, evaluation and SavedModel export.
+
+    from kerasbert.serving import Predictor, export_saved_model
+    predictor = Predictor.from_directory("runs/sentiment")
+    predictor.predict({"text": ["a gripping film", "dull"]})
+    export_saved_model("runs/sentiment", "exported/sentiment")
+
+Each kind of task meets raw inputs through a `TaskIO` (`task_io.py`): text
+tasks in `text_io.py`, NER in `tagging_io.py`, QA in `qa_io.py`. A new task
+plugs in with `register_task_io(name, cls)`.
+
+Names are imported lazily, so that the command-line programs check their flags
+before paying for a TensorFlow import.
+"""
+
+import importlib
+
+_LAZY = {
+    "Predictor": "kerasbert.serving.predictor",
+    "ServingModel": "kerasbert.serving.serving_model",
+    "export_saved_model": "kerasbert.serving.serving_model",
+    "TaskIO": "kerasbert.serving.task_io",
+    "get_task_io": "kerasbert.serving.task_io",
+    "register_task_io": "kerasbert.serving.task_io",
+    "read_model_info": "kerasbert.serving.model_info",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kerasbert.serving' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

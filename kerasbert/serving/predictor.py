@@ -1,0 +1,68 @@
+"""A fine-tuned model directory, ready to predict and evaluate in Python.
+
+    predictor = Predictor.from_directory("runs/sentiment")
+    predictor.predict({"text": ["a gripping film"]})
+    # [{"label": "1", "score": 0.93, "probabilities": {"0": 0.07, "1": 0.93}}]
+"""
+
+import os
+
+from kerasbert.serving.task_io import Columns, get_task_io
+
+LABELS_FILE = "label_vocabulary.json"  # = training.fine_tune.LABELS_FILE
+
+
+class Predictor:
+    """A task model with its tokenizer, task and `TaskIO`.
+
+    Args:
+        model: the `BertTaskModel`.
+        task: its `kerasbert.tasks.Task`.
+        tokenizer: its BertTokenizer.
+        info: the model directory's task config (`kerasbert_task.json`).
+    """
+
+    def __init__(self, model, task, tokenizer, info):
+        self.model, self.task, self.tokenizer, self.info = model, task, tokenizer, info
+        self.io = get_task_io(task, tokenizer, info)
+
+    @classmethod
+    def from_directory(cls, directory):
+        """Load what `kerasbert.train` wrote into `directory`; its saved label
+        vocabulary must agree with the task's labels."""
+        from kerasbert.tasks.model_directory import load_model_directory
+
+        model, task, tokenizer, info = load_model_directory(directory)
+        check_label_vocabulary(directory, task)
+        return cls(model, task, tokenizer, info)
+
+    @property
+    def input_names(self):
+        """The raw inputs a row has, e.g. ("text",) or ("text", "text_pair")."""
+        return self.io.input_names
+
+    def predict(self, inputs, batch_size=32):
+        """One prediction record per row of `inputs` (`{input name: [str]}`)."""
+        return self.io.predict(self.model, inputs, batch_size)
+
+    def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8"):
+        """An `Evaluation` (metrics, confusion matrix) on a labelled file."""
+        return self.io.evaluate(self.model, path, columns or Columns(), batch_size, encoding)
+
+    def read_inputs(self, path, columns=None, encoding="utf-8"):
+        """`{input name: [str]}` from a CSV / TSV / JSONL file."""
+        return self.io.read_inputs(path, columns or Columns(), encoding)
+
+
+def check_label_vocabulary(directory, task):
+    """The label vocabulary saved beside the model must list the task's labels
+    in the same order (ids would be misread otherwise)."""
+    from kerasbert.data.label_vocabulary import LabelVocabulary
+
+    path = os.path.join(str(directory), LABELS_FILE)
+    if task.labels is None or not os.path.exists(path):
+        return
+    saved = LabelVocabulary.load(path).labels
+    if list(saved) != list(task.labels):
+        raise ValueError(f"{path}: labels {saved} differ from the task's {task.labels} "
+                         f"in kerasbert_task.json")

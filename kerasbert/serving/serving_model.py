@@ -1,0 +1,94 @@
+"""The SavedModel of a fine-tuned model: raw strings in, labels and scores out.
+
+    export_saved_model("runs/sentiment", "exported/sentiment")
+
+    # anywhere, with only TensorFlow and tensorflow-text installed:
+    import tensorflow as tf, tensorflow_text  # noqa: registers the tokenizer ops
+    serve = tf.saved_model.load("exported/sentiment").signatures["serving_default"]
+    serve(text=tf.constant(["a gripping film"]))
+    # {"labels": [b"1"], "scores": [0.93], "probabilities": [[0.07, 0.93]]}
+
+Tokenization runs in the graph (tensorflow-text's FastWordpieceTokenizer in
+the BertTokenizer layer), so a client sends text, not token ids. Signatures:
+
+- `serving_default`: the task's inputs (`text`, plus `text_pair` for pair
+  models; NER: `text`, whitespace-separated words; QA: `question`, `context`),
+  each a 1-D string tensor, and the task's outputs (see the TaskIO classes).
+- `metadata`: no inputs; `task` (scalar string) and `label_names` (the order
+  of the `probabilities` columns).
+
+`assets.extra/kerasbert_task.json` is the model directory's task config.
+"""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+from kerasbert.serving.model_info import TASK_FILE
+
+
+class ServingModel(tf.Module):
+    """Tokenizer, task model and postprocessing as one `tf.Module`.
+
+    Args:
+        model: the task model (`BertTaskModel`).
+        task_io: its `TaskIO` (holds the tokenizer and the task).
+    """
+
+    def __init__(self, model, task_io):
+        super().__init__(name="kerasbert_serving")
+        self.model = model
+        self.tokenizer = task_io.tokenizer
+        self._task_io = task_io
+        self.serve = tf.function(self._serve, input_signature=task_io.input_signature(),
+                                 autograph=False)
+        self.metadata = tf.function(task_io.metadata, input_signature=[], autograph=False)
+
+    @property
+    def input_names(self):
+        """The signature's inputs, e.g. ("text",) or ("text", "text_pair")."""
+        return self._task_io.input_names
+
+    def _serve(self, *inputs):
+        """`inputs`: 1-D string tensors, in `task_io.input_names` order."""
+        io = self._task_io
+        logits, extras = io.logits(self.model, dict(zip(io.input_names, inputs)))
+        return io.serving_outputs(logits, extras)
+
+    def signatures(self):
+        return {"serving_default": self.serve.get_concrete_function(),
+                "metadata": self.metadata.get_concrete_function()}
+
+
+def export_saved_model(model_dir, export_dir, predictor=None):
+    """Write the SavedModel of the model directory `model_dir` to `export_dir`.
+
+    Args:
+        model_dir: what `kerasbert.train` wrote (`--output_dir`).
+        export_dir: the SavedModel directory (created; files there are replaced).
+        predictor: an already loaded `Predictor` of `model_dir` (saves a reload).
+
+    Returns:
+        The `ServingModel` that was saved.
+    """
+    from kerasbert.serving.predictor import Predictor
+
+    predictor = predictor or Predictor.from_directory(model_dir)
+    module = ServingModel(predictor.model, predictor.io)
+    tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
+    extra = os.path.join(str(export_dir), "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    source = os.path.join(str(model_dir), TASK_FILE)
+    if tf.io.gfile.exists(source):
+        tf.io.gfile.copy(source, os.path.join(extra, TASK_FILE), overwrite=True)
+    return module
+
+
+def remove_export_dir(export_dir):
+    """Delete an earlier export (`--overwrite`)."""
+    if tf.io.gfile.exists(str(export_dir)):
+        if "://" in str(export_dir):
+            tf.io.gfile.rmtree(str(export_dir))
+        else:
+            shutil.rmtree(str(export_dir))
