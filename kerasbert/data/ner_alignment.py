@@ -13,12 +13,11 @@ import tensorflow as tf
 from kerasbert.data.pipeline import FEATURES
 from kerasbert.data.pipeline import IGNORE_INDEX
 from kerasbert.data.pipeline import LABELS
-from kerasbert.data.pipeline import batch_sequences
+from kerasbert.data.pipeline import batch_chunks
+from kerasbert.data.pipeline import chunk_size
 from kerasbert.data.pipeline import distribute
-from kerasbert.data.pipeline import unbatch_and_trim
 
 WORD_IDS = "word_ids"
-_BATCH = 256
 
 
 def align_tags(tokenizer, words, tag_ids, sequence_length):
@@ -115,20 +114,25 @@ def tagging_dataset(sentences, tokenizer, tag_vocabulary, *, batch_size, mode="b
     tags = tf.ragged.constant(
         [[tag_vocabulary.encode(t, line=s.line, field="tag") for t in s.tags] for s in sentences],
         dtype=tf.int32)
-    dataset = tf.data.Dataset.from_tensor_slices({"words": words, "tags": tags}).batch(_BATCH)
-    dataset = dataset.map(
-        lambda b: align_tags(tokenizer, b["words"], b["tags"], tokenizer.sequence_length),
-        num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = unbatch_and_trim(dataset, sequences=FEATURES + (LABELS, WORD_IDS))
-    if not keep_word_ids:
-        dataset = dataset.map(lambda e: {k: v for k, v in e.items() if k != WORD_IDS})
-    dataset = distribute(dataset, shuffle=shuffle, seed=seed, num_examples=len(sentences),
+    dataset = distribute(tf.data.Dataset.from_tensor_slices({"words": words, "tags": tags}),
+                         shuffle=shuffle, seed=seed, num_examples=len(sentences),
                          num_shards=num_shards, shard_index=shard_index,
                          input_context=input_context)
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    dataset = batch_sequences(dataset, batch_size=batch_size, mode=mode,
-                              sequence_length=tokenizer.sequence_length,
-                              pad_token_id=tokenizer.pad_token_id,
-                              bucket_boundaries=bucket_boundaries)
+    names = FEATURES + (LABELS,) + ((WORD_IDS,) if keep_word_ids else ())
+
+    def align(batch):
+        aligned = align_tags(tokenizer, batch["words"], batch["tags"], tokenizer.sequence_length)
+        lengths = tf.reduce_sum(aligned["padding_mask"], axis=1)
+        return {name: tf.RaggedTensor.from_tensor(aligned[name], lengths=lengths)
+                for name in names}
+
+    chunks = dataset.batch(chunk_size(batch_size)).map(align,
+                                                       num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = batch_chunks(chunks, batch_size=batch_size, mode=mode,
+                           sequence_length=tokenizer.sequence_length,
+                           pad_token_id=tokenizer.pad_token_id,
+                           bucket_boundaries=bucket_boundaries,
+                           shuffle_seed=seed if shuffle else None)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -3,8 +3,14 @@ two batching modes.
 
 - "static": every sequence padded to `sequence_length`, `drop_remainder=True`:
   fully defined shapes for TPU / XLA.
-- "bucket": examples grouped by token length (`bucket_by_sequence_length`)
-  and padded to the longest of their batch: little padding on CPU / GPU.
+- "bucket": within chunks of `CHUNK_BATCHES` batches, examples are sorted by
+  length, cut into batches, and padded to the longest of their batch: little padding on
+  CPU / GPU.
+
+Examples travel as chunks of RaggedTensors from the strings to the batches:
+per-example `tf.data` steps (one function call per example, as `map` after
+`unbatch` or `bucket_by_sequence_length` make) cost more than the
+tokenization itself.
 
 Elements are `(features, labels)` with `features` a dict of int32
 `token_ids`, `segment_ids`, `padding_mask` of shape `[batch, length]`.
@@ -24,6 +30,7 @@ LABELS = "labels"
 IGNORE_INDEX = -100
 MODES = ("static", "bucket")
 _TOKENIZE_BATCH = 512
+CHUNK_BATCHES = 64  # batches per chunk: tokenized together, sorted together
 
 
 def tokenizer_fingerprint(tokenizer):
@@ -55,95 +62,153 @@ def encode_labels(examples, label_vocabulary=None, label_type="categorical"):
     return np.array(encoded, np.float32 if label_type == "multi_label" else np.int32)
 
 
-def tokenize_texts(tokenizer, texts, pairs=None, labels=None):
-    """A dataset of per-example dicts of unpadded int32 features (and labels).
+def tokenize_chunk(tokenizer, batch):
+    """Tokenize a batch of strings into features cut to each example's length.
 
-    Tokenization runs in graph on batches of `_TOKENIZE_BATCH` strings; each
-    example's features are then cut to its true length, so that caching and
-    bucketing see only real tokens.
+    Args:
+        tokenizer: a BertTokenizer.
+        batch: dict of string `text` `[n]`, optional string `pair` `[n]` and
+            optional `labels` (passed through).
+
+    Returns:
+        Dict of int32 RaggedTensors `[n, (length)]` for `token_ids`,
+        `segment_ids`, `padding_mask` (and `labels` as given).
     """
+    features = (tokenizer(batch["text"], batch["pair"]) if "pair" in batch
+                else tokenizer(batch["text"]))
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+    out = {name: tf.RaggedTensor.from_tensor(tf.cast(features[name], tf.int32), lengths=lengths)
+           for name in FEATURES}
+    if LABELS in batch:
+        out[LABELS] = batch[LABELS]
+    return out
+
+
+def text_columns(texts, pairs=None, labels=None):
+    """A dataset of per-example dicts: string `text` (and `pair`), `labels`."""
     columns = {"text": np.asarray(texts, dtype=object)}
     if pairs is not None:
         columns["pair"] = np.asarray(pairs, dtype=object)
     if labels is not None:
         columns[LABELS] = labels
-    dataset = tf.data.Dataset.from_tensor_slices(columns).batch(_TOKENIZE_BATCH)
-
-    def tokenize(batch):
-        features = tokenizer(batch["text"], batch["pair"]) if "pair" in batch else tokenizer(
-            batch["text"])
-        out = {name: tf.cast(features[name], tf.int32) for name in FEATURES}
-        if LABELS in batch:
-            out[LABELS] = batch[LABELS]
-        return out
-
-    return unbatch_and_trim(dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE))
+    return tf.data.Dataset.from_tensor_slices(columns)
 
 
-def unbatch_and_trim(dataset, sequences=FEATURES):
-    """Split batches of padded dicts into examples whose `sequences` entries
-    are cut to the example's true length (the sum of its `padding_mask`)."""
+def tokenize_texts(tokenizer, texts, pairs=None, labels=None):
+    """A dataset of per-example dicts of unpadded int32 features (and labels):
+    what the feature cache stores.
 
-    def trim(example):
-        length = tf.reduce_sum(example["padding_mask"])
-        return {k: (v[:length] if k in sequences else v) for k, v in example.items()}
+    Tokenization runs in graph on batches of `_TOKENIZE_BATCH` strings.
+    """
+    dataset = text_columns(texts, pairs, labels).batch(_TOKENIZE_BATCH).map(
+        lambda batch: tokenize_chunk(tokenizer, batch), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.unbatch().map(lambda e: {k: tf.convert_to_tensor(v) for k, v in e.items()},
+                                 num_parallel_calls=tf.data.AUTOTUNE)
 
-    return dataset.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+def chunk_size(batch_size):
+    """Examples per chunk: the pool in which "bucket" mode sorts by length."""
+    return batch_size * CHUNK_BATCHES
 
 
 def batch_sequences(dataset, *, batch_size, mode, sequence_length, pad_token_id=0,
-                    bucket_boundaries=None, drop_remainder=None):
+                    bucket_boundaries=None, drop_remainder=None, shuffle_seed=None):
     """Batch a dataset of per-example dicts of 1-D variable-length sequences.
 
     Args:
         dataset: elements are dicts; `token_ids`, `segment_ids`,
             `padding_mask` (and sequence labels) have shape `[length]`.
+        Others: see `batch_chunks`.
+
+    Returns:
+        A dataset of `(features, labels)`, or of `features` when unlabelled.
+    """
+    return batch_chunks(dataset.ragged_batch(chunk_size(batch_size)), batch_size=batch_size,
+                        mode=mode, sequence_length=sequence_length, pad_token_id=pad_token_id,
+                        bucket_boundaries=bucket_boundaries, drop_remainder=drop_remainder,
+                        shuffle_seed=shuffle_seed)
+
+
+def batch_chunks(chunks, *, batch_size, mode, sequence_length, pad_token_id=0,
+                 bucket_boundaries=None, drop_remainder=None, shuffle_seed=None):
+    """Cut chunks of examples into padded batches, with vectorized ops only.
+
+    Per-example `tf.data` steps (a function call per example) cost more than
+    the tokenization itself, so examples travel in chunks of
+    `chunk_size(batch_size)`, as RaggedTensors, until they are batches.
+
+    Args:
+        chunks: dataset of dicts; `token_ids`, `segment_ids`, `padding_mask`
+            (and sequence labels / `word_ids`) are RaggedTensors `[n, (length)]`,
+            other entries (labels) tensors `[n, ...]`.
         batch_size: examples per batch.
-        mode: "static" pads to `sequence_length` and drops the remainder
-            (shapes `[batch_size, sequence_length]`); "bucket" groups by length.
-        bucket_boundaries: length boundaries for "bucket"; default every 16
-            tokens up to `sequence_length`.
+        mode: "static": chunks are cut in order into batches padded to
+            `sequence_length`, the remainder dropped (shapes
+            `[batch_size, sequence_length]`, for TPU / XLA); "bucket": each
+            chunk is sorted (stably, so ties keep their shuffled order) by
+            length, cut into batches, and each batch padded to its longest
+            example (as `group_by_length` of Hugging Face's Trainer).
+        bucket_boundaries: in "bucket" mode, sort by the bucket of these length
+            boundaries (e.g. `default_bucket_boundaries(sequence_length)`)
+            instead of by length: more mixed lengths in a batch, more padding.
         drop_remainder: override the mode's default (True for "static",
-            False for "bucket").
+            False for "bucket"); drops batches smaller than `batch_size`.
+        shuffle_seed: in "bucket" mode, shuffle the order of batches
+            (reshuffled each epoch, deterministic from the seed) within a window
+            of `CHUNK_BATCHES`, so that lengths do not ascend within a chunk.
 
     Returns:
         A dataset of `(features, labels)`, or of `features` when unlabelled.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    specs = dataset.element_spec
-    padding = {name: tf.constant(_pad_value(name, spec, pad_token_id), spec.dtype)
-               for name, spec in specs.items()}
-    if mode == "static":
-        shapes = {name: [sequence_length if d is None else d for d in spec.shape.as_list()]
-                  for name, spec in specs.items()}
-        dataset = dataset.padded_batch(
-            batch_size, padded_shapes=shapes, padding_values=padding,
-            drop_remainder=True if drop_remainder is None else drop_remainder)
-    else:
-        boundaries = bucket_boundaries or default_bucket_boundaries(sequence_length)
-        dataset = dataset.bucket_by_sequence_length(
-            lambda example: tf.shape(example["token_ids"])[0], boundaries,
-            [batch_size] * (len(boundaries) + 1), padding_values=padding,
-            drop_remainder=bool(drop_remainder))
-    return dataset.map(_split_labels, num_parallel_calls=tf.data.AUTOTUNE)
+    if drop_remainder is None:
+        drop_remainder = mode == "static"
+    boundaries = tf.constant(bucket_boundaries, tf.int64) if bucket_boundaries else None
+
+    def split(chunk):
+        lengths = chunk["token_ids"].row_lengths()
+        count = tf.shape(lengths, out_type=tf.int64)[0]
+        order = tf.range(count)
+        if mode == "bucket":
+            keys = (lengths if boundaries is None
+                    else tf.searchsorted(boundaries, lengths, side="right"))
+            order = tf.cast(tf.argsort(keys, stable=True), tf.int64)
+        splits = tf.concat([tf.range(0, count, batch_size, dtype=tf.int64), [count]], axis=0)
+        rows = tf.RaggedTensor.from_row_splits(order, splits)
+        return {name: tf.gather(value, rows) for name, value in chunk.items()}
+
+    def pad(batch):
+        width = sequence_length if mode == "static" else None
+        return {name: (value.to_tensor(_pad_value(name, value.dtype, pad_token_id),
+                                       shape=[None, width])
+                       if isinstance(value, tf.RaggedTensor) else value)
+                for name, value in batch.items()}
+
+    batches = chunks.map(split, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    if shuffle_seed is not None and mode == "bucket":
+        batches = batches.shuffle(CHUNK_BATCHES, seed=shuffle_seed,
+                                  reshuffle_each_iteration=True)
+    batches = batches.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+    if drop_remainder:
+        batches = batches.filter(lambda b: tf.shape(b["token_ids"])[0] == batch_size)
+        batches = batches.map(lambda b: {name: tf.ensure_shape(
+            value, [batch_size] + value.shape.as_list()[1:]) for name, value in b.items()})
+    return batches.map(_split_labels, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def default_bucket_boundaries(sequence_length):
     """Bucket edges 4 tokens apart up to 32, 8 apart to 64, then 16 apart:
-    fine where short sentences are common."""
+    fine where short sentences are common (an optional `bucket_boundaries`)."""
     edges = list(range(4, 33, 4)) + list(range(40, 65, 8)) + list(range(80, sequence_length, 16))
     return [e for e in edges if e < sequence_length]
 
 
-def _pad_value(name, spec, pad_token_id):
-    if name == "token_ids":
-        return pad_token_id
-    if name == "word_ids":
-        return -1
-    if name == LABELS and spec.dtype.is_integer and spec.shape.rank == 1:
-        return IGNORE_INDEX
-    return 0
+def _pad_value(name, dtype, pad_token_id):
+    """Padding of a sequence: [PAD] for tokens, -1 for word ids, -100 for
+    sequence labels (ignored by the loss), else 0."""
+    values = {"token_ids": pad_token_id, "word_ids": -1, LABELS: IGNORE_INDEX}
+    return tf.constant(values.get(name, 0) if dtype.is_integer else 0, dtype)
 
 
 def _split_labels(example):
@@ -187,7 +252,8 @@ def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=
         batch_size: the global batch; with `input_context`, each pipeline
             batches its per-replica share.
         label_vocabulary, label_type: how labels become ids (see `encode_labels`).
-        mode: "static" or "bucket" (see `batch_sequences`).
+        mode: "static" or "bucket" (see `batch_chunks`).
+        bucket_boundaries: see `batch_chunks`.
         shuffle, seed, num_shards, shard_index, input_context: see `distribute`.
         cache_dir: when set, tokenized features are cached there as TFRecord
             shards and reused by later runs with the same key.
@@ -200,26 +266,27 @@ def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=
     labels = encode_labels(examples, label_vocabulary, label_type)
     texts = [e.text for e in examples]
     pairs = [e.text_pair for e in examples] if examples[0].text_pair is not None else None
-
-    def build():
-        return tokenize_texts(tokenizer, texts, pairs, labels)
-
+    where = dict(shuffle=shuffle, seed=seed, num_examples=len(examples), num_shards=num_shards,
+                 shard_index=shard_index, input_context=input_context)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
     if cache_dir is None:
-        dataset = build()
+        # Shuffle and shard the strings, then tokenize whole chunks of them.
+        chunks = distribute(text_columns(texts, pairs, labels), **where).batch(
+            chunk_size(batch_size)).map(lambda batch: tokenize_chunk(tokenizer, batch),
+                                        num_parallel_calls=tf.data.AUTOTUNE)
     else:
         key = cache_key(source=examples_fingerprint(examples),
                         tokenizer=tokenizer_fingerprint(tokenizer),
                         sequence_length=tokenizer.sequence_length, label_type=label_type,
                         labels=label_vocabulary.get_config() if label_vocabulary else None,
                         task=task_settings)
-        dataset = FeatureCache(cache_dir).load_or_build(key, build)
-    dataset = distribute(dataset, shuffle=shuffle, seed=seed, num_examples=len(examples),
-                         num_shards=num_shards, shard_index=shard_index,
-                         input_context=input_context)
-    if input_context is not None:
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-    dataset = batch_sequences(dataset, batch_size=batch_size, mode=mode,
-                              sequence_length=tokenizer.sequence_length,
-                              pad_token_id=tokenizer.pad_token_id,
-                              bucket_boundaries=bucket_boundaries)
+        dataset = FeatureCache(cache_dir).load_or_build(
+            key, lambda: tokenize_texts(tokenizer, texts, pairs, labels))
+        chunks = distribute(dataset, **where).ragged_batch(chunk_size(batch_size))
+    dataset = batch_chunks(chunks, batch_size=batch_size, mode=mode,
+                           sequence_length=tokenizer.sequence_length,
+                           pad_token_id=tokenizer.pad_token_id,
+                           bucket_boundaries=bucket_boundaries,
+                           shuffle_seed=seed if shuffle else None)
     return dataset.prefetch(tf.data.AUTOTUNE)

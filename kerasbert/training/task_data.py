@@ -46,7 +46,7 @@ class TaskData:
             tokenizer: a BertTokenizer.
             batch_size: the global batch size.
             seed: shuffling seed (plus the epoch).
-            batch_mode: "bucket" or "static" (see `data.pipeline.batch_sequences`).
+            batch_mode: "bucket" or "static" (see `data.pipeline.batch_chunks`).
         """
         raise NotImplementedError
 
