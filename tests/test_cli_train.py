@@ -55,3 +55,15 @@ def test_config_file_with_flag_override(tmp_path):
     out = _train(f"--config={config}", f"--train_data={SAMPLES / 'sentiment_train.csv'}",
                  f"--output_dir={tmp_path}", timeout=60)
     assert out.returncode == 2 and "--learning_rate must be > 0, got -1" in out.stderr
+
+
+@pytest.mark.parametrize("program", ["train", "evaluate", "predict", "export", "tune",
+                                     "pretrain", "customize", "convert"])
+def test_every_program_explains_itself_with_help(program):
+    out = subprocess.run([sys.executable, "-m", f"kerasbert.{program}", "--help"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].strip() and ("--model" in out.stdout or "--output_dir" in out.stdout), \
+        out.stdout[:500]
+    assert "Traceback" not in out.stderr

@@ -14,7 +14,7 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main
+from kerasbert.cli.flags import UsageError, parse_argv, quiet_tensorflow, run_main
 from kerasbert.serving.model_info import check_model_flag
 
 
@@ -35,12 +35,9 @@ def new_flags():
 def parse(argv, fv):
     """Parse argv (program name first) and check every flag; returns the
     model's task config."""
-    try:
-        rest = fv(argv)
-    except flags.Error as err:
-        raise UsageError(str(err)) from None
-    if len(rest) > 1:
-        raise UsageError(f"unexpected argument {rest[1]!r}")
+    rest = parse_argv(fv, argv, __doc__)
+    if rest:
+        raise UsageError(f"unexpected argument {rest[0]!r}")
     return check_flags(fv)
 
 

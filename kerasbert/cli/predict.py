@@ -19,7 +19,7 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, parse_column, quiet_tensorflow, run_main
+from kerasbert.cli.flags import UsageError, parse_argv, parse_column, quiet_tensorflow, run_main
 from kerasbert.serving.model_info import check_model_flag, input_file_exists, input_names
 
 
@@ -49,10 +49,7 @@ def new_flags():
 def parse(argv, fv):
     """Parse argv (program name first) and check every flag; returns
     (model task config, positional texts)."""
-    try:
-        texts = fv(argv)[1:]
-    except flags.Error as err:
-        raise UsageError(str(err)) from None
+    texts = parse_argv(fv, argv, __doc__)
     return check_flags(fv, texts), texts
 
 

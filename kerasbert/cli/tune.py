@@ -28,7 +28,7 @@ import sys
 from absl import flags
 
 from kerasbert.cli import train as train_cli
-from kerasbert.cli.flags import JobFailed, UsageError, quiet_tensorflow, run_main
+from kerasbert.cli.flags import JobFailed, UsageError, parse_argv, quiet_tensorflow, run_main
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
 
@@ -83,10 +83,7 @@ define_flags(FLAGS)
 
 def parse(argv, fv=FLAGS):
     """Parse and check every flag before any work starts (one-line UsageErrors)."""
-    try:
-        fv(argv)
-    except flags.Error as err:
-        raise UsageError(str(err)) from None
+    parse_argv(fv, argv, __doc__)
     if fv.summary:
         return fv
     if fv.config:
