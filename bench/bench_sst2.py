@@ -36,6 +36,9 @@ def main():
     parser.add_argument("--learning_rate", default="5e-5")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--eval_every_steps", type=int, default=250)
+    parser.add_argument("--adapter", choices=["lora"], default=None,
+                        help="train LoRA adapters and the head only (compare with full)")
+    parser.add_argument("--lora_rank", type=int, default=8)
     parser.add_argument("--max_train_examples", type=int, default=0,
                         help="train on the first N sentences only (smoke runs)")
     args = parser.parse_args()
@@ -51,10 +54,14 @@ def main():
                "--warmup_ratio=0.1", "--weight_decay=0.01", "--batch_mode=bucket",
                f"--eval_every_steps={args.eval_every_steps}", "--checkpoint_every_steps=1000",
                f"--output_dir={args.output_dir}", "--verbose=0"]
+    if args.adapter:
+        command += [f"--adapter={args.adapter}", f"--lora_rank={args.lora_rank}"]
     start = time.time()
     subprocess.run(command, check=True)
     wall = time.time() - start
     report(json.load(open(os.path.join(args.output_dir, "history.json"))), wall, args)
+    if args.adapter:
+        report_adapter(args.output_dir)
     print("reproduce: python bench/bench_sst2.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 
 
@@ -74,6 +81,20 @@ def report(history, wall, args):
         print(f"dev accuracy never reached {PEER_ACCURACY}")
     print(f"{examples} examples in {last['train_seconds']:.0f} s of training: "
           f"{examples / last['train_seconds']:.1f} examples/s (peer 34.8); wall {wall:.0f} s")
+
+
+def report_adapter(output_dir):
+    """Print the size of the adapter file against the whole model's weights."""
+    from safetensors.numpy import load_file
+
+    adapter = load_file(os.path.join(output_dir, "adapter.safetensors"))
+    trained = sum(v.size for v in adapter.values())
+    model_bytes = sum(os.path.getsize(os.path.join(root, name))
+                      for root, _, names in os.walk(output_dir) for name in names
+                      if name.endswith(".safetensors") and name != "adapter.safetensors")
+    print(f"adapter.safetensors: {trained:,} values, "
+          f"{os.path.getsize(os.path.join(output_dir, 'adapter.safetensors')):,} bytes "
+          f"(the merged model's weights: {model_bytes:,} bytes)")
 
 
 def _head(path, rows, output_dir):

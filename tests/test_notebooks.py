@@ -1,0 +1,264 @@
+"""The Colab notebooks in colab/: each runs top to bottom in a fresh Jupyter
+kernel with FAST = True and shows what it promises (metrics, the confusion
+matrix, a SavedModel that agrees with the Predictor, the search table and plot,
+entities and answers, per-user adapters that disagree); the committed files
+carry no outputs and switch to the fast setting with one parameter."""
+
+import base64
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+COLAB = Path(__file__).resolve().parent.parent / "colab"
+NOTEBOOKS = ("finetune_tpu", "tune", "ner_and_qa", "pretrain_and_customize")
+CELL_TIMEOUT_S = 300
+PROBE = "NOTEBOOK-PROBE "
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def read(name):
+    return nbformat.read(COLAB / f"{name}.ipynb", as_version=4)
+
+
+def parameters_cell(nb):
+    """The one code cell tagged `parameters` (papermill's convention)."""
+    cells = [c for c in nb.cells
+             if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"expected one parameters cell, found {len(cells)}"
+    return cells[0]
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A `python3` kernel spec on this interpreter, so that the notebooks run with
+    the kerasbert under test whatever kernel specs the machine has installed."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    kernels = tmp_path_factory.mktemp("kernels")
+    write_kernel_spec(kernels / "python3")
+    return kernels
+
+
+@pytest.fixture
+def run_notebook(kernel_dir, tmp_path):
+    """`run(name, probe=None, parameters=None)`: execute the notebook with FAST =
+    True in tmp_path (its working directory); `parameters` is code run right after
+    the parameters cell (as papermill injects it), `probe` an expression of the
+    notebook's variables that a cell appended at the end prints as JSON. Returns
+    the executed notebook."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    def run(name, probe=None, parameters=None):
+        nb = read(name)
+        cell = parameters_cell(nb)
+        assert cell.source.count("FAST = False") == 1
+        cell.source = cell.source.replace("FAST = False", "FAST = True")
+        if parameters:
+            nb.cells.insert(nb.cells.index(cell) + 1, nbformat.v4.new_code_cell(parameters))
+        if probe:
+            nb.cells.append(nbformat.v4.new_code_cell(
+                f"import json\nprint({PROBE!r} + json.dumps({probe}, default=float))"))
+        specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
+        manager = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=specs)
+        client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT_S,
+                                resources={"metadata": {"path": str(tmp_path)}})
+        start = time.monotonic()
+        client.execute(env={**os.environ, **KERNEL_ENV})
+        print(f"{name}.ipynb ran in {time.monotonic() - start:.0f} s")
+        return nb
+
+    return run
+
+
+def outputs(nb):
+    return [output for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+def text(nb):
+    """Everything the notebook printed (streams and plain-text results)."""
+    parts = []
+    for output in outputs(nb):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "text/plain" in output.get("data", {}):
+            parts.append(output.data["text/plain"])
+    return "".join(parts)
+
+
+def shown(nb, mime):
+    """The displayed values of one MIME type, in order."""
+    return [output.data[mime] for output in outputs(nb) if mime in output.get("data", {})]
+
+
+def png_images(nb):
+    return [base64.b64decode(data) for data in shown(nb, "image/png")]
+
+
+def probed(nb):
+    lines = [line for line in text(nb).splitlines() if line.startswith(PROBE)]
+    assert len(lines) == 1
+    return json.loads(lines[0][len(PROBE):])
+
+
+def in_unit_range(value):
+    return 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_is_clean_and_has_a_fast_parameter(name):
+    nb = read(name)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.cells[0].cell_type == "markdown"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {cell.id} has outputs"
+            assert cell.execution_count is None, f"cell {cell.id} has an execution count"
+    source = parameters_cell(nb).source
+    assert re.search(r"^FAST = False\b", source, re.M)
+    assert re.search(r"^INSTALL = False\b", source, re.M)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "if INSTALL:" in code
+
+
+def test_finetune_tpu_notebook(run_notebook, tmp_path):
+    nb = run_notebook("finetune_tpu", probe=(
+        '{"metrics": metrics, "evaluation": evaluation.metrics, '
+        '"confusion": evaluation.confusion.tolist(), "served": served, "direct": direct}'))
+    printed, values = text(nb), probed(nb)
+    assert "No TPU" in printed and "Falling back to the CPU." in printed
+    assert "strategy: default strategy (cpu), 1 replica" in printed
+    assert in_unit_range(values["metrics"]["accuracy"])
+    assert in_unit_range(values["evaluation"]["accuracy"])
+    assert sum(map(sum, values["confusion"])) == 120  # the sample's dev rows
+    model_dir = tmp_path / "runs" / "finetune"
+    written = json.loads((model_dir / "metrics.json").read_text())
+    assert written["accuracy"] == pytest.approx(values["evaluation"]["accuracy"])
+    assert (model_dir / "confusion_matrix.png").read_bytes() in png_images(nb)
+    assert "confusion matrix (rows: true label" in printed
+
+    assert (tmp_path / "runs" / "finetune_savedmodel" / "saved_model.pb").is_file()
+    served, direct = values["served"], values["direct"]
+    assert len(served) == len(direct) == 4
+    for s, d in zip(served, direct):
+        assert s["label"] == d["label"]
+        assert s["score"] == pytest.approx(d["score"], abs=1e-5)
+        for label, p in d["probabilities"].items():
+            assert s["probabilities"][label] == pytest.approx(p, abs=1e-5)
+    assert "labels agree: True" in printed
+
+
+def test_finetune_tpu_notebook_reads_a_tfds_dataset(run_notebook, tmp_path):
+    """TFDS_NAME: the notebook prepares the dataset and trains on it as CSV."""
+    import csv
+
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from kerasbert.data.delimited import read_delimited
+
+    samples = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
+    names = ["negative", "positive"]
+
+    def split(file_name):
+        rows = read_delimited(samples / file_name, "text", "label")
+        return tf.data.Dataset.from_tensor_slices(
+            {"review": [r.text for r in rows], "stars": [names.index(r.label) for r in rows]})
+
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="kerasbert_reviews", version="1.0.0", data_dir=str(tmp_path / "tfds"),
+        features=tfds.features.FeaturesDict({"review": tfds.features.Text(),
+                                             "stars": tfds.features.ClassLabel(names=names)}),
+        split_datasets={"train": split("sentiment_train.csv"),
+                        "validation": split("sentiment_dev.csv")}, disable_shuffling=True)
+    nb = run_notebook("finetune_tpu", parameters=(
+        f'TFDS_NAME = "kerasbert_reviews"\nTFDS_DIR = {str(tmp_path / "tfds")!r}\n'
+        'TFDS_TEXT, TFDS_LABEL = "review", "stars"'))
+    printed = text(nb)
+    assert "train: data/train.csv: 240 rows" in printed
+    assert "dev: data/eval.csv: 120 rows" in printed
+    with open(tmp_path / "data" / "eval.csv", newline="", encoding="utf-8") as f:
+        written = [(row["text"], row["label"]) for row in csv.DictReader(f)]
+    expected = read_delimited(samples / "sentiment_dev.csv", "text", "label")
+    assert written == [(e.text, e.label) for e in expected]
+    metrics = json.loads((tmp_path / "runs" / "finetune" / "metrics.json").read_text())
+    assert in_unit_range(metrics["accuracy"])
+    assert "labels agree: True" in printed
+
+
+def test_tune_notebook(run_notebook, tmp_path):
+    nb = run_notebook("tune")
+    search = tmp_path / "runs" / "search"
+    results = json.loads((search / "results.json").read_text())
+    trials = results["trials"]
+    assert len(trials) == 2
+    assert all(t["status"] == "COMPLETED" and in_unit_range(t["objective"]) for t in trials)
+    assert set(trials[0]["hyperparameters"]) == {"learning_rate", "batch_size"}
+    assert results["best_trial"] in {t["trial_id"] for t in trials}
+
+    tables = [h for h in shown(nb, "text/html") if "kerasbert-search-results" in h]
+    assert len(tables) == 1 and tables[0].count("<tr") == 1 + len(trials)
+    assert (search / "search.png").read_bytes() in png_images(nb)
+    assert "2 trials: 2 completed, 0 failed" in text(nb)
+
+    assert (search / "best_config.yaml").is_file()
+    retrained = json.loads((tmp_path / "runs" / "best" / "metrics.json").read_text())
+    assert in_unit_range(retrained["accuracy"])
+    assert "retrained dev metrics:" in text(nb)
+
+
+def test_ner_and_qa_notebook(run_notebook):
+    nb = run_notebook("ner_and_qa", probe=(
+        '{"ner_metrics": ner_metrics, "qa_metrics": qa_metrics, "sentences": sentences, '
+        '"ner": ner_predictions, "questions": questions, "qa": qa_predictions}'))
+    values, printed = probed(nb), text(nb)
+    assert in_unit_range(values["ner_metrics"]["entity_f1"])
+    assert values["ner_metrics"]["entity_f1"] > 0.5, "the tiny NER data is learnable"
+    assert 0.0 <= values["qa_metrics"]["exact_match"] <= 100.0
+    entities = [e for p in values["ner"] for e in p["entities"]]
+    assert entities, "no entity found in the example sentences"
+    for sentence, prediction in zip(values["sentences"], values["ner"]):
+        words = sentence.split()
+        for entity in prediction["entities"]:
+            assert entity["type"] in {"PER", "LOC", "ORG"}
+            assert entity["text"] == " ".join(words[entity["start"]:entity["end"]])
+            assert f"{entity['text']} [{entity['type']}" in printed
+    html = "".join(shown(nb, "text/html"))
+    assert html.count("<mark") >= len(entities) + len(values["qa"])
+    assert f"<sub>{entities[0]['type']}</sub>" in html
+
+    for context, prediction in zip(values["questions"]["context"], values["qa"]):
+        assert prediction["answer"] and prediction["answer"] in context
+        assert f"A: {prediction['answer']!r}" in printed
+
+
+def test_pretrain_and_customize_notebook(run_notebook, tmp_path):
+    nb = run_notebook("pretrain_and_customize", probe=(
+        '{"before": pretraining["before"], "after": pretraining["after"], '
+        '"steps": pretraining["steps"], "adapters": adapters, "bank": bank_labels, '
+        '"merged": merged_labels}'))
+    values = probed(nb)
+    for when in ("before", "after"):
+        assert in_unit_range(values[when]["mlm_accuracy"])
+    assert values["steps"] > 0
+    assert "held-out  after: masked-LM accuracy" in text(nb)
+
+    for user in ("alice", "bob"):
+        adapter = tmp_path / values["adapters"][user]
+        encoder = tmp_path / "runs" / "users" / user / "encoder"
+        merged_bytes = sum(f.stat().st_size for f in encoder.rglob("*") if f.is_file())
+        assert adapter.is_file() and adapter.stat().st_size < 0.05 * merged_bytes
+    bank, merged = values["bank"], values["merged"]
+    assert bank == merged, "the bank must give each user's merged-model predictions"
+    differ = sum(a != b for a, b in zip(bank["alice"], bank["bob"]))
+    assert differ > len(bank["alice"]) // 2, f"alice and bob disagree on only {differ} texts"
+    assert any("kerasbert-adapters" in h for h in shown(nb, "text/html"))
