@@ -132,6 +132,27 @@ def test_evaluate_writes_metrics_report_and_confusion_matrix(trained, sst2):
     assert (trained / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_evaluate_reads_a_local_tfds_dataset(trained, sst2, tmp_path):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    rows = _read_tsv(sst2 / "dev.tsv")[1:]
+    features = tfds.features.FeaturesDict({
+        "sentence": tfds.features.Text(), "label": tfds.features.ClassLabel(num_classes=2)})
+    split = tf.data.Dataset.from_tensor_slices(
+        {"sentence": [r[0] for r in rows], "label": [int(r[1]) for r in rows]})
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="sst_slice", version="1.0.0", features=features, split_datasets={"validation": split},
+        data_dir=str(tmp_path / "tfds"), disable_shuffling=True)
+    out = _run("evaluate", f"--model={trained}", "--eval_data=tfds:sst_slice",
+               f"--data_dir={tmp_path / 'tfds'}", "--text_column=sentence",
+               f"--output_dir={tmp_path / 'eval'}")
+    assert out.returncode == 0, out.stderr
+    # The same 48 sentences as the TSV the model was evaluated on when it was trained.
+    from_tfds = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert from_tfds == pytest.approx(json.loads((trained / "metrics.json").read_text()), abs=1e-6)
+
+
 def test_predict_export_and_a_fresh_process_agree(trained, sst2, tmp_path):
     predictions_file = tmp_path / "predictions.jsonl"
     out = _run("predict", f"--model={trained}", f"--input_file={sst2 / 'dev.tsv'}",

@@ -30,6 +30,10 @@ def test_fine_tunes_minilm_on_the_shipped_sample(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
     assert json.loads((tmp_path / "label_vocabulary.json").read_text())
     assert (tmp_path / "encoder" / "vocab.txt").exists()
+    # The human-readable report and the confusion matrix of the final weights.
+    report = (tmp_path / "metrics_report.txt").read_text()
+    assert f"{metrics['accuracy']:.4f}" in report and "negative" in report, report
+    assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "dev metrics:" in out.stdout and "Traceback" not in out.stderr
     assert "cuda" not in out.stderr.lower()
 

@@ -30,6 +30,8 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
     flags.DEFINE_string("encoding", "utf-8", "text encoding of the data file", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory (tfds: sources)",
+                        flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "examples per model call", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "where the metrics and report go (default: "
                         "--model)", flag_values=fv)
@@ -81,7 +83,8 @@ def main(argv=None):
     predictor = Predictor.from_directory(fv.model)
     columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column),
                       parse_column(fv.label_column))
-    evaluation = predictor.evaluate(fv.eval_data, columns, fv.batch_size, fv.encoding)
+    evaluation = predictor.evaluate(fv.eval_data, columns, fv.batch_size, fv.encoding,
+                                    fv.data_dir)
     output_dir = fv.output_dir or fv.model
     paths = write_metrics_report(
         output_dir, evaluation.metrics, task=info["task"], label_names=evaluation.label_names,

@@ -45,9 +45,11 @@ class Predictor:
         """One prediction record per row of `inputs` (`{input name: [str]}`)."""
         return self.io.predict(self.model, inputs, batch_size)
 
-    def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8"):
-        """An `Evaluation` (metrics, confusion matrix) on a labelled file."""
-        return self.io.evaluate(self.model, path, columns or Columns(), batch_size, encoding)
+    def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8", data_dir=None):
+        """An `Evaluation` (metrics, confusion matrix) on a labelled file or a
+        `tfds:NAME` source (with its local `data_dir`)."""
+        return self.io.evaluate(self.model, path, columns or Columns(), batch_size, encoding,
+                                data_dir)
 
     def read_inputs(self, path, columns=None, encoding="utf-8"):
         """`{input name: [str]}` from a CSV / TSV / JSONL file."""

@@ -70,7 +70,7 @@ class QuestionAnsweringIO(TaskIO):
                  "score": None if np.isnan(score) else float(score)}
                 for answer, score in zip(outputs["answers"], outputs["scores"])]
 
-    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8"):
+    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Official SQuAD exact match and F1 over a SQuAD JSON file."""
         from kerasbert.data.errors import DataError
         from kerasbert.data.qa_features import qa_dataset

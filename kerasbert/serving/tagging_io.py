@@ -56,7 +56,7 @@ class TaggingIO(TaskIO):
                  "score": float(outputs["entity_scores"][i, k])} for k in range(int(count))]})
         return records
 
-    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8"):
+    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Entity precision / recall / F1 over a CoNLL file (token first, tag
         last); a tag the model was not trained on is an error naming its line."""
         from kerasbert.data.errors import DataError

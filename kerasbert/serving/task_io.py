@@ -178,8 +178,9 @@ class TaskIO:
                                             tf.nest.map_structure(lambda t: t.numpy(), extras)))
         return records
 
-    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8"):
-        """An `Evaluation` of `model` on a labelled file."""
+    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
+        """An `Evaluation` of `model` on a labelled file (`data_dir`: where a
+        `tfds:NAME` source's local data is)."""
         raise NotImplementedError
 
 

@@ -21,7 +21,7 @@ class TextTaskIO(TaskIO):
             return None
         return LabelVocabulary(self.task.labels, multi_label=self.task.name == "multilabel")
 
-    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8"):
+    def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Metrics over a labelled CSV / TSV / JSONL file (or `tfds:NAME`); a
         label the model was not trained on is a DataError naming its line."""
         from kerasbert.data.errors import DataError
@@ -36,7 +36,7 @@ class TextTaskIO(TaskIO):
         vocabulary = self.label_vocabulary()
         examples = read_text_examples(path, self.task.name, columns.text, columns.label,
                                       columns.text_pair, vocabulary, split="validation",
-                                      encoding=encoding)
+                                      data_dir=data_dir, encoding=encoding)
         if not examples:
             raise DataError(path, "no examples to evaluate")
         dataset = classification_dataset(
