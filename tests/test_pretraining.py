@@ -272,6 +272,15 @@ def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
     assert reloaded["mlm_accuracy"] == pytest.approx(after["mlm_accuracy"], abs=1e-6)
 
 
+def test_a_preset_without_weights_pretrains_from_its_random_initialisation(corpus, tmp_path):
+    metrics = pretrain(str(corpus[0]), str(tmp_path), model="bert_tiny_en_uncased",
+                       eval_data=str(corpus[1]), max_seq_length=32, max_predictions_per_seq=5,
+                       max_eval_examples=64, batch_size=16, max_steps=3,
+                       checkpoint_every_steps=0, seed=1, verbose=0)
+    assert metrics["steps"] == 3 and not metrics["heads_from_checkpoint"]
+    assert BertEncoder.from_preset(str(tmp_path)).bert_config["hidden_size"] == 128
+
+
 def test_minilm_encoder_survives_the_pretraining_model_and_saving_intact(tmp_path):
     from kerasbert.checkpoints.loading import read_checkpoint
     from kerasbert.presets import preset_weights_dir

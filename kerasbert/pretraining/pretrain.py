@@ -74,7 +74,9 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
     encoder.trainable = bool(train_encoder)
     with strategy.scope():
         pretraining_model = BertPretrainingModel(encoder, next_sentence)
-        heads = load_heads(pretraining_model, _checkpoint_dir(model)) if model else []
+        # A preset without weights (randomly initialised) has no heads to load either.
+        checkpoint = _checkpoint_dir(model) if model else None
+        heads = load_heads(pretraining_model, checkpoint) if checkpoint else []
     log("pretraining heads: " + ("loaded from the checkpoint" if heads else "initialised fresh"))
 
     evaluate_fn = Evaluator(_dataset(
