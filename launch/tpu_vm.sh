@@ -11,7 +11,7 @@
 set -euo pipefail
 
 name="" zone="" accelerator="v3-8" version="tpu-vm-tf-2.21.0-pjrt" project="" dry_run=0 keep=0
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --name=*) name="${1#*=}" ;;

@@ -1,0 +1,80 @@
+"""Every command of README.md runs as written, so the documentation cannot rot.
+
+The two set-up commands at the top are what CI itself runs (`.ci/run` runs the
+test command; this test runs the main job's `python -m kerasbert.train`). Then
+every line of every `bash` block runs in order, then every `python` block, in a scratch directory where
+`kerasbert/` and `launch/` point at this checkout, as a user would type them.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def readme_python_blocks():
+    """The code of each `python` block of README.md, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [m.group(1) for m in re.finditer(r"^```python\n(.*?)^```", text, re.M | re.S)]
+
+
+def readme_commands():
+    """(section title, command) of each bash line of README.md, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands, title = [], "top"
+    for block in re.finditer(r"^(#+ [^\n]*)$|^```bash\n(.*?)^```", text, re.M | re.S):
+        if block.group(1):
+            title = block.group(1)
+            continue
+        body = block.group(2).replace("\\\n", " ")
+        commands += [(title, line.strip()) for line in body.splitlines() if line.strip()]
+    return commands
+
+
+def _main_job(command):
+    """The main job's training command, without its set-up part."""
+    return command.split("&&")[-1].strip()
+
+
+def test_readme_starts_with_the_two_set_up_commands():
+    commands = readme_commands()
+    setup, tests = commands[0][1], commands[1][1]
+    assert setup.startswith("pip install") and "python -m kerasbert.train" in setup
+    assert tests.startswith("pip install") and tests.endswith("python -m pytest -q")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python -m pytest -q" in ci
+
+
+def test_every_readme_command_runs(tmp_path):
+    for name in ("kerasbert", "launch"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    commands = readme_commands()
+    runnable = [_main_job(commands[0][1])] + [command for _, command in commands[2:]]
+    assert len(runnable) >= 12, runnable
+    for command in runnable:
+        argv = shlex.split(command)
+        if argv[0] == "python":
+            argv[0] = sys.executable
+        out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True,
+                             env=dict(ENV, PYTHON=sys.executable), timeout=900)
+        assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    for code in readme_python_blocks():
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                             text=True, env=ENV, timeout=900)
+        assert out.returncode == 0, f"{code}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    assert (tmp_path / "runs" / "api" / "metrics.json").exists()
+    assert (tmp_path / "runs" / "sentiment_savedmodel" / "saved_model.pb").exists()
+    assert (tmp_path / "runs" / "auto" / "customization_report.md").exists()
+    assert (tmp_path / "runs" / "lora" / "adapter.safetensors").exists()
+
+
+@pytest.mark.parametrize("path", ["colab", "launch", "bench/RESULTS.md"])
+def test_readme_points_at_what_exists(path):
+    assert (ROOT / path).exists()
