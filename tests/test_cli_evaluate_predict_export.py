@@ -255,6 +255,8 @@ def test_missing_model_directory_is_a_one_line_error(sst2):
      "--output_file: folder /no/dir does not exist"),
     ("predict", ["--model={model}", "--nosuchflag", "a"], "nosuchflag"),
     ("export", ["--model={model}"], "--export_dir is required"),
+    ("export", ["--model={model}", "--export_dir={empty}", "stray"],
+     "unexpected argument 'stray'"),
     ("export", ["--model={model}", "--export_dir={model}"], "is not empty"),
     ("export", ["--model=/no/run", "--export_dir={empty}"], "--model: model directory"),
 ])

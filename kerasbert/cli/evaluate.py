@@ -47,9 +47,7 @@ def new_flags():
 def parse(argv, fv):
     """Parse argv (program name first) and check every flag; returns the model's
     task config."""
-    rest = parse_argv(fv, argv, __doc__)
-    if rest:
-        raise UsageError(f"unexpected argument {rest[0]!r}")
+    parse_argv(fv, argv, __doc__, positional=False)
     return check_flags(fv)
 
 

@@ -92,16 +92,20 @@ def parse_column(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
-def parse_argv(fv, argv, doc):
+def parse_argv(fv, argv, doc, positional=True):
     """Parse `argv` (program name first) into the FlagValues `fv`; returns the
     positional arguments. `--help` prints `doc` and the flags and exits 0;
-    an unknown or malformed flag is a UsageError."""
+    an unknown or malformed flag, or a positional argument where
+    `positional` is False, is a UsageError."""
     from absl import flags
 
     if any(arg in ("-h", "--help", "--helpfull") for arg in argv[1:]):
         print(doc.rstrip() + "\n\nflags:\n" + fv.get_help())
         sys.exit(0)
     try:
-        return fv(argv)[1:]
+        rest = fv(argv)[1:]
     except flags.Error as err:
         raise UsageError(str(err)) from None
+    if rest and not positional:
+        raise UsageError(f"unexpected argument {rest[0]!r}")
+    return rest
