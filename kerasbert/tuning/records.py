@@ -92,7 +92,14 @@ def _write(trial_dir, record):
 
 def write_json_atomically(path, obj):
     """Write `obj` as JSON to `path` through a temporary file and a rename: a reader (or
-    a restarted process) never sees half a file, even if this process is killed mid-write."""
+    a restarted process) never sees half a file, even if this process is killed mid-write.
+    On an object store (gs://) an object appears whole when it is closed."""
+    if "://" in str(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "w") as f:
+            json.dump(obj, f, indent=2, default=str)
+        return
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, default=str)
