@@ -208,6 +208,36 @@ def test_predict_prints_one_json_line_per_text(trained, capsys):
         assert r["score"] == r["probabilities"][r["label"]] == max(r["probabilities"].values())
 
 
+def test_long_texts_are_classified_by_the_mean_over_their_windows(trained, sst2, capsys):
+    from kerasbert.cli.flags import run_main
+    from kerasbert.cli.predict import main
+    from kerasbert.data.long_text import window_features
+    from kerasbert.serving.predictor import Predictor
+    from kerasbert.serving.task_io import Columns
+
+    sentences = [row[0] for row in _read_tsv(sst2 / "dev.tsv")[1:]]
+    long_text, short_text = " ".join(sentences[:6]), "dull"
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, ["predict", f"--model={trained}", "--stride=10", long_text, short_text])
+    assert exit_info.value.code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+
+    predictor = Predictor.from_directory(trained)
+    labels = list(records[0]["probabilities"])
+    windows = window_features([long_text], predictor.tokenizer, stride=10)
+    assert len(windows["document_index"]) > 3  # 6 sentences in windows of 30 pieces
+    logits = predictor.model({k: windows[k] for k in ("token_ids", "segment_ids",
+                                                      "padding_mask")}).numpy()
+    mean = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).mean(0)
+    np.testing.assert_allclose([records[0]["probabilities"][n] for n in labels], mean, atol=1e-5)
+    # A text that fits one window: the same prediction as without --stride.
+    plain = predictor.predict({"text": [short_text]})[0]["probabilities"]
+    assert records[1]["probabilities"] == pytest.approx(plain, abs=1e-5)
+    evaluation = predictor.evaluate(sst2 / "dev.tsv", Columns(text="sentence"), stride=10)
+    assert evaluation.num_examples == 48 and 0 <= evaluation.metrics["accuracy"] <= 1
+    assert evaluation.confusion.sum() == 48
+
+
 def test_a_label_unseen_in_training_names_file_and_line(trained, sst2, tmp_path, capsys):
     from kerasbert.cli.evaluate import main
     from kerasbert.cli.flags import run_main
@@ -254,6 +284,9 @@ def test_missing_model_directory_is_a_one_line_error(sst2):
     ("predict", ["--model={model}", "--output_file=/no/dir/out.jsonl", "a"],
      "--output_file: folder /no/dir does not exist"),
     ("predict", ["--model={model}", "--nosuchflag", "a"], "nosuchflag"),
+    ("predict", ["--model={model}", "--stride=0", "a"], "--stride must be in [1, 30]"),
+    ("evaluate", ["--model={model}", "--eval_data={dev}", "--stride=31"],
+     "--stride must be in [1, 30]"),
     ("export", ["--model={model}"], "--export_dir is required"),
     ("export", ["--model={model}", "--export_dir={empty}", "stray"],
      "unexpected argument 'stray'"),

@@ -15,7 +15,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, parse_argv, parse_column, quiet_tensorflow, run_main
+from kerasbert.cli.flags import (UsageError, check_stride_flag, define_stride_flag, parse_argv,
+                                parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag, input_file_exists
 
 
@@ -33,6 +34,7 @@ def define_flags(fv):
     flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory (tfds: sources)",
                         flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "examples per model call", flag_values=fv)
+    define_stride_flag(fv)
     flags.DEFINE_string("output_dir", None, "where the metrics and report go (default: "
                         "--model)", flag_values=fv)
 
@@ -54,6 +56,7 @@ def parse(argv, fv):
 def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
     info = check_model_flag(fv.model)
+    check_stride_flag(fv.stride, info)
     if not fv.eval_data:
         raise UsageError("--eval_data is required")
     if not fv.eval_data.startswith("tfds:") and not input_file_exists(fv.eval_data):
@@ -82,7 +85,7 @@ def main(argv=None):
     columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column),
                       parse_column(fv.label_column))
     evaluation = predictor.evaluate(fv.eval_data, columns, fv.batch_size, fv.encoding,
-                                    fv.data_dir)
+                                    fv.data_dir, fv.stride)
     output_dir = fv.output_dir or fv.model
     paths = write_metrics_report(
         output_dir, evaluation.metrics, task=info["task"], label_names=evaluation.label_names,

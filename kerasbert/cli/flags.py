@@ -109,3 +109,26 @@ def parse_argv(fv, argv, doc, positional=True):
     if rest and not positional:
         raise UsageError(f"unexpected argument {rest[0]!r}")
     return rest
+
+
+def define_stride_flag(fv):
+    """--stride of evaluate and predict: long texts classified by windows."""
+    from absl import flags
+
+    flags.DEFINE_integer("stride", None, "classify texts longer than the model's "
+                         "max_seq_length by windows this many wordpieces apart, averaging "
+                         "their class probabilities (classification; default: truncate)",
+                         flag_values=fv)
+
+
+def check_stride_flag(stride, info):
+    """--stride against the model's task config (`kerasbert_task.json`)."""
+    if stride is None:
+        return
+    if info["task"] != "classification":
+        raise UsageError(f"--stride applies to classification models, not {info['task']}")
+    if info.get("text_pair"):
+        raise UsageError("--stride needs a single-text model (this one reads text pairs)")
+    width = info["max_seq_length"] - 2
+    if not 0 < stride <= width:
+        raise UsageError(f"--stride must be in [1, {width}] (max_seq_length - 2), got {stride}")

@@ -19,7 +19,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, parse_argv, parse_column, quiet_tensorflow, run_main
+from kerasbert.cli.flags import (UsageError, check_stride_flag, define_stride_flag, parse_argv,
+                                parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag, input_file_exists, input_names
 
 
@@ -37,6 +38,7 @@ def define_flags(fv):
                         "(pair models; QA: the context)", flag_values=fv)
     flags.DEFINE_string("encoding", "utf-8", "text encoding of --input_file", flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "rows per model call", flag_values=fv)
+    define_stride_flag(fv)
 
 
 def new_flags():
@@ -56,6 +58,7 @@ def parse(argv, fv):
 def check_flags(fv, texts):
     """Every flag checked before any work starts: one line per problem."""
     info = check_model_flag(fv.model)
+    check_stride_flag(fv.stride, info)
     pair = len(input_names(info)) > 1
     second = "--text_pair (the context)" if info["task"] == "qa" else "--text_pair"
     if bool(texts) == bool(fv.input_file):
@@ -99,7 +102,7 @@ def main(argv=None):
         inputs = predictor.read_inputs(fv.input_file, columns, fv.encoding)
     else:
         inputs = dict(zip(names, (texts, fv.text_pair)))
-    predictions = predictor.predict(inputs, batch_size=fv.batch_size)
+    predictions = predictor.predict(inputs, batch_size=fv.batch_size, stride=fv.stride)
     rows = (json.dumps({**{n: inputs[n][i] for n in names}, **p}, ensure_ascii=False)
             for i, p in enumerate(predictions))
     if fv.output_file:

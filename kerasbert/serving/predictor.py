@@ -41,15 +41,32 @@ class Predictor:
         """The raw inputs a row has, e.g. ("text",) or ("text", "text_pair")."""
         return self.io.input_names
 
-    def predict(self, inputs, batch_size=32):
-        """One prediction record per row of `inputs` (`{input name: [str]}`)."""
-        return self.io.predict(self.model, inputs, batch_size)
+    def predict(self, inputs, batch_size=32, stride=None):
+        """One prediction record per row of `inputs` (`{input name: [str]}`).
 
-    def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8", data_dir=None):
+        `stride`: classify texts longer than the model's sequence by windows
+        `stride` wordpieces apart, averaging the class probabilities (None:
+        texts are truncated)."""
+        if stride is None:
+            return self.io.predict(self.model, inputs, batch_size)
+        self._check_windows()
+        return self.io.predict_windows(self.model, inputs, stride, batch_size)
+
+    def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8", data_dir=None,
+                 stride=None):
         """An `Evaluation` (metrics, confusion matrix) on a labelled file or a
-        `tfds:NAME` source (with its local `data_dir`)."""
-        return self.io.evaluate(self.model, path, columns or Columns(), batch_size, encoding,
-                                data_dir)
+        `tfds:NAME` source (with its local `data_dir`); `stride` as in `predict`."""
+        columns = columns or Columns()
+        if stride is None:
+            return self.io.evaluate(self.model, path, columns, batch_size, encoding, data_dir)
+        self._check_windows()
+        return self.io.evaluate_windows(self.model, path, columns, stride, batch_size, encoding,
+                                        data_dir)
+
+    def _check_windows(self):
+        if not self.io.supports_windows:
+            raise ValueError("windows over long texts (--stride) apply to single-label "
+                             f"classification, not to {self.task.name}")
 
     def read_inputs(self, path, columns=None, encoding="utf-8"):
         """`{input name: [str]}` from a CSV / TSV / JSONL file."""

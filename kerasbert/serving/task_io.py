@@ -149,6 +149,8 @@ class TaskIO:
         """The SavedModel's outputs of one batch (numpy) as `postprocess` records."""
         raise NotImplementedError
 
+    supports_windows = False  # `predict_windows` / `evaluate_windows` for long texts
+
     def logits_function(self, model):
         """The compiled `logits` of `model`: positional 1-D string tensors (in
         `input_names` order) -> (logits, extras); traced once per model."""

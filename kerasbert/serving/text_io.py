@@ -4,7 +4,7 @@ text, or a text pair, per example."""
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.serving.task_io import Evaluation, TaskIO
+from kerasbert.serving.task_io import Evaluation, TaskIO, check_inputs
 
 
 class TextTaskIO(TaskIO):
@@ -24,27 +24,35 @@ class TextTaskIO(TaskIO):
     def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Metrics over a labelled CSV / TSV / JSONL file (or `tfds:NAME`); a
         label the model was not trained on is a DataError naming its line."""
-        from kerasbert.data.errors import DataError
         from kerasbert.data.pipeline import classification_dataset
-        from kerasbert.training.inputs import LABEL_TYPES, read_text_examples
+        from kerasbert.training.inputs import LABEL_TYPES
         from kerasbert.training.predictions import predict_logits
+
+        examples = self.labelled_examples(path, columns, encoding, data_dir)
+        dataset = classification_dataset(
+            examples, self.tokenizer, batch_size=batch_size,
+            label_vocabulary=self.label_vocabulary(), label_type=LABEL_TYPES[self.task.name],
+            mode="bucket")
+        logits, labels = predict_logits(model, dataset)
+        return Evaluation(self.task.compute_metrics(logits, labels), len(examples),
+                          *self.confusion(logits, labels))
+
+    def labelled_examples(self, path, columns, encoding="utf-8", data_dir=None):
+        """The TextExamples of a labelled file (or `tfds:NAME`), checked against
+        the model: pairs for a pair model, labels it was trained on."""
+        from kerasbert.data.errors import DataError
+        from kerasbert.training.inputs import read_text_examples
 
         pair = len(self.input_names) > 1
         if pair != (columns.text_pair is not None):
             raise ValueError("this model reads text pairs: give --text_pair_column" if pair else
                              "this model reads single texts: drop --text_pair_column")
-        vocabulary = self.label_vocabulary()
         examples = read_text_examples(path, self.task.name, columns.text, columns.label,
-                                      columns.text_pair, vocabulary, split="validation",
-                                      data_dir=data_dir, encoding=encoding)
+                                      columns.text_pair, self.label_vocabulary(),
+                                      split="validation", data_dir=data_dir, encoding=encoding)
         if not examples:
             raise DataError(path, "no examples to evaluate")
-        dataset = classification_dataset(
-            examples, self.tokenizer, batch_size=batch_size, label_vocabulary=vocabulary,
-            label_type=LABEL_TYPES[self.task.name], mode="bucket")
-        logits, labels = predict_logits(model, dataset)
-        return Evaluation(self.task.compute_metrics(logits, labels), len(examples),
-                          *self.confusion(logits, labels))
+        return examples
 
     def confusion(self, logits, labels):
         """(confusion matrix, label names), or (None, None) where none applies."""
@@ -71,6 +79,48 @@ class ClassificationIO(TextTaskIO):
                  "probabilities": dict(zip(self.task.labels, map(float, row)))}
                 for label, score, row in zip(outputs["labels"], outputs["scores"],
                                              outputs["probabilities"])]
+
+    # -- texts longer than the model's sequence ----------------------------------------------
+
+    supports_windows = True
+
+    def window_logits(self, model, texts, stride, batch_size=32):
+        """Each text cut into windows of the model's sequence length, `stride`
+        wordpieces apart, its class probabilities the mean over its windows.
+
+        Returns:
+            `[len(texts), num_labels]` logits whose softmax is that mean.
+        """
+        from kerasbert.data.long_text import aggregate_windows, window_features
+        from kerasbert.tasks.classification import softmax
+        from kerasbert.training.predictions import predict_logits
+
+        if len(self.input_names) > 1:
+            raise ValueError("windows over long texts (--stride) need a single-text model")
+        windows = window_features(texts, self.tokenizer, stride=stride)
+        features = {name: windows[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (features, windows["document_index"])).batch(batch_size)
+        logits, document_index = predict_logits(model, dataset)
+        mean = aggregate_windows(softmax(logits), document_index, len(texts))
+        return np.log(np.maximum(mean, np.finfo(np.float32).tiny))
+
+    def predict_windows(self, model, inputs, stride, batch_size=32):
+        """Prediction records of long texts (see `window_logits`)."""
+        check_inputs(inputs, self.input_names)
+        texts = inputs[self.input_names[0]]
+        return self.postprocess(self.window_logits(model, texts, stride, batch_size), {})
+
+    def evaluate_windows(self, model, path, columns, stride, batch_size=32, encoding="utf-8",
+                         data_dir=None):
+        """`evaluate` with each text's prediction taken over its windows."""
+        from kerasbert.data.pipeline import encode_labels
+
+        examples = self.labelled_examples(path, columns, encoding, data_dir)
+        logits = self.window_logits(model, [e.text for e in examples], stride, batch_size)
+        labels = encode_labels(examples, self.label_vocabulary())
+        return Evaluation(self.task.compute_metrics(logits, labels), len(examples),
+                          *self.confusion(logits, labels))
 
     def confusion(self, logits, labels):
         from kerasbert.metrics import confusion_matrix
