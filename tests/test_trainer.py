@@ -96,6 +96,23 @@ def test_layer_depths_order_embeddings_layers_head():
     assert layer_depth("logits/kernel", 2) == 3
 
 
+def test_layer_decay_scales_each_layers_update_inside_a_compiled_step():
+    model = BertTaskModel(BertEncoder(**TINY), 2)
+    variables = model.trainable_variables
+    optimizer = create_optimizer(1e-3, 10, warmup_ratio=0.0, weight_decay=0.0,
+                                 layer_decay=0.5, num_layers=2)
+    optimizer.build(variables)
+    before = [v.numpy().copy() for v in variables]
+    step = tf.function(lambda: optimizer.apply([tf.ones_like(v) for v in variables], variables))
+    step()
+    # Adam's first update moves each weight by its learning rate (gradients of ones):
+    # 1e-3 at the head, halved per layer down to the embeddings.
+    for variable, old in zip(variables, before):
+        expected = 1e-3 * 0.5 ** (3 - layer_depth(variable.path, 2))
+        np.testing.assert_allclose(old - variable.numpy(), expected, rtol=1e-3,
+                                   err_msg=variable.path)
+
+
 def test_resume_after_a_crash_ends_like_an_uninterrupted_run(sst2_slice, tmp_path):
     full = _train(sst2_slice, tmp_path / "full", checkpoint_every_steps=3, restore_best=False)
     with pytest.raises(_Killed):

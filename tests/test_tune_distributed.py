@@ -86,6 +86,47 @@ def test_chief_and_two_workers_share_the_search_and_survive_a_chief_restart(
     assert (out_dir / "best_config.yaml").exists() and (out_dir / "best_model").is_dir()
 
 
+def test_a_killed_worker_restarts_and_finishes_its_own_trial(tmp_path, shared_data):
+    data = make_sst2_slice(shared_data, tmp_path, train_rows=512)
+    model = make_tiny_model(str(tmp_path / "tiny_encoder"))
+    out_dir = tmp_path / "search"
+    args = tune_args(data, model, out_dir, "--tuner=random", "--max_trials=3", "--epochs=4")
+    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    logs = {name: tmp_path / f"{name}.log" for name in ("chief", "tuner0", "tuner1")}
+    chief = start_tune(args, logs["chief"], KERASTUNER_TUNER_ID="chief", **oracle)
+    workers = {name: start_tune(args, logs[name], KERASTUNER_TUNER_ID=name, **oracle)
+               for name in ("tuner0", "tuner1")}
+
+    def running_on_tuner0():
+        return [tid for tid, (t, _, runs) in trials(out_dir).items()
+                if t["status"] == "RUNNING" and runs and runs[-1]["tuner_id"] == "tuner0"]
+
+    try:
+        wait_until(running_on_tuner0, timeout=300, processes=[chief, *workers.values()],
+                   what="a trial running on tuner0")
+        workers["tuner0"].send_signal(signal.SIGKILL)
+        workers["tuner0"].wait(timeout=30)
+        killed = running_on_tuner0()
+        finished = {tid: t["score"] for tid, (t, _, _) in trials(out_dir).items()
+                    if t["status"] == "COMPLETED"}
+        workers["tuner0"] = start_tune(args, logs["tuner0"], KERASTUNER_TUNER_ID="tuner0",
+                                       **oracle)
+        for process in (*workers.values(), chief):
+            assert _exit_code(process, timeout=400) == 0, {
+                name: path.read_text()[-2000:] for name, path in logs.items()}
+    finally:
+        stop_all([chief, *workers.values()])
+
+    done = trials(out_dir)
+    assert len(done) == 3 and all(t["status"] == "COMPLETED" for t, _, _ in done.values())
+    assert all(done[tid][0]["score"] == score for tid, score in finished.items())
+    # The killed trial was started again by the restarted tuner0, and by nobody else;
+    # every other trial ran once.
+    assert len(killed) == 1
+    assert [run["tuner_id"] for run in done[killed[0]][2]] == ["tuner0", "tuner0"]
+    assert all(len(runs) == 1 for tid, (_, _, runs) in done.items() if tid != killed[0])
+
+
 def _dry_run(*args):
     return subprocess.run([str(LAUNCH / "tune_distributed.sh"), *args], capture_output=True,
                           text=True, timeout=60)

@@ -54,9 +54,15 @@ class BertAdamW(keras.optimizers.AdamW):
         self.num_layers = int(num_layers)
         self.exclude_from_weight_decay(var_names=_NO_DECAY)
 
+    def build(self, variables):
+        super().build(variables)
+        # update_step gets the backend's variable (a tf.Variable, no Keras path): the
+        # depths are read here from the Keras variables, by index.
+        self._depths = [layer_depth(v.path, self.num_layers) for v in variables]
+
     def update_step(self, gradient, variable, learning_rate):
         if self.layer_decay != 1.0:
-            depth = layer_depth(variable.path, self.num_layers)
+            depth = self._depths[self._get_variable_index(variable)]
             learning_rate = learning_rate * self.layer_decay ** (self.num_layers + 1 - depth)
         return super().update_step(gradient, variable, learning_rate)
 
