@@ -4,7 +4,7 @@ The top-level names are imported lazily so that `python -m kerasbert.train --hel
 and the data readers do not pay for a TensorFlow import they do not need.
 """
 
-import importlib
+from kerasbert.lazy_names import lazy_names
 
 __version__ = "0.1.0"
 
@@ -15,11 +15,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kerasbert' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -4,7 +4,7 @@ Names are imported lazily, so that importing `kerasbert.distribute.flags`
 for a CLI's `--help` does not import TensorFlow.
 """
 
-import importlib
+from kerasbert.lazy_names import lazy_names
 
 _LAZY = {
     "DistributionSetup": "kerasbert.distribute.strategy",
@@ -21,11 +21,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kerasbert.distribute' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -13,7 +13,7 @@ Names are imported lazily, so that the command-line programs check their flags
 before paying for a TensorFlow import.
 """
 
-import importlib
+from kerasbert.lazy_names import lazy_names
 
 _LAZY = {
     "Predictor": "kerasbert.serving.predictor",
@@ -26,11 +26,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kerasbert.serving' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
