@@ -16,7 +16,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, parse_argv, parse_column, quiet_tensorflow
+from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, parse_column,
+                                 quiet_tensorflow)
 
 FLAGS = flags.FlagValues()
 TASKS = ("classification", "regression", "multilabel")
@@ -48,10 +49,7 @@ def check_flags(fv):
     for name in ("train_data", "eval_data", "output_dir"):
         if not fv[name].value:
             raise UsageError(f"--{name} is required")
-    for name in ("train_data", "eval_data", "unlabeled_data"):
-        value = fv[name].value
-        if value and not os.path.exists(value):
-            raise UsageError(f"--{name}: file {value} does not exist")
+    check_input_files(fv, ("train_data", "eval_data", "unlabeled_data"))
     if fv.time_budget <= 0:
         raise UsageError(f"--time_budget must be > 0 seconds, got {fv.time_budget}")
 

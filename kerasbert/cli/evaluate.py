@@ -15,9 +15,10 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_stride_flag, define_stride_flag, parse_argv,
-                                parse_column, quiet_tensorflow, run_main)
-from kerasbert.serving.model_info import check_model_flag, input_file_exists
+from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
+                                 define_stride_flag, parse_argv, parse_column, quiet_tensorflow,
+                                 run_main)
+from kerasbert.serving.model_info import check_model_flag
 
 
 def define_flags(fv):
@@ -59,8 +60,7 @@ def check_flags(fv):
     check_stride_flag(fv.stride, info)
     if not fv.eval_data:
         raise UsageError("--eval_data is required")
-    if not fv.eval_data.startswith("tfds:") and not input_file_exists(fv.eval_data):
-        raise UsageError(f"--eval_data: file {fv.eval_data} does not exist")
+    check_input_files(fv, ("eval_data",), allow_tfds=True)
     if fv.batch_size < 1:
         raise UsageError(f"--batch_size must be >= 1, got {fv.batch_size}")
     if info["task"] not in ("ner", "qa"):

@@ -111,6 +111,18 @@ def parse_argv(fv, argv, doc, positional=True):
     return rest
 
 
+def check_input_files(fv, names, allow_tfds=False):
+    """Each flag of `names` that is set must name an existing input file, local or
+    gs:// (or, with `allow_tfds`, a `tfds:NAME` source)."""
+    from kerasbert.paths import input_file_exists
+
+    for name in names:
+        value = fv[name].value
+        if value and not (allow_tfds and value.startswith("tfds:")) \
+                and not input_file_exists(value):
+            raise UsageError(f"--{name}: file {value} does not exist")
+
+
 def define_stride_flag(fv):
     """--stride of evaluate and predict: long texts classified by windows."""
     from absl import flags

@@ -19,9 +19,10 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_stride_flag, define_stride_flag, parse_argv,
-                                parse_column, quiet_tensorflow, run_main)
-from kerasbert.serving.model_info import check_model_flag, input_file_exists, input_names
+from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
+                                 define_stride_flag, parse_argv, parse_column, quiet_tensorflow,
+                                 run_main)
+from kerasbert.serving.model_info import check_model_flag, input_names
 
 
 def define_flags(fv):
@@ -64,8 +65,7 @@ def check_flags(fv, texts):
     if bool(texts) == bool(fv.input_file):
         raise UsageError("give texts to predict as arguments, or --input_file (not both)")
     if fv.input_file:
-        if not input_file_exists(fv.input_file):
-            raise UsageError(f"--input_file: file {fv.input_file} does not exist")
+        check_input_files(fv, ("input_file",))
         if fv.text_pair:
             raise UsageError("--text_pair goes with texts given as arguments; with "
                              "--input_file use --text_pair_column")

@@ -20,8 +20,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, parse_argv, quiet_tensorflow, run_main,
-                                 worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, quiet_tensorflow,
+                                 run_main, worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
 from kerasbert.distribute import flags as distribute_flags
 
@@ -106,14 +106,10 @@ def parse(argv, fv=FLAGS):
 
 def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
-    import os
-
     for name in ("train_data", "output_dir"):
         if not fv[name].value:
             raise UsageError(f"--{name} is required")
-    for name in ("train_data", "eval_data"):
-        if fv[name].value and not os.path.exists(fv[name].value):
-            raise UsageError(f"--{name}: file {fv[name].value} does not exist")
+    check_input_files(fv, ("train_data", "eval_data"))
     if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
         raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
                          "drop --preset, --vocab_size and the size flags, or drop --model")

@@ -14,8 +14,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, parse_argv, parse_column, quiet_tensorflow,
-                                 run_main, worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, parse_column,
+                                 quiet_tensorflow, run_main, worker_failures_reported)
 from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel", "ner", "qa")
@@ -133,10 +133,7 @@ def check_flags(fv):
         raise UsageError("--train_data is required")
     if not fv.output_dir:
         raise UsageError("--output_dir is required")
-    for name in ("train_data", "eval_data"):
-        value = fv[name].value
-        if value and not value.startswith("tfds:") and not os.path.exists(value):
-            raise UsageError(f"--{name}: file {value} does not exist")
+    check_input_files(fv, ("train_data", "eval_data"), allow_tfds=True)
     if fv.learning_rate <= 0:
         raise UsageError(f"--learning_rate must be > 0, got {fv.learning_rate}")
     if fv.max_seq_length < 8 or fv.max_seq_length > 512:

@@ -5,11 +5,9 @@ TensorFlow import."""
 import json
 import os
 
+from kerasbert.paths import is_remote
+
 TASK_FILE = "kerasbert_task.json"  # = tasks.model_directory.TASK_FILE (which imports TF)
-
-
-def _is_remote(path):
-    return "://" in str(path)
 
 
 def read_model_info(directory):
@@ -23,7 +21,7 @@ def read_model_info(directory):
     """
     directory = str(directory)
     path = os.path.join(directory, TASK_FILE)
-    if _is_remote(directory):
+    if is_remote(directory):
         import tensorflow as tf
 
         if not tf.io.gfile.exists(path):
@@ -46,15 +44,6 @@ def read_model_info(directory):
         if key not in info:
             raise ValueError(f"{path}: field {key!r} is missing")
     return info
-
-
-def input_file_exists(path):
-    """Whether a local (or gs://) input file exists."""
-    if _is_remote(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.exists(path)
-    return os.path.isfile(path)
 
 
 def check_model_flag(directory, flag="--model"):

@@ -25,6 +25,7 @@ import shutil
 
 import tensorflow as tf
 
+from kerasbert.paths import is_remote
 from kerasbert.serving.model_info import TASK_FILE
 
 
@@ -88,7 +89,7 @@ def export_saved_model(model_dir, export_dir, predictor=None):
 def remove_export_dir(export_dir):
     """Delete an earlier export (`--overwrite`)."""
     if tf.io.gfile.exists(str(export_dir)):
-        if "://" in str(export_dir):
+        if is_remote(export_dir):
             tf.io.gfile.rmtree(str(export_dir))
         else:
             shutil.rmtree(str(export_dir))

@@ -17,6 +17,8 @@ import os
 import socket
 import time
 
+from kerasbert.paths import is_remote
+
 RECORD_FILE = "kerasbert_trial.json"
 RUNS_FILE = "runs.jsonl"
 EXECUTION_FILE = "kerasbert_execution.json"
@@ -94,7 +96,7 @@ def write_json_atomically(path, obj):
     """Write `obj` as JSON to `path` through a temporary file and a rename: a reader (or
     a restarted process) never sees half a file, even if this process is killed mid-write.
     On an object store (gs://) an object appears whole when it is closed."""
-    if "://" in str(path):
+    if is_remote(path):
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path, "w") as f:
