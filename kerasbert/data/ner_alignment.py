@@ -15,6 +15,7 @@ from kerasbert.data.pipeline import IGNORE_INDEX
 from kerasbert.data.pipeline import LABELS
 from kerasbert.data.pipeline import batch_chunks
 from kerasbert.data.pipeline import chunk_size
+from kerasbert.data.pipeline import cut_at_padding
 from kerasbert.data.pipeline import distribute
 
 WORD_IDS = "word_ids"
@@ -123,10 +124,8 @@ def tagging_dataset(sentences, tokenizer, tag_vocabulary, *, batch_size, mode="b
     names = FEATURES + (LABELS,) + ((WORD_IDS,) if keep_word_ids else ())
 
     def align(batch):
-        aligned = align_tags(tokenizer, batch["words"], batch["tags"], tokenizer.sequence_length)
-        lengths = tf.reduce_sum(aligned["padding_mask"], axis=1)
-        return {name: tf.RaggedTensor.from_tensor(aligned[name], lengths=lengths)
-                for name in names}
+        return cut_at_padding(align_tags(tokenizer, batch["words"], batch["tags"],
+                                         tokenizer.sequence_length), names)
 
     chunks = dataset.batch(chunk_size(batch_size)).map(align,
                                                        num_parallel_calls=tf.data.AUTOTUNE)

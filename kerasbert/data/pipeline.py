@@ -76,12 +76,18 @@ def tokenize_chunk(tokenizer, batch):
     """
     features = (tokenizer(batch["text"], batch["pair"]) if "pair" in batch
                 else tokenizer(batch["text"]))
-    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
-    out = {name: tf.RaggedTensor.from_tensor(tf.cast(features[name], tf.int32), lengths=lengths)
-           for name in FEATURES}
+    out = cut_at_padding(features, FEATURES)
     if LABELS in batch:
         out[LABELS] = batch[LABELS]
     return out
+
+
+def cut_at_padding(features, names):
+    """The `names` entries of padded int `[n, length]` features as int32
+    RaggedTensors `[n, (length)]`, each row cut where its `padding_mask` ends."""
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+    return {name: tf.RaggedTensor.from_tensor(tf.cast(features[name], tf.int32), lengths=lengths)
+            for name in names}
 
 
 def text_columns(texts, pairs=None, labels=None):

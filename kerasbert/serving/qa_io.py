@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kerasbert.serving.task_io import Evaluation, TaskIO
+from kerasbert.serving.task_io import Evaluation, TaskIO, check_inputs
 from kerasbert.tokenizers.bert_tokenizer import _CJK, _PUNCT
 
 
@@ -52,7 +52,6 @@ class QuestionAnsweringIO(TaskIO):
     def predict(self, model, inputs, batch_size=32):
         from kerasbert.data.qa_features import qa_dataset
         from kerasbert.data.squad import SquadExample
-        from kerasbert.serving.task_io import check_inputs
         from kerasbert.training.predictions import predict_logits
 
         if not check_inputs(inputs, self.input_names):
