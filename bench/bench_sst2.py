@@ -39,6 +39,8 @@ def main():
     parser.add_argument("--adapter", choices=["lora"], default=None,
                         help="train LoRA adapters and the head only (compare with full)")
     parser.add_argument("--lora_rank", type=int, default=8)
+    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls")
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max_train_examples", type=int, default=0,
                         help="train on the first N sentences only (smoke runs)")
     args = parser.parse_args()
@@ -53,6 +55,7 @@ def main():
                f"--epochs={args.epochs}", f"--learning_rate={args.learning_rate}",
                "--warmup_ratio=0.1", "--weight_decay=0.01", "--batch_mode=bucket",
                f"--eval_every_steps={args.eval_every_steps}", "--checkpoint_every_steps=1000",
+               f"--pooling={args.pooling}", f"--seed={args.seed}",
                f"--output_dir={args.output_dir}", "--verbose=0"]
     if args.adapter:
         command += [f"--adapter={args.adapter}", f"--lora_rank={args.lora_rank}"]

@@ -94,10 +94,12 @@ def sst2(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(sst2, tmp_path_factory):
-    """A tiny classifier fine-tuned by `python -m kerasbert.train`."""
+    """A tiny classifier fine-tuned by `python -m kerasbert.train`, its head on
+    the mean of the token vectors (so every program must rebuild that head)."""
     output_dir = tmp_path_factory.mktemp("run") / "model"
     out = _run("train", "--task=classification", f"--train_data={sst2 / 'train.tsv'}",
                f"--eval_data={sst2 / 'dev.tsv'}", "--text_column=sentence", f"--model={TINY}",
+               "--pooling=mean",
                f"--output_dir={output_dir}", "--epochs=2", "--batch_size=16",
                "--max_seq_length=32", "--learning_rate=1e-3", "--verbose=0")
     assert out.returncode == 0, out.stderr
@@ -165,6 +167,7 @@ def test_predict_export_and_a_fresh_process_agree(trained, sst2, tmp_path):
         assert p["score"] == max(p["probabilities"].values())
         assert p["label"] == max(p["probabilities"], key=p["probabilities"].get)
         assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert json.loads((trained / "kerasbert_task.json").read_text())["pooling"] == "mean"
     # Their accuracy is the one training measured on the same file.
     accuracy = np.mean([p["label"] == r[1] for p, r in zip(predictions, rows)])
     trained_accuracy = json.loads((trained / "metrics.json").read_text())["accuracy"]
@@ -313,7 +316,7 @@ def test_bad_flags(trained, sst2, tmp_path, capsys, program, args, message):
 # -- every task's serving graph against its Python predictions -------------------------------
 
 def _model_directory(directory, task_name, labels=None, text_pair=False, sequence_length=32,
-                     seed=0, **settings):
+                     seed=0, pooling="cls", **settings):
     """A randomly initialised tiny model directory of `task_name`, written by
     the same writer as `kerasbert.train`."""
     import keras
@@ -327,7 +330,7 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
     keras.utils.set_random_seed(seed)
     task = get_task(task_name, labels, **settings)
     model = BertTaskModel(BertEncoder.from_preset(TINY, max_position_embeddings=128),
-                          task.num_outputs, task.head)
+                          task.num_outputs, task.head, pooling=pooling)
     tokenizer = BertTokenizer.from_preset(TINY, sequence_length=sequence_length)
     save_model_directory(str(directory), model, task, tokenizer, sequence_length, text_pair)
     if labels:
@@ -364,17 +367,18 @@ def _assert_close_records(a, b, tol=1e-5):
         assert a == b
 
 
-@pytest.mark.parametrize("task_name,labels,text_pair", [
-    ("classification", ["contradiction", "entailment", "neutral"], True),
-    ("regression", None, True),
-    ("multilabel", ["action", "comedy", "drama", "romance"], False),
+@pytest.mark.parametrize("task_name,labels,text_pair,pooling", [
+    ("classification", ["contradiction", "entailment", "neutral"], True, "cls"),
+    ("regression", None, True, "mean"),
+    ("multilabel", ["action", "comedy", "drama", "romance"], False, "cls"),
 ])
 def test_text_tasks_serving_graph_matches_task_postprocess(shared_data, tmp_path, task_name,
-                                                           labels, text_pair):
+                                                           labels, text_pair, pooling):
     from kerasbert.serving.predictor import Predictor
     from tests.reference import sst2_sentences
 
-    directory = _model_directory(tmp_path / task_name, task_name, labels, text_pair)
+    directory = _model_directory(tmp_path / task_name, task_name, labels, text_pair,
+                                 pooling=pooling)
     predictor = Predictor.from_directory(directory)
     sentences = sst2_sentences(shared_data, "dev", limit=40)
     inputs = {"text": sentences[:20]}

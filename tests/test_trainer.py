@@ -145,3 +145,24 @@ def test_training_time_budget_stops_and_evaluates(sst2_slice, tmp_path):
     assert 1 <= steps < 50 * 8
     assert trainer.train_seconds >= 1.0
     assert trainer.history[-1]["step"] == steps
+
+
+def test_each_epoch_ends_with_an_evaluation_when_n_does_not_divide_it(sst2_slice, tmp_path):
+    trainer = _train(sst2_slice, tmp_path, epochs=2, eval_every_steps=3)
+    # 8 updates per epoch: every 3rd update, plus updates 8 and 16 that end the epochs.
+    assert [h["step"] for h in trainer.history] == [3, 6, 8, 9, 12, 15, 16]
+
+
+def test_mean_pooling_head_reads_the_mean_of_the_real_tokens(sst2_slice):
+    features = {k: v[:4] for k, v in sst2_slice[0].items()}
+    encoder = BertEncoder(**TINY)
+    model = BertTaskModel(encoder, 2, pooling="mean", dropout=0.0)
+    assert not encoder.pooler.trainable
+    sequence = encoder(features)["sequence_output"].numpy()
+    mask = features["padding_mask"][:, :, None]
+    mean = (sequence * mask).sum(1) / mask.sum(1)
+    dense = model.get_layer("logits")
+    expected = mean @ dense.kernel.numpy() + dense.bias.numpy()
+    np.testing.assert_allclose(model(features).numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="pooling"):
+        BertTaskModel(encoder, 2, pooling="max")

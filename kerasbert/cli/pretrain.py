@@ -79,8 +79,8 @@ def define_flags(fv):
     flags.DEFINE_integer("gradient_accumulation_steps", 1, "micro-batches per update",
                          flag_values=fv)
     flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
-    flags.DEFINE_integer("eval_every_steps", 0, "evaluate every N updates (0: each epoch)",
-                         flag_values=fv)
+    flags.DEFINE_integer("eval_every_steps", 0, "also evaluate every N updates (0: at each "
+                         "epoch's end only)", flag_values=fv)
     flags.DEFINE_integer("checkpoint_every_steps", 1000, "checkpoint every N updates",
                          flag_values=fv)
     flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)

@@ -65,7 +65,8 @@ def define_flags(fv):
     flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
     flags.DEFINE_integer("max_steps", 0, "stop after this many updates (0: all epochs)",
                          flag_values=fv)
-    flags.DEFINE_integer("eval_every_steps", 0, "evaluate every N updates (0: each epoch)",
+    flags.DEFINE_integer("eval_every_steps", 0, "also evaluate every N updates (0: at each "
+                         "epoch's end only)",
                          flag_values=fv)
     flags.DEFINE_integer("checkpoint_every_steps", 200, "checkpoint every N updates",
                          flag_values=fv)
@@ -84,6 +85,8 @@ def define_flags(fv):
     flags.DEFINE_integer("lora_rank", 8, "rank of the LoRA adapters", flag_values=fv)
     flags.DEFINE_bool("lora_feed_forward", False, "adapt the feed-forward projections too",
                       flag_values=fv)
+    flags.DEFINE_enum("pooling", "cls", ["cls", "mean"], "sentence-level heads read the [CLS] "
+                      "pooler (cls) or the mean of the token vectors (mean)", flag_values=fv)
     distribute_flags.define_flags(fv)
 
 
@@ -159,7 +162,7 @@ def run(fv, setup=None):
         version_2_with_negative=fv.version_2_with_negative,
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
-        lora_feed_forward=fv.lora_feed_forward,
+        lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling,
         **{name: fv[name].value for name in _RECIPE})
 
 

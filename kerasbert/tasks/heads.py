@@ -8,6 +8,9 @@ and softmax stay in float32 under mixed precision.
 import keras
 
 from kerasbert.encoder.bert_encoder import BertEncoder
+from kerasbert.layers.mean_pooling import MaskedMeanPooling
+
+POOLINGS = ("cls", "mean")
 
 
 def _dense(units, initializer_range, name):
@@ -25,21 +28,33 @@ class BertTaskModel(keras.Model):
         num_outputs: logits per position (`pooled` heads: classes, 1 for
             regression, labels for multi-label; `sequence` heads: tags, 2 for
             span start/end).
-        head: "pooled" (logits `[batch, num_outputs]` from the [CLS] pooler) or
-            "sequence" (logits `[batch, seq, num_outputs]`).
+        head: "pooled" (logits `[batch, num_outputs]` from one vector per
+            sequence) or "sequence" (logits `[batch, seq, num_outputs]`).
         dropout: dropout before the head (the encoder's hidden dropout by default).
+        pooling: the vector of a "pooled" head: "cls" (BERT's tanh pooler on
+            [CLS]) or "mean" (the mean of the real tokens' vectors, as
+            sentence-embedding checkpoints are trained to be read).
     """
 
-    def __init__(self, encoder, num_outputs, head="pooled", dropout=None, **kwargs):
+    def __init__(self, encoder, num_outputs, head="pooled", dropout=None, pooling="cls",
+                 **kwargs):
         if head not in ("pooled", "sequence"):
             raise ValueError(f"head must be 'pooled' or 'sequence', got {head!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         config = encoder.bert_config
         dropout = config["hidden_dropout_prob"] if dropout is None else dropout
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
                   for name in ("token_ids", "segment_ids", "padding_mask")}
         encoded = encoder(inputs)
-        x = encoded["pooled_output"] if head == "pooled" else encoded["sequence_output"]
         if head == "sequence":
+            x = encoded["sequence_output"]
+        elif pooling == "mean":
+            x = MaskedMeanPooling(name="mean_pooling")(encoded["sequence_output"],
+                                                       inputs["padding_mask"])
+        else:
+            x = encoded["pooled_output"]
+        if head == "sequence" or pooling == "mean":
             # The pooler feeds nothing here: it gets no gradient, so it is kept
             # out of training (as run_squad / NER leave it untouched).
             encoder.pooler.trainable = False
@@ -48,10 +63,12 @@ class BertTaskModel(keras.Model):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_outputs, self.head, self.dropout = num_outputs, head, dropout
+        self.pooling = pooling
 
     def get_config(self):
         return {"name": self.name, "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "num_outputs": self.num_outputs, "head": self.head, "dropout": self.dropout}
+                "num_outputs": self.num_outputs, "head": self.head, "dropout": self.dropout,
+                "pooling": self.pooling}
 
     @classmethod
     def from_config(cls, config):

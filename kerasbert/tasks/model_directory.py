@@ -36,7 +36,7 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "wb") as f:
         f.write(save(arrays))
     meta = {**task.config(), "max_seq_length": max_seq_length, "text_pair": text_pair,
-            "head": model.head, "num_outputs": model.num_outputs}
+            "head": model.head, "pooling": model.pooling, "num_outputs": model.num_outputs}
     with tf.io.gfile.GFile(os.path.join(directory, TASK_FILE), "w") as f:
         json.dump(meta, f, indent=2)
 
@@ -61,7 +61,8 @@ def load_model_directory(directory):
     directory = str(directory)
     meta = read_task_config(directory)
     encoder_dir = os.path.join(directory, ENCODER_DIR)
-    model = BertTaskModel(BertEncoder.from_preset(encoder_dir), meta["num_outputs"], meta["head"])
+    model = BertTaskModel(BertEncoder.from_preset(encoder_dir), meta["num_outputs"], meta["head"],
+                          pooling=meta.get("pooling", "cls"))
     with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "rb") as f:
         head = load(f.read())
     logits = model.get_layer("logits")

@@ -9,7 +9,7 @@ class TrainingConfig:
 
     `batch_size` is global (across replicas and accumulation steps). Counts in
     `*_steps` are optimizer updates. 0 turns an `every`/`patience`/`max_*` option off;
-    `eval_every_steps=0` evaluates at the end of each epoch.
+    Each epoch ends with an evaluation; `eval_every_steps` adds one every N updates.
     """
 
     epochs: int = 3

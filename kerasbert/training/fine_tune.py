@@ -49,7 +49,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
-              lora_feed_forward=False, **training):
+              lora_feed_forward=False, pooling="cls", **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -65,6 +65,10 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     `adapter="lora"` trains rank-`lora_rank` LoRA adapters (attention, and
     feed-forward with `lora_feed_forward`) and the head only, and writes them
     to `adapter.safetensors` beside the merged model.
+
+    `pooling` picks the vector a sentence-level head reads: "cls" (BERT's
+    pooler) or "mean" (the mean of the token vectors, which sentence-embedding
+    checkpoints such as all-MiniLM-L6-v2 are trained for).
 
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
@@ -97,7 +101,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     adapter_settings = {}
 
     def model_fn():
-        task_model = BertTaskModel(encoder, task_spec.num_outputs, task_spec.head)
+        task_model = BertTaskModel(encoder, task_spec.num_outputs, task_spec.head,
+                                   pooling=pooling)
         if adapter == "lora":
             adapter_settings.update(enable_lora(task_model, lora_rank, lora_alpha,
                                                 lora_feed_forward))

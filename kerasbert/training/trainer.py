@@ -199,14 +199,14 @@ class Trainer:
                     with writer.as_default(step=step):
                         tf.summary.scalar("loss", loss)
                         tf.summary.scalar("learning_rate", lr)
-                if config.eval_every_steps and step % config.eval_every_steps == 0:
+                if self._evaluates_at(step):
                     stop = self._evaluate(evaluate_fn)
                 if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
                     self.manager.save(step)
                 if config.max_train_seconds and self.train_seconds >= config.max_train_seconds:
                     self._log(f"training time budget of {config.max_train_seconds:.0f} s spent "
                               f"at update {step}")
-                    if not (config.eval_every_steps and step % config.eval_every_steps == 0):
+                    if not self._evaluates_at(step):
                         self._evaluate(evaluate_fn)
                     stop = True
                 if stop:
@@ -215,13 +215,19 @@ class Trainer:
             if not stop:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)
-                if not config.eval_every_steps:
+                if not self._evaluates_at(int(self.state.step)):
                     stop = self._evaluate(evaluate_fn)
                 self.manager.save(int(self.state.step))
         writer.close()
         if evaluate_fn and config.restore_best and tf.io.gfile.exists(self._best_path):
             self.model.load_weights(self._best_path)
         return self.history
+
+    def _evaluates_at(self, step):
+        """Whether the every-N-updates schedule evaluates after update `step`
+        (an epoch's end evaluates unless it just did)."""
+        every = self.config.eval_every_steps
+        return bool(every) and step % every == 0
 
     def _input_fn(self, train_dataset_fn, epoch, start, steps_per_epoch):
         """The per-worker input function of `epoch`, resuming at update `start`.
