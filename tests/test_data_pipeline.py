@@ -16,6 +16,7 @@ from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.long_text import aggregate_windows
 from kerasbert.data.long_text import window_features
 from kerasbert.data.pipeline import classification_dataset
+from kerasbert.data.pipeline import default_bucket_boundaries
 from kerasbert.presets import preset_vocabulary_file
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
@@ -86,6 +87,23 @@ def test_bucket_mode_keeps_every_example_with_less_padding(tokenizer, reference,
             assert all(m[:, -1].max() == 1 for m in masks)
             assert all(len(m) <= 32 for m in masks)
     assert padded["bucket"] < padded["static"] / 3
+
+
+def test_bucket_boundaries_sort_by_bucket_not_by_length(tokenizer, reference, dev, labels):
+    boundaries = default_bucket_boundaries(128)
+    assert boundaries == [4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112]
+    dataset = classification_dataset(dev, tokenizer, batch_size=32, label_vocabulary=labels,
+                                      mode="bucket", bucket_boundaries=boundaries)
+    assert collections.Counter(_rows(dataset)) == collections.Counter(_expected(reference, dev))
+    unsorted_within_a_bucket = False
+    for features, _ in dataset.as_numpy_iterator():
+        lengths = features["padding_mask"].sum(axis=1)
+        assert lengths.max() == features["padding_mask"].shape[1]
+        buckets = np.searchsorted(boundaries, lengths, side="right")
+        assert (np.diff(buckets) >= 0).all()
+        unsorted_within_a_bucket |= bool((np.diff(lengths) < 0).any())
+    # Within a bucket the examples keep their order: the key is the bucket.
+    assert unsorted_within_a_bucket
 
 
 def test_shuffling_is_deterministic_from_the_seed(tokenizer, dev, labels):
