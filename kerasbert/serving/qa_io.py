@@ -49,18 +49,24 @@ class QuestionAnsweringIO(TaskIO):
                               doc_stride=self.task.doc_stride,
                               max_query_length=self.task.max_query_length)
 
-    def predict(self, model, inputs, batch_size=32):
+    def window_logits(self, model, examples, batch_size):
+        """(start/end logits `[windows, seq, 2]`, QaFeatures) of SquadExamples."""
         from kerasbert.data.qa_features import qa_dataset
-        from kerasbert.data.squad import SquadExample
         from kerasbert.training.predictions import predict_logits
+
+        features = self.features(examples)
+        logits, _ = predict_logits(model, qa_dataset(features, batch_size=batch_size))
+        return logits, features
+
+    def predict(self, model, inputs, batch_size=32):
+        from kerasbert.data.squad import SquadExample
 
         if not check_inputs(inputs, self.input_names):
             return []
         examples = [SquadExample(str(i), question, context, ())
                     for i, (question, context) in enumerate(zip(inputs["question"],
                                                                 inputs["context"]))]
-        features = self.features(examples)
-        logits, _ = predict_logits(model, qa_dataset(features, batch_size=batch_size))
+        logits, features = self.window_logits(model, examples, batch_size)
         return [{"answer": record["answer"], "score": record["score"]}
                 for record in self.task.postprocess(logits, features)]
 
@@ -72,16 +78,13 @@ class QuestionAnsweringIO(TaskIO):
     def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Official SQuAD exact match and F1 over a SQuAD JSON file."""
         from kerasbert.data.errors import DataError
-        from kerasbert.data.qa_features import qa_dataset
         from kerasbert.training.inputs import read_squad_examples
-        from kerasbert.training.predictions import predict_logits
 
         examples = read_squad_examples(path, self.task.version_2_with_negative,
                                        encoding=encoding)
         if not examples:
             raise DataError(path, "no questions to evaluate")
-        features = self.features(examples)
-        logits, _ = predict_logits(model, qa_dataset(features, batch_size=batch_size))
+        logits, features = self.window_logits(model, examples, batch_size)
         return Evaluation(self.task.compute_metrics(logits, features), len(examples))
 
     # -- in graph --------------------------------------------------------------------------
