@@ -39,14 +39,14 @@ def sst2(shared_data, tokenizer):
     return features, np.array([int(r[1]) for r in rows], "int32")
 
 
-def _train_user(sst2, tmp_path, rank, seed, feed_forward=False):
+def _train_user(sst2, tmp_path, rank, seed, feed_forward=False, pooling="cls"):
     """Fine-tune LoRA adapters for one user; returns (model, settings, base weights before)."""
     features, labels = sst2
     task = get_task("classification", ["negative", "positive"])
     holder = {}
 
     def model_fn():
-        model = BertTaskModel(_base_encoder(), 2)
+        model = BertTaskModel(_base_encoder(), 2, pooling=pooling)
         holder["settings"] = enable_lora(model, rank, feed_forward=feed_forward)
         holder["base"] = {v.path: v.numpy() for v in model.encoder.variables}
         return model
@@ -68,7 +68,7 @@ def test_only_adapters_and_head_train(sst2, tmp_path):
                         for p in ("query", "key", "value", "output")] for ab in "ab"]
                       + ["logits/kernel", "logits/bias"])
     assert names == expected, names
-    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False}
+    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False, "pooling": "cls"}
     # The frozen base (biases and layer norms included) did not move; the adapters did.
     for variable in model.encoder.variables:
         if variable.path in base and "lora" not in variable.path:
@@ -106,8 +106,10 @@ def test_bank_switches_users_like_their_merged_models(sst2, tokenizer, tmp_path)
     texts = ["a gripping , funny film", "dull and far too long", "the cast is wonderful"]
     bank = AdapterBank(_base_encoder, tokenizer)
     merged = {}
-    for user, seed in (("alice", 1), ("bob", 2)):
-        model, settings, _ = _train_user(sst2, tmp_path / user, rank=4, seed=seed)
+    # carol's head reads the mean of the token vectors: the bank must rebuild that.
+    for user, seed, pooling in (("alice", 1, "cls"), ("bob", 2, "cls"), ("carol", 3, "mean")):
+        model, settings, _ = _train_user(sst2, tmp_path / user, rank=4, seed=seed,
+                                         pooling=pooling)
         save_adapter(model, str(tmp_path / f"{user}.safetensors"), settings)
         bank.add(user, str(tmp_path / f"{user}.safetensors"))
         # A LoRA model saves as its merged weights: a plain model directory.
@@ -117,11 +119,11 @@ def test_bank_switches_users_like_their_merged_models(sst2, tokenizer, tmp_path)
         assert not any("lora" in v.path for v in plain.variables)
         merged[user] = plain(tokenizer(texts), training=False).numpy()
     assert np.abs(merged["alice"] - merged["bob"]).max() > 1e-3, "users must differ"
-    for user in ("alice", "bob", "alice", "bob"):
+    for user in ("alice", "bob", "carol", "alice", "bob", "carol"):
         np.testing.assert_allclose(bank.predict_logits(user, texts), merged[user], atol=1e-5)
-    assert len(bank._models) == 1, "one base model serves both users"
-    with pytest.raises(KeyError, match="no adapter for user 'carol'"):
-        bank.predict_logits("carol", texts)
+    assert len(bank._models) == 2, "one model serves both users with the same settings"
+    with pytest.raises(KeyError, match="no adapter for user 'dave'"):
+        bank.predict_logits("dave", texts)
 
 
 def test_bad_adapter_file_is_refused(tmp_path):
@@ -150,7 +152,7 @@ def test_train_cli_with_lora_writes_a_small_adapter_and_the_merged_model(tmp_pat
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
     assert out.returncode == 0, out.stderr[-3000:]
     arrays, settings = read_adapter(str(tmp_path / "adapter.safetensors"))
-    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False}
+    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False, "pooling": "cls"}
     assert all(arrays[f"layer_{i}/attention/query/lora_a"].shape == (128, 4) for i in range(2))
     model_bytes = (tmp_path / "encoder" / "encoder.safetensors").stat().st_size
     assert (tmp_path / "adapter.safetensors").stat().st_size < 0.02 * model_bytes

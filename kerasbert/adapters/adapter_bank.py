@@ -64,6 +64,7 @@ class AdapterBank:
     def _build(self, settings, num_outputs):
         from kerasbert.tasks.heads import BertTaskModel
 
-        model = BertTaskModel(self.encoder_fn(), num_outputs, head=self.head)
+        model = BertTaskModel(self.encoder_fn(), num_outputs, head=self.head,
+                              pooling=settings.get("pooling", "cls"))
         enable_lora(model, settings["rank"], settings["alpha"], settings["feed_forward"])
         return model

@@ -45,7 +45,8 @@ def enable_lora(model, rank, alpha=None, feed_forward=False):
         feed_forward: adapt the feed-forward projections too, not only attention.
 
     Returns:
-        The adapter settings, a dict to save with the adapters.
+        The adapter settings, a dict to save with the adapters (with the
+        model's pooling, which a bank needs to rebuild the model).
     """
     if rank < 1:
         raise ValueError(f"lora rank must be >= 1, got {rank}")
@@ -57,7 +58,8 @@ def enable_lora(model, rank, alpha=None, feed_forward=False):
     for variable in model.encoder.variables:
         if id(variable) not in adapters:
             variable.trainable = False
-    return {"rank": rank, "alpha": alpha, "feed_forward": feed_forward}
+    return {"rank": rank, "alpha": alpha, "feed_forward": feed_forward,
+            "pooling": model.pooling}
 
 
 def adapter_variables(model):
