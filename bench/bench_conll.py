@@ -26,6 +26,8 @@ def main():
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--case_markers", action="store_true",
+                        help="mark capitalised and all-caps words (the encoder is uncased)")
     args = parser.parse_args()
     from kerasbert.cli.flags import quiet_tensorflow
 
@@ -41,10 +43,11 @@ def main():
                       output_dir=args.output_dir, max_seq_length=args.max_seq_length,
                       epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, warmup_ratio=0.1,
-                      checkpoint_every_steps=1000, verbose=0)
+                      checkpoint_every_steps=1000, case_markers=args.case_markers, verbose=0)
     wall = time.time() - start
     model, _, tokenizer, _ = load_model_directory(args.output_dir)
-    data = read_task_data("ner", os.path.join(conll, "train.txt"), os.path.join(conll, "test.txt"))
+    data = read_task_data("ner", os.path.join(conll, "train.txt"), os.path.join(conll, "test.txt"),
+                          task_settings={"case_markers": args.case_markers})
     test = data.inputs(tokenizer, batch_size=args.batch_size, seed=0,
                        batch_mode="bucket").evaluate_fn(model)
     history = json.load(open(os.path.join(args.output_dir, "history.json")))

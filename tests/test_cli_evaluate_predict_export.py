@@ -393,7 +393,8 @@ def test_text_tasks_serving_graph_matches_task_postprocess(shared_data, tmp_path
 
 @pytest.fixture(scope="module")
 def ner_and_qa(shared_data, tmp_path_factory):
-    """Tiny NER and QA model directories, their dev slices and their exports."""
+    """Tiny NER (with case markers) and QA model directories, their dev slices
+    and their exports."""
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.serving.predictor import Predictor
     from kerasbert.serving.serving_model import export_saved_model
@@ -405,7 +406,8 @@ def ner_and_qa(shared_data, tmp_path_factory):
     conll.write_text("".join("\n".join(f"{w} _ _ {t}" for w, t in zip(s.words, s.tags)) + "\n\n"
                              for s in sentences), encoding="utf-8")
     tags = LabelVocabulary.from_examples(sentences).labels
-    ner = _model_directory(folder / "ner", "ner", tags, sequence_length=24, seed=3)
+    ner = _model_directory(folder / "ner", "ner", tags, sequence_length=24, seed=3,
+                           case_markers=True)
 
     squad = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
     article = squad["data"][0]
@@ -453,6 +455,7 @@ def test_ner_and_qa_serving_graphs_match_task_postprocess(ner_and_qa, tmp_path):
         (ner_and_qa["exports"]["ner"], ner_inputs), (ner_and_qa["exports"]["qa"], qa_inputs)])
     assert modules == []
     assert [r["task"] for r in results] == ["ner", "qa"]
+    assert ner.task.case_markers
     assert results[0]["label_names"] == ner.task.labels
     _assert_close_records(ner_expected, ner.io.decode_outputs(
         _numpy_outputs(results[0]["outputs"])))
@@ -468,9 +471,11 @@ def test_ner_and_qa_evaluate_agree_with_their_predictions(ner_and_qa, tmp_path, 
 
     ner = ner_and_qa["predictors"]["ner"]
     # Sentences whose every word has a position (evaluation does not score
-    # words past max_seq_length, prediction tags them O).
+    # words past max_seq_length, prediction tags them O), counting a case
+    # marker for every word with a capital.
     sentences = [s for s in ner_and_qa["sentences"] if sum(
-        max(len(p), 1) for p in ner.tokenizer.tokenize(list(s.words)).to_list()) <= 22]
+        max(len(p), 1) + (w.lower() != w)
+        for w, p in zip(s.words, ner.tokenizer.tokenize(list(s.words)).to_list())) <= 22]
     assert len(sentences) >= 20
     conll = tmp_path / "short.txt"
     conll.write_text("".join("\n".join(f"{w} _ _ {t}" for w, t in zip(s.words, s.tags)) + "\n\n"

@@ -33,13 +33,22 @@ def _normalized(word):
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
-def test_every_valid_sentence_round_trips_words_and_tags(valid, tags):
+def _case_marker(word):
+    """The marker `align_tags(case_markers=True)` must put before `word`, or None."""
+    if sum(c.isupper() for c in word) >= 2 and not any(c.islower() for c in word):
+        return "[unused1]"
+    return "[unused0]" if word[0].isupper() else None
+
+
+@pytest.mark.parametrize("case_markers", [False, True])
+def test_every_valid_sentence_round_trips_words_and_tags(valid, tags, case_markers):
     tokenizer = BertTokenizer.from_preset("all_minilm_l6_v2", sequence_length=256)
     vocab = tokenizer.get_vocabulary()
     # In input order: "bucket" mode sorts each chunk by length. 125 divides the 3,250
     # sentences, so "static" mode drops none.
     dataset = tagging_dataset(valid, tokenizer, tags, batch_size=125, mode="static",
-                              keep_word_ids=True)
+                              keep_word_ids=True, case_markers=case_markers)
+    markers = 0
     seen = unknown_words = 0
     for features, labels in dataset.as_numpy_iterator():
         for ids, word_ids, label_ids in zip(features["token_ids"], features["word_ids"], labels):
@@ -51,6 +60,10 @@ def test_every_valid_sentence_round_trips_words_and_tags(valid, tags):
             first = np.r_[True, word_ids[1:] != word_ids[:-1]] & (word_ids >= 0)
             assert ((label_ids != IGNORE_INDEX) == first).all()
             for w, word in enumerate(sentence.words):
+                before = vocab[ids[np.argmax(word_ids == w) - 1]]
+                expected = _case_marker(word) if case_markers else None
+                assert (before if before.startswith("[unused") else None) == expected, word
+                markers += expected is not None
                 pieces = [vocab[i] for i in ids[word_ids == w]]
                 if "[UNK]" in pieces:
                     unknown_words += 1
@@ -58,6 +71,8 @@ def test_every_valid_sentence_round_trips_words_and_tags(valid, tags):
                 text = "".join(p[2:] if p.startswith("##") else p for p in pieces)
                 assert text == _normalized(word), (sentence.line, word, pieces)
     assert seen == 3250
+    if case_markers:  # the markers carry no tag and belong to no word
+        assert markers > 10000
     # The uncased vocabulary covers nearly every CoNLL word.
     assert unknown_words < 10, unknown_words
 

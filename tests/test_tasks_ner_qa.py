@@ -341,15 +341,22 @@ def _recipe_flags():
             "--checkpoint_every_steps=0", "--epochs=1"]
 
 
-def test_cli_trains_ner(conll, tmp_path, tiny_model):
+def test_cli_trains_ner_with_case_markers(conll, tmp_path, tiny_model):
+    from kerasbert.serving.predictor import Predictor
+
     out = tmp_path / "cli_ner"
     result = _train_cli("--task=ner", f"--train_data={conll[0]}", f"--eval_data={conll[1]}",
-                        f"--model={tiny_model}", f"--output_dir={out}", *_recipe_flags())
+                        f"--model={tiny_model}", f"--output_dir={out}", "--case_markers",
+                        *_recipe_flags())
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["entity_f1"] <= 1.0 and "entity_f1" in result.stdout
-    assert json.loads((out / "kerasbert_task.json").read_text())["task"] == "ner"
+    saved = json.loads((out / "kerasbert_task.json").read_text())
+    assert (saved["task"], saved["settings"]) == ("ner", {"case_markers": True})
     assert len(LabelVocabulary.load(out)) == 9
+    # The reloaded model marks the words as training did: the same dev metrics.
+    evaluation = Predictor.from_directory(out).evaluate(conll[1])
+    assert evaluation.metrics == pytest.approx(metrics, abs=1e-6)
 
 
 def test_cli_trains_qa(squad, tmp_path, tiny_model):

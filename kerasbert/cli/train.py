@@ -87,6 +87,8 @@ def define_flags(fv):
                       flag_values=fv)
     flags.DEFINE_enum("pooling", "cls", ["cls", "mean"], "sentence-level heads read the [CLS] "
                       "pooler (cls) or the mean of the token vectors (mean)", flag_values=fv)
+    flags.DEFINE_bool("case_markers", False, "ner: mark capitalised and all-caps words with a "
+                      "piece of their own, so an uncased encoder sees the case", flag_values=fv)
     distribute_flags.define_flags(fv)
 
 
@@ -143,6 +145,8 @@ def check_flags(fv):
         raise UsageError(f"--max_seq_length must be in [8, 512], got {fv.max_seq_length}")
     if fv.batch_size < 1 or fv.epochs < 1:
         raise UsageError("--batch_size and --epochs must be >= 1")
+    if fv.case_markers and fv.task != "ner":
+        raise UsageError(f"--case_markers applies to --task=ner, not {fv.task}")
 
 
 def run(fv, setup=None):
@@ -163,6 +167,7 @@ def run(fv, setup=None):
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
         lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling,
+        case_markers=fv.case_markers,
         **{name: fv[name].value for name in _RECIPE})
 
 

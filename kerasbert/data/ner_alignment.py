@@ -19,9 +19,12 @@ from kerasbert.data.pipeline import cut_at_padding
 from kerasbert.data.pipeline import distribute
 
 WORD_IDS = "word_ids"
+# Pieces that mark a capitalised word and an all-caps word for `case_markers`:
+# tokens of the standard BERT vocabularies that pretraining never used.
+CASE_MARKERS = ("[unused0]", "[unused1]")
 
 
-def align_tags(tokenizer, words, tag_ids, sequence_length):
+def align_tags(tokenizer, words, tag_ids, sequence_length, case_markers=False):
     """Tokenize a batch of pre-split sentences and align their tags.
 
     Args:
@@ -30,6 +33,10 @@ def align_tags(tokenizer, words, tag_ids, sequence_length):
         tag_ids: int RaggedTensor `[batch, (words)]`.
         sequence_length: the padded length; a sentence longer than it in
             sub-tokens is cut, and its last words get no position.
+        case_markers: put a `CASE_MARKERS` piece before each capitalised
+            ("Paris") or all-caps ("EU") word, so that an uncased encoder still
+            sees the case, the strongest cue for names. A marker has no tag
+            and no word id: the word's tag stays on its first real sub-token.
 
     Returns:
         Dict of int32 `[batch, sequence_length]` tensors: `token_ids`,
@@ -37,8 +44,13 @@ def align_tags(tokenizer, words, tag_ids, sequence_length):
     """
     pieces = _nonempty(tf.cast(tokenizer.tokenize(words.flat_values), tf.int32),
                        tokenizer.unk_token_id)
+    markers = tf.zeros_like(pieces.row_lengths())
+    if case_markers:
+        pieces, markers = _with_case_markers(tokenizer, words.flat_values, pieces)
     piece_word = pieces.value_rowids()
-    first_piece = tf.ragged.range(pieces.row_lengths()).flat_values == 0
+    position_in_word = tf.ragged.range(pieces.row_lengths()).flat_values
+    first_piece = position_in_word == tf.gather(markers, piece_word)
+    is_marker = position_in_word < tf.gather(markers, piece_word)
     word_in_sentence = tf.cast(tf.ragged.range(words.row_lengths()).flat_values, tf.int32)
     # Sentence boundaries in the flat list of pieces.
     splits = tf.gather(pieces.row_splits, words.row_splits)
@@ -58,8 +70,24 @@ def align_tags(tokenizer, words, tag_ids, sequence_length):
         "padding_mask": pack(tf.ones_like(pieces.flat_values), 1, 1, 0),
         LABELS: pack(tf.where(first_piece, tags, IGNORE_INDEX), IGNORE_INDEX, IGNORE_INDEX,
                      IGNORE_INDEX),
-        WORD_IDS: pack(tf.gather(word_in_sentence, piece_word), -1, -1, -1),
+        WORD_IDS: pack(tf.where(is_marker, -1, tf.gather(word_in_sentence, piece_word)),
+                       -1, -1, -1),
     }
+
+
+def _with_case_markers(tokenizer, words, pieces):
+    """(pieces with a marker piece first in each capitalised or all-caps word,
+    markers per word: 1 or 0) for flat `words` and their RaggedTensor `pieces`."""
+    missing = [t for t in CASE_MARKERS if tokenizer.token_to_id(t) == tokenizer.unk_token_id]
+    if missing:
+        raise ValueError(f"case markers need the tokens {missing} in the vocabulary")
+    title_id, upper_id = (tokenizer.token_to_id(t) for t in CASE_MARKERS)
+    upper = tf.strings.regex_full_match(words, r"[^\p{Ll}]*\p{Lu}[^\p{Ll}]*\p{Lu}[^\p{Ll}]*")
+    marked = upper | tf.strings.regex_full_match(words, r"\p{Lu}.*")
+    ids = tf.boolean_mask(tf.where(upper, upper_id, title_id), marked)
+    markers = tf.cast(marked, tf.int64)
+    marker_pieces = tf.RaggedTensor.from_row_lengths(tf.cast(ids, pieces.dtype), markers)
+    return tf.concat([marker_pieces, pieces], axis=1), markers
 
 
 def _nonempty(pieces, unk_token_id):
@@ -96,7 +124,7 @@ def word_tags(predictions, word_ids, num_words, fill=None):
 
 def tagging_dataset(sentences, tokenizer, tag_vocabulary, *, batch_size, mode="bucket",
                     shuffle=False, seed=0, num_shards=1, shard_index=0, input_context=None,
-                    bucket_boundaries=None, keep_word_ids=False):
+                    bucket_boundaries=None, keep_word_ids=False, case_markers=False):
     """The input pipeline of a token classification task.
 
     Args:
@@ -105,6 +133,7 @@ def tagging_dataset(sentences, tokenizer, tag_vocabulary, *, batch_size, mode="b
         tag_vocabulary: LabelVocabulary of the tags.
         keep_word_ids: also yield `word_ids` among the features (for turning
             predictions back into word tags).
+        case_markers: see `align_tags`.
         Others: as for `pipeline.classification_dataset`.
 
     Returns:
@@ -125,7 +154,7 @@ def tagging_dataset(sentences, tokenizer, tag_vocabulary, *, batch_size, mode="b
 
     def align(batch):
         return cut_at_padding(align_tags(tokenizer, batch["words"], batch["tags"],
-                                         tokenizer.sequence_length), names)
+                                         tokenizer.sequence_length, case_markers), names)
 
     chunks = dataset.batch(chunk_size(batch_size)).map(align,
                                                        num_parallel_calls=tf.data.AUTOTUNE)

@@ -32,7 +32,8 @@ class TaggingIO(TaskIO):
 
         words = tf.strings.split(inputs["text"])
         no_tags = words.with_flat_values(tf.zeros_like(words.flat_values, tf.int32))
-        aligned = align_tags(self.tokenizer, words, no_tags, self.tokenizer.sequence_length)
+        aligned = align_tags(self.tokenizer, words, no_tags, self.tokenizer.sequence_length,
+                             self.task.case_markers)
         features = {k: aligned[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         return features, {"word_ids": aligned[WORD_IDS], "words": words.to_tensor(""),
                           "num_words": tf.cast(words.row_lengths(), tf.int32)}
@@ -70,7 +71,8 @@ class TaggingIO(TaskIO):
         if not sentences:
             raise DataError(path, "no sentences to evaluate")
         dataset = tagging_dataset(sentences, self.tokenizer, vocabulary, batch_size=batch_size,
-                                  mode="bucket", keep_word_ids=True)
+                                  mode="bucket", keep_word_ids=True,
+                                  case_markers=self.task.case_markers)
         logits, labels, word_ids = predict_tagging(model, dataset, self.tokenizer.sequence_length,
                                                    self.task.ignore_label)
         return Evaluation(self.task.compute_metrics(logits, labels, word_ids), len(sentences))

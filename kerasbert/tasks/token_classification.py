@@ -25,11 +25,20 @@ def word_ids_from_labels(labels):
 
 class TokenClassificationTask(Task):
     """Labels int32 `[batch, seq]` tag ids (-100: not scored); logits
-    `[batch, seq, num_tags]`. `labels` are the tag strings, e.g. `B-PER`."""
+    `[batch, seq, num_tags]`. `labels` are the tag strings, e.g. `B-PER`.
+    With `case_markers`, capitalised and all-caps words get a marker piece
+    (`data.ner_alignment.align_tags`) in training, evaluation and serving."""
 
     name = "ner"
     head = "sequence"
     main_metric = "entity_f1"
+
+    def __init__(self, labels=None, case_markers=False):
+        super().__init__(labels)
+        self.case_markers = bool(case_markers)
+
+    def config(self):
+        return {**super().config(), "settings": {"case_markers": self.case_markers}}
 
     def loss(self, labels, logits):
         """Cross-entropy summed over scored positions, and their count."""

@@ -49,7 +49,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
-              lora_feed_forward=False, pooling="cls", **training):
+              lora_feed_forward=False, pooling="cls", case_markers=False, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -70,6 +70,9 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     pooler) or "mean" (the mean of the token vectors, which sentence-embedding
     checkpoints such as all-MiniLM-L6-v2 are trained for).
 
+    `case_markers` ("ner") marks capitalised and all-caps words with a piece
+    of their own, so that an uncased encoder sees the case of names.
+
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
     """
@@ -88,7 +91,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     data = read_task_data(task, train_data, eval_data, text_column=text_column,
                           text_pair_column=text_pair_column, label_column=label_column,
                           data_dir=data_dir, encoding=encoding,
-                          task_settings=qa_settings if task == "qa" else None)
+                          task_settings=_task_settings(task, qa_settings, case_markers))
     task_spec = data.task
     with strategy.scope():
         encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout)
@@ -125,6 +128,17 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
         _write_report(output_dir, trainer.model, task_spec, tokenizer, metrics, eval_data,
                       columns, config.batch_size, encoding, data_dir)
     return metrics
+
+
+def _task_settings(task, qa_settings, case_markers):
+    """The settings of `task` among fine_tune's arguments (None: the task has none)."""
+    if task == "qa":
+        return qa_settings
+    if task == "ner":
+        return {"case_markers": case_markers}
+    if case_markers:
+        raise ValueError(f"case_markers applies to the ner task, not {task!r}")
+    return None
 
 
 def _write_report(output_dir, model, task, tokenizer, metrics, source, columns, batch_size,

@@ -22,7 +22,7 @@ from kerasbert.training.task_data import TaskData, TaskInputs
 _ALIGN_BATCH = 256
 
 
-def aligned_sentences(sentences, tokenizer, vocabulary):
+def aligned_sentences(sentences, tokenizer, vocabulary, case_markers=False):
     """Every sentence's aligned sequences, without padding.
 
     Args:
@@ -31,6 +31,7 @@ def aligned_sentences(sentences, tokenizer, vocabulary):
             in sub-tokens are cut.
         vocabulary: the tag LabelVocabulary (an unknown tag is a DataError
             naming the sentence's line).
+        case_markers: see `ner_alignment.align_tags`.
 
     Returns:
         Dict of int32 RaggedTensors `[num_sentences, (length)]`: `token_ids`,
@@ -43,7 +44,7 @@ def aligned_sentences(sentences, tokenizer, vocabulary):
         tags = tf.ragged.constant(
             [[vocabulary.encode(t, line=s.line, field="tag") for t in s.tags] for s in batch],
             dtype=tf.int32, ragged_rank=1)
-        aligned = align_tags(tokenizer, words, tags, tokenizer.sequence_length)
+        aligned = align_tags(tokenizer, words, tags, tokenizer.sequence_length, case_markers)
         lengths = tf.reduce_sum(aligned["padding_mask"], axis=1)
         for name, values in aligned.items():
             parts[name].append(tf.RaggedTensor.from_tensor(values, lengths=lengths))
@@ -72,21 +73,25 @@ def sentence_batches(aligned, tokenizer, *, batch_size, mode, shuffle=False, see
 class TaggingData(TaskData):
     """TaggedSentences of a train and an optional dev CoNLL file."""
 
-    def __init__(self, train, dev, vocabulary):
+    def __init__(self, train, dev, vocabulary, **settings):
         self.train, self.dev, self.vocabulary = train, dev, vocabulary
-        self.task = get_task("ner", vocabulary.labels)
+        self.task = get_task("ner", vocabulary.labels, **settings)
 
     @classmethod
-    def read(cls, train_data, eval_data=None, *, encoding="utf-8"):
-        """Read train, infer its tags, and read dev checking every tag against them."""
+    def read(cls, train_data, eval_data=None, *, encoding="utf-8", **settings):
+        """Read train, infer its tags, and read dev checking every tag against them;
+        `settings` are the NER task's (`case_markers`)."""
         train = read_tagged_sentences(train_data, encoding=encoding)
         vocabulary = LabelVocabulary.from_examples(train)
         dev = (read_tagged_sentences(eval_data, vocabulary, encoding=encoding)
                if eval_data else None)
-        return cls(train, dev, vocabulary)
+        return cls(train, dev, vocabulary, **settings)
+
+    def _aligned(self, sentences, tokenizer):
+        return aligned_sentences(sentences, tokenizer, self.vocabulary, self.task.case_markers)
 
     def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
-        train = aligned_sentences(self.train, tokenizer, self.vocabulary)
+        train = self._aligned(self.train, tokenizer)
 
         def train_dataset_fn(epoch, input_context):
             return sentence_batches(train, tokenizer, batch_size=batch_size, mode=batch_mode,
@@ -94,9 +99,8 @@ class TaggingData(TaskData):
 
         evaluate_fn = None
         if self.dev:
-            dev = sentence_batches(aligned_sentences(self.dev, tokenizer, self.vocabulary),
-                                   tokenizer, batch_size=batch_size, mode="bucket",
-                                   keep_word_ids=True)
+            dev = sentence_batches(self._aligned(self.dev, tokenizer), tokenizer,
+                                   batch_size=batch_size, mode="bucket", keep_word_ids=True)
 
             def evaluate_fn(model):
                 logits, labels, word_ids = predict_tagging(

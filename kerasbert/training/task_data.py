@@ -61,12 +61,14 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
         train_data, eval_data: paths (CoNLL files for "ner", SQuAD JSON for
             "qa", CSV / TSV / JSONL or `tfds:NAME` otherwise).
         text_column, text_pair_column, label_column, data_dir: text tasks only.
-        task_settings: keyword arguments of the task (QA: doc stride, v2.0, ...).
+        task_settings: keyword arguments of the task (QA: doc stride, v2.0, ...;
+            NER: case markers).
     """
     if task == "ner":
         from kerasbert.training.tagging_data import TaggingData
 
-        return TaggingData.read(train_data, eval_data, encoding=encoding)
+        return TaggingData.read(train_data, eval_data, encoding=encoding,
+                                **(task_settings or {}))
     if task == "qa":
         from kerasbert.training.squad_data import SquadData
 
