@@ -35,7 +35,7 @@ CASES = [
      lambda p: read_delimited(p, "text", "label"), "line 1", "text", "missing column"),
     ("missing_index_column.tsv", b"a\tb\tc\nd\te\n",
      lambda p: read_delimited(p, 0, 2, header=False), "line 2", "column 2", "missing column"),
-    ("empty_text.tsv", b"sentence\tlabel\nfine\t1\n \t \t0\n",
+    ("empty_text.tsv", b"sentence\tlabel\nfine\t1\n \t0\n",
      lambda p: read_delimited(p, "sentence", "label"), "line 3", "sentence", "empty text"),
     ("empty_text.csv", b'text,label\n"ok",1\n"   ",0\n',
      lambda p: read_delimited(p, "text", "label"), "line 3", "text", "empty text"),
@@ -124,3 +124,66 @@ def test_skip_bad_conll_lines_drops_and_counts_their_sentences(tmp_path, caplog)
         sentences = read_conll(path, skip_bad_records=True)
     assert [s.words for s in sentences] == [("A", "B"), ("E",)]
     assert "skipped 1 bad records: 1 x wrong number of fields (first at line 4)" in caplog.text
+
+
+def test_a_row_with_another_field_count_than_the_header_is_named(tmp_path, caplog):
+    path = tmp_path / "reviews.csv"
+    # An unquoted comma in a text: "truly" would otherwise become a label.
+    path.write_text("text,label\ngood film,1\nit was good, truly,1\ndull,0\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_delimited(path, "text", "label")
+    assert str(info.value) == (f"{path}, line 3: too many fields: the row has 3 fields, "
+                               f"the header 2 (quote texts that hold the delimiter)")
+    with caplog.at_level(logging.WARNING, logger="kerasbert.data"):
+        examples = read_delimited(path, "text", "label", skip_bad_records=True)
+    assert [e.label for e in examples] == ["1", "0"]
+    assert "1 x too many fields (first at line 3)" in caplog.text
+    # Fewer fields, even in a column not read, and rows of a file without a header.
+    short = tmp_path / "short.tsv"
+    short.write_text("text\tlabel\tsource\ngood\t1\tweb\nbad\t0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 3, field 'source': missing column: the row "
+                                        r"has 2 fields, the header 3$"):
+        read_delimited(short, "text", "label")
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("good,1\nbad, really,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 2: too many fields: the row has 3 fields, the "
+                                        r"first row 2"):
+        read_delimited(headerless, 0, 1, header=False)
+
+
+@pytest.mark.parametrize("name,content", [("header.csv", b"text,label\n"),
+                                          ("header.tsv", b"text\tlabel\n\n\n")])
+def test_a_file_with_only_a_header_has_no_examples(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{path}: no examples"):
+        read_delimited(path, "text", "label")
+
+
+def test_train_or_dev_data_without_examples_is_named(tmp_path):
+    from kerasbert.training.inputs import read_text_examples
+    from kerasbert.training.task_data import read_task_data
+
+    train, header_only = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text("text,label\ngood,1\nbad,0\n", encoding="utf-8")
+    header_only.write_text("text,label\n", encoding="utf-8")
+    for train_data, eval_data in [(header_only, train), (train, header_only)]:
+        with pytest.raises(DataError, match=f"^{header_only}: no examples"):
+            read_task_data("classification", str(train_data), str(eval_data))
+    # Every record skipped as bad leaves no examples either.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"txt": "a", "label": 1}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=f"^{bad}: no examples"):
+        read_text_examples(str(bad), "classification", "text", "label", skip_bad_records=True)
+
+
+def test_bytes_of_another_encoding_point_to_the_encoding_flag(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncafé crème,1\n".encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        read_delimited(path, "text", "label")
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 2, field 'text': bytes that are not valid "
+                              "utf-8: b'caf\\xe9 cr"), message
+    assert "--encoding" in message, message
+    assert read_delimited(path, "text", "label", encoding="latin-1")[0].text == "café crème"

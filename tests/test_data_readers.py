@@ -142,3 +142,59 @@ def test_text_corpus_documents_and_sentences(tmp_path):
                     encoding="utf-8")
     assert read_text_corpus(path) == [["First doc, one.", "First doc, two."], ["Second doc."],
                                       ["Third."]]
+
+
+_BOM = b"\xef\xbb\xbf"
+_SQUAD = json.dumps({"data": [{"title": "T", "paragraphs": [{
+    "context": "Paris is in France.", "qas": [{"id": "q1", "question": "Where is Paris?",
+                                               "answers": [{"text": "France",
+                                                            "answer_start": 12}]}]}]}]})
+_TEXT_ROWS = lambda examples: [(e.text, e.label) for e in examples]  # noqa: E731
+
+# (file name, UTF-8 content, read): every reader, on files as Excel and Windows tools save them.
+BOM_CASES = [
+    ("reviews.csv", "Quality,text\n1,good film\n0,dull\n",
+     lambda p: _TEXT_ROWS(read_delimited(p, "text", "Quality"))),
+    ("reviews.tsv", "Quality\ttext\n1\tgood film\n0\tdull\n",
+     lambda p: _TEXT_ROWS(read_delimited(p, "text", "Quality"))),
+    ("reviews.jsonl", '{"text": "good film", "Quality": 1}\n{"text": "dull", "Quality": 0}\n',
+     lambda p: _TEXT_ROWS(read_jsonl(p, "text", "Quality"))),
+    ("corpus.txt", "Erste Zeile.\nZweite.\n\nDritte.\n", read_text_corpus),
+    ("tags.conll", "EU B-ORG\nrejects O\n\nMüller B-PER\n", read_conll),
+    ("squad.json", _SQUAD, read_squad),
+]
+
+
+@pytest.mark.parametrize("name,content,read", BOM_CASES, ids=[c[0] for c in BOM_CASES])
+def test_utf8_with_a_byte_order_mark_reads_as_without(tmp_path, name, content, read):
+    plain, marked = tmp_path / name, tmp_path / f"bom_{name}"
+    plain.write_bytes(content.encode("utf-8"))
+    marked.write_bytes(_BOM + content.encode("utf-8"))
+    assert read(marked) == read(plain)
+
+
+def test_train_data_with_a_byte_order_mark_finds_the_first_column(tmp_path):
+    from kerasbert.training.task_data import read_task_data
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes(_BOM + "Quality,text\n1,good film\n0,dull\n".encode("utf-8"))
+    data = read_task_data("classification", str(path), str(path), text_column="text",
+                          label_column="Quality")
+    assert data.vocabulary.labels == ["0", "1"]
+    assert [e.label for e in data.train] == ["1", "0"]
+
+
+def test_header_flag_values_decide_an_ambiguous_first_row(tmp_path):
+    from kerasbert.training.inputs import read_text_examples
+
+    # Two text columns: nothing tells a header from a first record.
+    path = tmp_path / "pairs.tsv"
+    path.write_text("premise\tverdict\nA man sleeps.\tcalm\nKids play.\tloud\n", encoding="utf-8")
+    assert len(read_delimited(path, 0, 1, header="auto")) == 3  # today's inference: no header
+    assert len(read_delimited(path, 0, 1, header="no")) == 3
+    assert [e.text for e in read_delimited(path, 0, 1, header="yes")] == ["A man sleeps.",
+                                                                          "Kids play."]
+    examples = read_text_examples(str(path), "classification", 0, 1, header="yes")
+    assert [e.label for e in examples] == ["calm", "loud"]
+    with pytest.raises(ValueError, match="header must be one of auto, yes, no"):
+        read_delimited(path, 0, 1, header="maybe")

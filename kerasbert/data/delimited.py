@@ -31,7 +31,8 @@ def read_delimited(path, text_column, label_column=None, text_pair_column=None, 
         header: True / False, or "infer": a header is present when any column
             is named; with index-only columns, when the first row is text in a
             column that is numeric in the following rows. Declare it when the
-            file has only text columns.
+            file has only text columns. "auto", "yes" and "no" (the values of
+            the `--header` flag) mean "infer", True and False.
         encoding: the file's text encoding.
         label_type: "categorical", "multi_label" (labels separated by
             `label_delimiter`) or "regression" (float labels).
@@ -42,6 +43,11 @@ def read_delimited(path, text_column, label_column=None, text_pair_column=None, 
 
     Returns:
         A list of TextExample with `line` set to each record's first line.
+
+    Raises:
+        DataError: a bad record (unless skipped), a row with more or fewer
+            fields than the header (or, without one, the first row), or a
+            file with a header and no rows ("no examples").
     """
     path = str(path)
     check_label_type(label_type)
@@ -55,22 +61,50 @@ def read_delimited(path, text_column, label_column=None, text_pair_column=None, 
         raise DataError(path, "empty file")
     columns = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
     named = any(isinstance(c, str) for c in columns.values())
+    header = _HEADER_VALUES.get(header, header)
+    if header not in (True, False, "infer"):
+        raise ValueError(f"header must be one of auto, yes, no (or True, False, 'infer'), "
+                         f"got {header!r}")
     if header == "infer":
         header = named or _looks_like_header([r for _, r in rows[:_HEADER_SAMPLE_ROWS]])
     if named and not header:
         raise ValueError(f"{path}: columns are given by name but header=False")
+    width = len(rows[0][1])
     if header:
-        (_, names), rows = rows[0], rows[1:]
+        (line, names), rows = rows[0], rows[1:]
+        for index, name in enumerate(names):
+            check_decoded(name, path, encoding, line=line, field=f"column {index}")
+        if not rows:
+            raise DataError(path, "no examples: the file holds only a header")
         columns = {k: _column_index(path, names, c) for k, c in columns.items()}
     examples = []
     for line, row in rows:
         try:
+            _check_width(path, line, row, width, names if header else None, quoting)
             examples.append(_example(path, line, row, columns, label_type, label_delimiter,
                                      label_vocabulary, names if header else None, encoding))
         except DataError as e:
             bad.report(e)
     bad.log_summary()
     return examples
+
+
+_HEADER_VALUES = {"auto": "infer", "yes": True, "no": False}
+
+
+def _check_width(path, line, row, width, names, quoting):
+    """A row with another number of fields than the header (or, without one, the
+    first row) is an error: an unquoted delimiter in a text would shift the label."""
+    if len(row) == width:
+        return
+    reference = "the header" if names else "the first row"
+    if len(row) < width:
+        field = names[len(row)].strip() if names else f"column {len(row)}"
+        raise DataError(path, f"missing column: the row has {len(row)} fields, "
+                        f"{reference} {width}", line=line, field=field)
+    hint = " (quote texts that hold the delimiter)" if quoting else ""
+    raise DataError(path, f"too many fields: the row has {len(row)} fields, {reference} "
+                    f"{width}{hint}", line=line)
 
 
 def _rows(path, delimiter, quoting, encoding):

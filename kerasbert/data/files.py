@@ -3,6 +3,8 @@
 Text is decoded with `surrogateescape`: bytes that are not valid in the
 declared encoding survive as lone surrogates, so that the reader can report
 them with the field they are in (`check_decoded`) once the line is split.
+A leading byte-order mark (as Excel and many Windows tools write) is dropped,
+so that every reader takes UTF-8 with or without one.
 """
 
 import hashlib
@@ -14,6 +16,7 @@ from kerasbert.data.errors import DataError
 from kerasbert.data.errors import MissingFileError
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_BOM = "\ufeff"
 
 
 def read_bytes(path):
@@ -39,8 +42,14 @@ def file_content_hash(path):
 
 
 def decoded_text(path, encoding="utf-8"):
-    """The whole of `path` decoded (undecodable bytes escaped, see module doc)."""
-    return read_bytes(path).decode(encoding, errors="surrogateescape")
+    """The whole of `path` decoded (undecodable bytes escaped, a byte-order mark
+    dropped: see module doc)."""
+    return without_bom(read_bytes(path).decode(encoding, errors="surrogateescape"))
+
+
+def without_bom(text):
+    """`text` without a leading byte-order mark (U+FEFF)."""
+    return text[1:] if text.startswith(_BOM) else text
 
 
 def decoded_lines(path, encoding="utf-8"):
@@ -55,6 +64,8 @@ def check_decoded(text, path, encoding="utf-8", line=None, record=None, field=No
     if match:
         raw = text.encode(encoding, errors="surrogateescape")
         raise DataError(path, f"bytes that are not valid {encoding}: "
-                        f"{raw[max(0, match.start() - 10):match.start() + 10]!r}",
+                        f"{raw[max(0, match.start() - 10):match.start() + 10]!r} "
+                        f"(if the file is in another encoding, give it with --encoding, "
+                        f"e.g. --encoding=latin-1)",
                         line=line, record=record, field=field)
     return text

@@ -15,19 +15,30 @@ LABEL_TYPES = {"classification": "categorical", "regression": "regression",
 
 def read_text_examples(source, task, text_column, label_column, text_pair_column=None,
                        label_vocabulary=None, split="train", data_dir=None, encoding="utf-8",
-                       labelled=True, skip_bad_records=False):
-    """TextExamples of `source`: a .csv/.tsv/.jsonl file or `tfds:NAME[/CONFIG]`."""
+                       labelled=True, skip_bad_records=False, header="auto"):
+    """TextExamples of `source`: a .csv/.tsv/.jsonl file or `tfds:NAME[/CONFIG]`.
+    `header` ("auto", "yes", "no") applies to CSV / TSV files (see `read_delimited`).
+    A source without examples is a DataError ("no examples")."""
     kwargs = dict(label_type=LABEL_TYPES[task], label_vocabulary=label_vocabulary,
                   skip_bad_records=skip_bad_records)
     label = label_column if labelled else None
     if is_tfds_spec(source):
-        return read_tfds(source, split, data_dir, text_column, label, text_pair_column, **kwargs)
+        return _some(read_tfds(source, split, data_dir, text_column, label, text_pair_column,
+                               **kwargs), source)
     extension = os.path.splitext(str(source))[1].lower()
     if extension in (".jsonl", ".json"):
-        return read_jsonl(source, text_column, label, text_pair_column, encoding=encoding,
-                          **kwargs)
-    return read_delimited(source, text_column, label, text_pair_column, encoding=encoding,
-                          **kwargs)
+        return _some(read_jsonl(source, text_column, label, text_pair_column,
+                                encoding=encoding, **kwargs), source)
+    return _some(read_delimited(source, text_column, label, text_pair_column, encoding=encoding,
+                                header=header, **kwargs), source)
+
+
+def _some(examples, source):
+    """`examples`, or a DataError naming `source` when there are none (every
+    record skipped as bad)."""
+    if not examples:
+        raise DataError(source, "no examples")
+    return examples
 
 
 def _local_file(source, task, form):
@@ -40,8 +51,9 @@ def read_tagged_sentences(source, tag_vocabulary=None, encoding="utf-8",
                           skip_bad_records=False):
     """TaggedSentences of a CoNLL file (token first, tag last on each line);
     with `tag_vocabulary`, a tag it lacks is a DataError naming the line."""
-    return read_conll(_local_file(source, "ner", "CoNLL"), encoding=encoding,
-                      tag_vocabulary=tag_vocabulary, skip_bad_records=skip_bad_records)
+    return _some(read_conll(_local_file(source, "ner", "CoNLL"), encoding=encoding,
+                            tag_vocabulary=tag_vocabulary, skip_bad_records=skip_bad_records),
+                 source)
 
 
 def read_squad_examples(source, version_2_with_negative=False, encoding="utf-8",
@@ -49,7 +61,8 @@ def read_squad_examples(source, version_2_with_negative=False, encoding="utf-8",
     """SquadExamples of a SQuAD JSON file. Without `version_2_with_negative`,
     unanswerable questions (SQuAD v2.0) are an error naming the first one."""
     path = _local_file(source, "qa", "SQuAD JSON")
-    examples = read_squad(path, encoding=encoding, skip_bad_records=skip_bad_records)
+    examples = _some(read_squad(path, encoding=encoding, skip_bad_records=skip_bad_records),
+                     path)
     impossible = [e for e in examples if e.is_impossible]
     if impossible and not version_2_with_negative:
         raise DataError(path, f"{len(impossible)} questions have no answer (is_impossible, "
