@@ -71,3 +71,57 @@ def test_every_program_explains_itself_with_help(program):
     assert lines[0].strip() and ("--model" in out.stdout or "--output_dir" in out.stdout), \
         out.stdout[:500]
     assert "Traceback" not in out.stderr
+
+
+def test_a_train_file_with_only_a_header_is_a_one_line_error(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n", encoding="utf-8")
+    out = _train(f"--train_data={train}", f"--output_dir={tmp_path / 'run'}", timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines == [f"kerasbert.train: error: {train}: no examples: the file holds only a "
+                     f"header"], out.stderr
+
+
+READER_PROGRAMS = ["train", "evaluate", "predict", "tune", "pretrain", "customize"]
+
+
+@pytest.mark.parametrize("program", READER_PROGRAMS)
+def test_every_program_that_reads_files_takes_the_reader_flags(program):
+    import importlib
+
+    from absl import flags
+
+    from kerasbert.cli.flags import UsageError, parse_argv
+
+    def program_flags(name):
+        fv = flags.FlagValues()
+        importlib.import_module(f"kerasbert.cli.{name}").define_flags(fv)
+        return fv
+
+    train, fv = program_flags("train"), program_flags(program)
+    assert fv["encoding"].help == train["encoding"].help and fv["encoding"].default == "utf-8"
+    if program == "pretrain":  # a plain-text corpus: no header
+        assert "header" not in fv
+    else:
+        assert fv["header"].help == train["header"].help and fv["header"].default == "auto"
+        parse_argv(fv, ["prog", "--encoding=latin-1", "--header=no"], "doc")
+        assert (fv.encoding, fv.header) == ("latin-1", "no")
+    with pytest.raises(UsageError, match="unknown encoding"):
+        parse_argv(program_flags(program), ["prog", "--encoding=latin-99"], "doc")
+
+
+def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
+    from kerasbert.serving.task_io import Columns
+    from kerasbert.serving.text_io import ClassificationIO
+    from kerasbert.tasks import get_task
+
+    path = tmp_path / "rows.tsv"
+    path.write_text("review\tverdict\nA calm film.\tcalm\nA loud one.\tloud\n", encoding="utf-8")
+    io = ClassificationIO(get_task("classification", ["calm", "loud"]), None,
+                          {"task": "classification"})
+    inputs = io.read_inputs(str(path), Columns(0, None, None, "yes"))
+    assert inputs == {"text": ["A calm film.", "A loud one."]}
+    assert len(io.read_inputs(str(path), Columns(0, None, None, "no"))["text"]) == 3
+    examples = io.labelled_examples(str(path), Columns(0, None, 1, "yes"))
+    assert [e.label for e in examples] == ["calm", "loud"]

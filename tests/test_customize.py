@@ -102,6 +102,22 @@ def test_customize_bad_flags(tmp_path):
     assert out.returncode == 2 and "file /nope.csv does not exist" in out.stderr
 
 
+def test_customize_reads_files_in_the_encoding_given(tmp_path):
+    # A Latin-1 training file is read with --encoding=latin-1: the run gets as
+    # far as the dev file, which has only a header (no examples: one line, exit 2).
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_bytes("text,label\ncafé crème,1\nrésumé fade,0\n".encode("latin-1"))
+    dev.write_bytes(b"text,label\n")
+    out = subprocess.run([sys.executable, "-m", "kerasbert.customize", f"--train_data={train}",
+                          f"--eval_data={dev}", f"--output_dir={tmp_path / 'run'}",
+                          "--encoding=latin-1", "--header=yes"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"kerasbert.customize: error: {dev}: no examples: the file holds only a header"], \
+        out.stderr
+
+
 def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(shared_data, tmp_path):
     from kerasbert.customization.customize import _search
     from kerasbert.customization.recipe import Recipe

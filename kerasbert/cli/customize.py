@@ -16,8 +16,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, parse_column,
-                                 quiet_tensorflow)
+from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
+                                 parse_column, quiet_tensorflow)
 
 FLAGS = flags.FlagValues()
 TASKS = ("classification", "regression", "multilabel")
@@ -30,6 +30,7 @@ def define_flags(fv):
     flags.DEFINE_string("text_column", "text", "text column", flag_values=fv)
     flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
+    define_reader_flags(fv)
     flags.DEFINE_string("unlabeled_data", None, "plain text from your domain (one sentence per "
                         "line, blank lines between documents)", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "where the model and the report go", flag_values=fv)
@@ -65,7 +66,8 @@ def main(argv=None):
                        text_pair_column=parse_column(FLAGS.text_pair_column),
                        label_column=parse_column(FLAGS.label_column),
                        unlabeled_data=FLAGS.unlabeled_data, per_user=FLAGS.per_user,
-                       candidates=FLAGS.candidates, seed=FLAGS.seed, verbose=FLAGS.verbose)
+                       candidates=FLAGS.candidates, seed=FLAGS.seed, verbose=FLAGS.verbose,
+                       encoding=FLAGS.encoding, header=FLAGS.header)
     print(f"done in {result['seconds']:.0f} s; report: "
           f"{os.path.join(FLAGS.output_dir, REPORT_FILE)}")
     return 0

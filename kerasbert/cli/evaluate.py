@@ -16,8 +16,8 @@ import sys
 from absl import flags
 
 from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
-                                 define_stride_flag, parse_argv, parse_column, quiet_tensorflow,
-                                 run_main)
+                                 define_reader_flags, define_stride_flag, parse_argv,
+                                 parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag
 
 
@@ -31,7 +31,7 @@ def define_flags(fv):
     flags.DEFINE_string("text_pair_column", None, "second text column (pair models)",
                         flag_values=fv)
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
-    flags.DEFINE_string("encoding", "utf-8", "text encoding of the data file", flag_values=fv)
+    define_reader_flags(fv)
     flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory (tfds: sources)",
                         flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "examples per model call", flag_values=fv)
@@ -83,7 +83,7 @@ def main(argv=None):
 
     predictor = Predictor.from_directory(fv.model)
     columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column),
-                      parse_column(fv.label_column))
+                      parse_column(fv.label_column), fv.header)
     evaluation = predictor.evaluate(fv.eval_data, columns, fv.batch_size, fv.encoding,
                                     fv.data_dir, fv.stride)
     output_dir = fv.output_dir or fv.model

@@ -92,6 +92,33 @@ def parse_column(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
+def define_reader_flags(fv, header=True):
+    """The flags of every program that reads the user's files: --encoding, and
+    (`header`: for programs that read CSV / TSV files) --header."""
+    import codecs
+
+    from absl import flags
+
+    flags.DEFINE_string("encoding", "utf-8", "text encoding of the input files, e.g. latin-1 "
+                        "or cp1252 (UTF-8 is read with or without a byte-order mark)",
+                        flag_values=fv)
+
+    def known(name):
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            return False
+        return True
+
+    flags.register_validator("encoding", known, "unknown encoding; give a Python codec name "
+                             "such as utf-8, latin-1 or cp1252", flag_values=fv)
+    if header:
+        flags.DEFINE_enum("header", "auto", ["auto", "yes", "no"], "CSV / TSV files: is the "
+                          "first row a header? auto: yes when a column is given by name, or "
+                          "when the first row is text where the rows below hold numbers",
+                          flag_values=fv)
+
+
 def parse_argv(fv, argv, doc, positional=True):
     """Parse `argv` (program name first) into the FlagValues `fv`; returns the
     positional arguments. `--help` prints `doc` and the flags and exits 0;

@@ -20,8 +20,8 @@ import sys
 from absl import flags
 
 from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
-                                 define_stride_flag, parse_argv, parse_column, quiet_tensorflow,
-                                 run_main)
+                                 define_reader_flags, define_stride_flag, parse_argv,
+                                 parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag, input_names
 
 
@@ -37,7 +37,7 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("text_pair_column", None, "--input_file's second text column "
                         "(pair models; QA: the context)", flag_values=fv)
-    flags.DEFINE_string("encoding", "utf-8", "text encoding of --input_file", flag_values=fv)
+    define_reader_flags(fv)
     flags.DEFINE_integer("batch_size", 32, "rows per model call", flag_values=fv)
     define_stride_flag(fv)
 
@@ -98,7 +98,8 @@ def main(argv=None):
     predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names
     if fv.input_file:
-        columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None)
+        columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
+                          fv.header)
         inputs = predictor.read_inputs(fv.input_file, columns, fv.encoding)
     else:
         inputs = dict(zip(names, (texts, fv.text_pair)))

@@ -20,8 +20,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, quiet_tensorflow,
-                                 run_main, worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
+                                 quiet_tensorflow, run_main, worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
 from kerasbert.distribute import flags as distribute_flags
 
@@ -39,7 +39,7 @@ def define_flags(fv):
                        flag_values=fv)
     flags.DEFINE_integer("max_eval_examples", 0, "evaluate on the first N held-out sequences "
                          "(0: all)", flag_values=fv)
-    flags.DEFINE_string("encoding", "utf-8", "text encoding of the corpus", flag_values=fv)
+    define_reader_flags(fv, header=False)
     flags.DEFINE_string("output_dir", None, "where the encoder, data and checkpoints go",
                         flag_values=fv)
     flags.DEFINE_string("model", None, "continue from this preset or checkpoint directory "

@@ -14,8 +14,9 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, parse_argv, parse_column,
-                                 quiet_tensorflow, run_main, worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
+                                 parse_column, quiet_tensorflow, run_main,
+                                 worker_failures_reported)
 from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel", "ner", "qa")
@@ -35,7 +36,7 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
-    flags.DEFINE_string("encoding", "utf-8", "text encoding of the data files", flag_values=fv)
+    define_reader_flags(fv)
     flags.DEFINE_string("model", "all_minilm_l6_v2",
                         "preset, HF / TF1 checkpoint directory, or kerasbert model directory",
                         flag_values=fv)
@@ -112,7 +113,7 @@ def apply_config_file(fv, path):
     """Set flags from a YAML/JSON file, except those given on the command line."""
     if not os.path.exists(path):
         raise UsageError(f"--config file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     if path.endswith(".json"):
         values = json.loads(text)
@@ -167,7 +168,7 @@ def run(fv, setup=None):
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
         lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling,
-        case_markers=fv.case_markers,
+        case_markers=fv.case_markers, header=fv.header,
         **{name: fv[name].value for name in _RECIPE})
 
 

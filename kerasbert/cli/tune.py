@@ -36,7 +36,7 @@ FLAGS = flags.FlagValues()
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 # Train flags a search fixes for all its trials: data, output, logging, strategy.
 _FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column",
-          "text_pair_column", "label_column", "encoding", "output_dir", "verbose",
+          "text_pair_column", "label_column", "encoding", "header", "output_dir", "verbose",
           "log_every_steps", "checkpoint_every_steps")
 
 

@@ -22,7 +22,7 @@ DEFAULT_CANDIDATES = ("all_minilm_l6_v2",)
 def customize(train_data, eval_data, output_dir, budget_seconds, task="classification",
               text_column="text", text_pair_column=None, label_column="label",
               unlabeled_data=None, per_user=False, candidates=DEFAULT_CANDIDATES, seed=42,
-              verbose=1):
+              verbose=1, encoding="utf-8", header="auto"):
     """Choose and run a fine-tuning recipe for the user's data within `budget_seconds`.
 
     Args:
@@ -31,6 +31,9 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
         unlabeled_data: a plain-text corpus from the user's domain, for
             continued pretraining when the recipe finds it worth it.
         per_user: the model will serve many users: train LoRA adapters.
+        encoding: the text encoding of every input file (as `--encoding`).
+        header: "auto", "yes" or "no": whether CSV / TSV files start with a
+            header row (as `--header`).
 
     Returns:
         {"recipe": Recipe, "metrics": dev metrics, "seconds": wall time}.
@@ -40,9 +43,12 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
 
     start = time.monotonic()
     log = print if verbose else (lambda *a, **k: None)
-    examples = read_text_examples(train_data, task, text_column, label_column, text_pair_column)
-    dev = read_text_examples(eval_data, task, text_column, label_column, text_pair_column)
-    unlabeled = _documents(unlabeled_data) if unlabeled_data else None
+    files = {"encoding": encoding, "header": header}
+    examples = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
+                                  **files)
+    dev = read_text_examples(eval_data, task, text_column, label_column, text_pair_column,
+                             **files)
+    unlabeled = _documents(unlabeled_data, encoding) if unlabeled_data else None
     tokenizer = BertTokenizer.from_preset(candidates[0])
     profile = profile_data(examples, tokenizer, unlabeled, seed=seed)
     log(f"customize: {profile.num_examples} examples, token length p95 "
@@ -57,24 +63,25 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
         log("  " + reason)
     model = recipe.model
     if recipe.pretrain_seconds:
-        model = _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose)
+        model = _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose,
+                                      encoding)
     learning_rate = 5e-5
     if recipe.search_trials:
         learning_rate = _search(train_data, eval_data, task, model, recipe, output_dir, seed,
-                                text_column, text_pair_column, label_column)
+                                text_column, text_pair_column, label_column, files)
     metrics = _final_training(train_data, eval_data, task, model, recipe, learning_rate,
                               output_dir, seed, text_column, text_pair_column, label_column,
-                              verbose)
+                              verbose, files)
     seconds = time.monotonic() - start
     write_report(os.path.join(output_dir, REPORT_FILE), profile, recipe, speeds, metrics,
                  seconds, budget_seconds, learning_rate)
     return {"recipe": recipe, "metrics": metrics, "seconds": seconds}
 
 
-def _documents(path):
+def _documents(path, encoding="utf-8"):
     from kerasbert.data.text_corpus import read_text_corpus
 
-    return [" ".join(sentences) for sentences in read_text_corpus(path)]
+    return [" ".join(sentences) for sentences in read_text_corpus(path, encoding=encoding)]
 
 
 def _measure(candidates, examples, task, profile, log):
@@ -89,19 +96,20 @@ def _measure(candidates, examples, task, profile, log):
     return speeds
 
 
-def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose):
+def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose,
+                          encoding="utf-8"):
     """Continue pretraining `model` on the user's text; returns the adapted encoder dir."""
     from kerasbert.pretraining.pretrain import pretrain
 
     adapted = os.path.join(output_dir, "adapted_encoder")
     pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
              epochs=100, batch_size=recipe.batch_size, learning_rate=5e-5, seed=seed,
-             max_train_seconds=recipe.pretrain_seconds, verbose=verbose)
+             max_train_seconds=recipe.pretrain_seconds, verbose=verbose, encoding=encoding)
     return adapted
 
 
 def _final_training(train_data, eval_data, task, model, recipe, learning_rate, output_dir, seed,
-                    text_column, text_pair_column, label_column, verbose):
+                    text_column, text_pair_column, label_column, verbose, files=None):
     from kerasbert.training.fine_tune import fine_tune
 
     adapter = {"adapter": recipe.adapter, "lora_rank": recipe.lora_rank} if recipe.adapter else {}
@@ -110,11 +118,12 @@ def _final_training(train_data, eval_data, task, model, recipe, learning_rate, o
                      text_pair_column=text_pair_column, label_column=label_column,
                      max_seq_length=recipe.max_seq_length, epochs=recipe.epochs,
                      batch_size=recipe.batch_size, learning_rate=learning_rate, seed=seed,
-                     max_train_seconds=recipe.train_seconds, verbose=verbose, **adapter)
+                     max_train_seconds=recipe.train_seconds, verbose=verbose, **(files or {}),
+                     **adapter)
 
 
 def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_column,
-            text_pair_column, label_column):
+            text_pair_column, label_column, files=None):
     """A short `python -m kerasbert.tune` search of the learning rate and warm-up
     within the recipe's search time; returns the best learning rate."""
     import subprocess
@@ -129,6 +138,7 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
         yaml.safe_dump({"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}, f)
     per_trial = recipe.search_seconds / recipe.search_trials
     columns = [f"--text_column={text_column}", f"--label_column={label_column}"]
+    columns += [f"--{name}={value}" for name, value in (files or {}).items()]
     if text_pair_column is not None:
         columns.append(f"--text_pair_column={text_pair_column}")
     command = [sys.executable, "-m", "kerasbert.tune", f"--task={task}",

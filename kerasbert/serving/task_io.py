@@ -31,11 +31,13 @@ _BUILTIN = {
 @dataclasses.dataclass
 class Columns:
     """Where inputs sit in a CSV / TSV / JSONL file: a header name or a
-    0-based index for each (None: not read)."""
+    0-based index for each (None: not read), and whether a CSV / TSV file's
+    first row is a header ("auto", "yes", "no": see `read_delimited`)."""
 
     text: object = "text"
     text_pair: object = None
     label: object = "label"
+    header: object = "auto"
 
 
 @dataclasses.dataclass
@@ -102,7 +104,8 @@ class TaskIO:
                              f"{' and '.join(self.input_names)}: give --text_pair_column")
         examples = read_text_examples(path, "classification", columns.text, None,
                                       columns.text_pair if len(self.input_names) > 1 else None,
-                                      encoding=encoding, labelled=False)
+                                      encoding=encoding, labelled=False,
+                                      header=columns.header)
         texts = {self.input_names[0]: [e.text for e in examples]}
         if len(self.input_names) > 1:
             texts[self.input_names[1]] = [e.text_pair for e in examples]

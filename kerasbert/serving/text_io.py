@@ -49,7 +49,8 @@ class TextTaskIO(TaskIO):
                              "this model reads single texts: drop --text_pair_column")
         examples = read_text_examples(path, self.task.name, columns.text, columns.label,
                                       columns.text_pair, self.label_vocabulary(),
-                                      split="validation", data_dir=data_dir, encoding=encoding)
+                                      split="validation", data_dir=data_dir, encoding=encoding,
+                                      header=columns.header)
         if not examples:
             raise DataError(path, "no examples to evaluate")
         return examples

@@ -49,7 +49,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
-              lora_feed_forward=False, pooling="cls", case_markers=False, **training):
+              lora_feed_forward=False, pooling="cls", case_markers=False, header="auto",
+              **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -73,6 +74,9 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     `case_markers` ("ner") marks capitalised and all-caps words with a piece
     of their own, so that an uncased encoder sees the case of names.
 
+    `encoding` is the data files' text encoding; `header` ("auto", "yes",
+    "no") says whether CSV / TSV files start with a header row.
+
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
     """
@@ -91,7 +95,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     data = read_task_data(task, train_data, eval_data, text_column=text_column,
                           text_pair_column=text_pair_column, label_column=label_column,
                           data_dir=data_dir, encoding=encoding,
-                          task_settings=_task_settings(task, qa_settings, case_markers))
+                          task_settings=_task_settings(task, qa_settings, case_markers),
+                          header=header)
     task_spec = data.task
     with strategy.scope():
         encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout)
@@ -124,7 +129,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     if inputs.evaluate_fn:
         from kerasbert.serving.task_io import Columns
 
-        columns = Columns(text_column, text_pair_column, label_column)
+        columns = Columns(text_column, text_pair_column, label_column, header)
         _write_report(output_dir, trainer.model, task_spec, tokenizer, metrics, eval_data,
                       columns, config.batch_size, encoding, data_dir)
     return metrics

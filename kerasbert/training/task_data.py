@@ -53,7 +53,7 @@ class TaskData:
 
 def read_task_data(task, train_data, eval_data=None, *, text_column="text",
                    text_pair_column=None, label_column="label", data_dir=None, encoding="utf-8",
-                   task_settings=None):
+                   task_settings=None, header="auto"):
     """The TaskData of `task` from its train (and dev) source.
 
     Args:
@@ -61,6 +61,8 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
         train_data, eval_data: paths (CoNLL files for "ner", SQuAD JSON for
             "qa", CSV / TSV / JSONL or `tfds:NAME` otherwise).
         text_column, text_pair_column, label_column, data_dir: text tasks only.
+        encoding: the files' text encoding.
+        header: text tasks' CSV / TSV files: "auto", "yes" or "no" (a header row).
         task_settings: keyword arguments of the task (QA: doc stride, v2.0, ...;
             NER: case markers).
     """
@@ -77,4 +79,4 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
 
     return TextData.read(task, train_data, eval_data, text_column=text_column,
                          text_pair_column=text_pair_column, label_column=label_column,
-                         data_dir=data_dir, encoding=encoding)
+                         data_dir=data_dir, encoding=encoding, header=header)

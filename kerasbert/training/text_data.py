@@ -19,14 +19,14 @@ class TextData(TaskData):
 
     @classmethod
     def read(cls, task, train_data, eval_data=None, *, text_column="text", text_pair_column=None,
-             label_column="label", data_dir=None, encoding="utf-8"):
+             label_column="label", data_dir=None, encoding="utf-8", header="auto"):
         train = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
-                                   data_dir=data_dir, encoding=encoding)
+                                   data_dir=data_dir, encoding=encoding, header=header)
         multi = LABEL_TYPES[task] == "multi_label"
         vocabulary = None if task == "regression" else LabelVocabulary.from_examples(train, multi)
         dev = (read_text_examples(eval_data, task, text_column, label_column, text_pair_column,
                                   vocabulary, split="validation", data_dir=data_dir,
-                                  encoding=encoding) if eval_data else None)
+                                  encoding=encoding, header=header) if eval_data else None)
         return cls(task, train, dev, vocabulary, text_pair_column is not None)
 
     def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
