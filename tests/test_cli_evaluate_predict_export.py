@@ -109,13 +109,19 @@ def trained(sst2, tmp_path_factory):
 # -- classification end to end, through the command-line programs ---------------------------
 
 def test_evaluate_writes_metrics_report_and_confusion_matrix(trained, sst2):
+    record = ("metrics.json", "metrics_report.txt", "confusion_matrix.png")
+    training_record = {name: (trained / name).read_bytes() for name in record}
     training_metrics = json.loads((trained / "metrics.json").read_text())
     out = _run("evaluate", f"--model={trained}", f"--eval_data={sst2 / 'dev.tsv'}",
                "--text_column=sentence")
     assert out.returncode == 0, out.stderr
     assert "accuracy" in out.stdout and "Traceback" not in out.stderr
 
-    metrics = json.loads((trained / "metrics.json").read_text())
+    # Beside the training record, under the name of the data scored, never over it.
+    assert {name: (trained / name).read_bytes() for name in record} == training_record
+    scored = trained / "eval" / "dev"
+    assert f"wrote {scored / 'metrics.json'}" in out.stdout
+    metrics = json.loads((scored / "metrics.json").read_text())
     assert {"accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
             "mcc"} <= set(metrics)
     # The same dev file through evaluate's pipeline gives training's final metrics.
@@ -123,7 +129,7 @@ def test_evaluate_writes_metrics_report_and_confusion_matrix(trained, sst2):
     for name, value in training_metrics.items():
         assert metrics[name] == pytest.approx(value, abs=1e-6), name
 
-    report = (trained / "metrics_report.txt").read_text()
+    report = (scored / "metrics_report.txt").read_text()
     assert f"{metrics['accuracy']:.4f}" in report and "48 examples" in report
     lines = report.splitlines()
     matrix_at = lines.index("confusion matrix (rows: true label, columns: predicted label)")
@@ -131,7 +137,7 @@ def test_evaluate_writes_metrics_report_and_confusion_matrix(trained, sst2):
     gold = [row[1] for row in _read_tsv(sst2 / "dev.tsv")[1:]]
     assert [sum(row) for row in counts] == [gold.count("0"), gold.count("1")]
     assert (counts[0][0] + counts[1][1]) / len(gold) == pytest.approx(metrics["accuracy"])
-    assert (trained / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert (scored / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_evaluate_reads_a_local_tfds_dataset(trained, sst2, tmp_path):
@@ -266,13 +272,16 @@ def test_missing_model_directory_is_a_one_line_error(sst2):
                timeout=60)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kerasbert.evaluate: error: --model:")
-    assert "/no/such/run does not exist" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("kerasbert.evaluate: error: --model needs a "
+                                                   "fine-tuned model directory")
+    assert "/no/such/run does not exist: make one with python -m kerasbert.train" in lines[0]
 
 
 @pytest.mark.parametrize("program,args,message", [
     ("evaluate", ["--eval_data={dev}"], "--model is required"),
-    ("evaluate", ["--model={empty}", "--eval_data={dev}"], "is not a kerasbert model directory"),
+    ("evaluate", ["--model={empty}", "--eval_data={dev}"], "has no kerasbert_task.json"),
+    ("evaluate", ["--model={model}", "--eval_data={dev}", "--output_dir={model}"],
+     "is the model directory, whose metrics are those of training"),
     ("evaluate", ["--model={model}", "--eval_data=/no/dev.tsv"],
      "--eval_data: file /no/dev.tsv does not exist"),
     ("evaluate", ["--model={model}", "--eval_data={dev}", "--text_pair_column=x"],
@@ -294,7 +303,8 @@ def test_missing_model_directory_is_a_one_line_error(sst2):
     ("export", ["--model={model}", "--export_dir={empty}", "stray"],
      "unexpected argument 'stray'"),
     ("export", ["--model={model}", "--export_dir={model}"], "is not empty"),
-    ("export", ["--model=/no/run", "--export_dir={empty}"], "--model: model directory"),
+    ("export", ["--model=/no/run", "--export_dir={empty}"],
+     "--model needs a fine-tuned model directory, and /no/run does not exist"),
 ])
 def test_bad_flags(trained, sst2, tmp_path, capsys, program, args, message):
     import importlib

@@ -141,9 +141,12 @@ def test_finetune_tpu_notebook(run_notebook, tmp_path):
     assert in_unit_range(values["evaluation"]["accuracy"])
     assert sum(map(sum, values["confusion"])) == 120  # the sample's dev rows
     model_dir = tmp_path / "runs" / "finetune"
-    written = json.loads((model_dir / "metrics.json").read_text())
+    scored = model_dir / "eval" / "sentiment_dev"  # beside training's metrics, not over them
+    written = json.loads((scored / "metrics.json").read_text())
     assert written["accuracy"] == pytest.approx(values["evaluation"]["accuracy"])
-    assert (model_dir / "confusion_matrix.png").read_bytes() in png_images(nb)
+    assert (scored / "confusion_matrix.png").read_bytes() in png_images(nb)
+    trained = json.loads((model_dir / "metrics.json").read_text())
+    assert trained["accuracy"] == pytest.approx(values["metrics"]["accuracy"])
     assert "confusion matrix (rows: true label" in printed
 
     assert (tmp_path / "runs" / "finetune_savedmodel" / "saved_model.pb").is_file()

@@ -12,7 +12,7 @@ import argparse
 import os
 import shutil
 
-from kerasbert.cli.flags import UsageError, quiet_tensorflow, run_main
+from kerasbert.cli.flags import UsageError, check_output_dir, quiet_tensorflow, run_main
 
 _VOCAB_FILES = ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
 
@@ -29,6 +29,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_dir(args.output_dir)
     if os.path.exists(os.path.join(args.output_dir, "encoder.safetensors")) or os.path.exists(
             os.path.join(args.output_dir, "model.safetensors")):
         raise UsageError(f"{args.output_dir} already holds a checkpoint; choose a new directory")

@@ -16,8 +16,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
-                                 parse_column, quiet_tensorflow)
+from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
+                                 define_reader_flags, parse_argv, parse_column, quiet_tensorflow)
 
 FLAGS = flags.FlagValues()
 TASKS = ("classification", "regression", "multilabel")
@@ -50,9 +50,9 @@ def check_flags(fv):
     for name in ("train_data", "eval_data", "output_dir"):
         if not fv[name].value:
             raise UsageError(f"--{name} is required")
+    check_ranges(fv)
     check_input_files(fv, ("train_data", "eval_data", "unlabeled_data"))
-    if fv.time_budget <= 0:
-        raise UsageError(f"--time_budget must be > 0 seconds, got {fv.time_budget}")
+    check_output_dir(fv.output_dir)
 
 
 def main(argv=None):

@@ -4,8 +4,9 @@
         --text_column=sentence
 
 Prints the metrics and writes `metrics.json`, `metrics_report.txt` and, for
-classification, `confusion_matrix.png` into the model directory (or
---output_dir). Labels are read with the label vocabulary saved with the
+classification, `confusion_matrix.png` into MODEL/eval/<data name>/ (e.g.
+runs/sentiment/eval/dev/ for dev.tsv), or into --output_dir: beside the
+metrics of training, never over them. Labels are read with the label vocabulary saved with the
 model: a label it lacks is an error naming the file and line. NER reads a
 CoNLL file, QA a SQuAD JSON file (the column flags do not apply to them).
 """
@@ -15,10 +16,11 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
+from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_files,
+                                 check_output_dir, check_ranges, check_stride_flag,
                                  define_reader_flags, define_stride_flag, parse_argv,
                                  parse_column, quiet_tensorflow, run_main)
-from kerasbert.serving.model_info import check_model_flag
+from kerasbert.serving.model_info import check_model_flag, evaluation_dir
 
 
 def define_flags(fv):
@@ -37,7 +39,7 @@ def define_flags(fv):
     flags.DEFINE_integer("batch_size", 32, "examples per model call", flag_values=fv)
     define_stride_flag(fv)
     flags.DEFINE_string("output_dir", None, "where the metrics and report go (default: "
-                        "--model)", flag_values=fv)
+                        "MODEL/eval/<data name>)", flag_values=fv)
 
 
 def new_flags():
@@ -58,18 +60,21 @@ def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
     info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
+    check_ranges(fv)
     if not fv.eval_data:
         raise UsageError("--eval_data is required")
     check_input_files(fv, ("eval_data",), allow_tfds=True)
-    if fv.batch_size < 1:
-        raise UsageError(f"--batch_size must be >= 1, got {fv.batch_size}")
+    check_input_dir(fv.data_dir, "--data_dir")
     if info["task"] not in ("ner", "qa"):
         if info.get("text_pair") and fv.text_pair_column is None:
             raise UsageError("--text_pair_column is required: the model reads text pairs")
         if not info.get("text_pair") and fv.text_pair_column is not None:
             raise UsageError("--text_pair_column: the model reads single texts, not pairs")
-    if fv.output_dir and os.path.isfile(fv.output_dir):
-        raise UsageError(f"--output_dir: {fv.output_dir} is a file")
+    check_output_dir(fv.output_dir)
+    if fv.output_dir and os.path.abspath(fv.output_dir) == os.path.abspath(fv.model):
+        raise UsageError(f"--output_dir: {fv.output_dir} is the model directory, whose "
+                         "metrics are those of training; leave --output_dir out (results go "
+                         f"to {evaluation_dir(fv.model, fv.eval_data)}) or choose another")
     return info
 
 
@@ -86,7 +91,7 @@ def main(argv=None):
                       parse_column(fv.label_column), fv.header)
     evaluation = predictor.evaluate(fv.eval_data, columns, fv.batch_size, fv.encoding,
                                     fv.data_dir, fv.stride)
-    output_dir = fv.output_dir or fv.model
+    output_dir = fv.output_dir or evaluation_dir(fv.model, fv.eval_data)
     paths = write_metrics_report(
         output_dir, evaluation.metrics, task=info["task"], label_names=evaluation.label_names,
         confusion=evaluation.confusion, num_examples=evaluation.num_examples,

@@ -14,7 +14,8 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import UsageError, parse_argv, quiet_tensorflow, run_main
+from kerasbert.cli.flags import (UsageError, check_output_dir, check_ranges, parse_argv,
+                                 quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag
 
 
@@ -42,12 +43,12 @@ def parse(argv, fv):
 def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
     info = check_model_flag(fv.model)
+    check_ranges(fv)
     if not fv.export_dir:
         raise UsageError("--export_dir is required")
     target = fv.export_dir
+    check_output_dir(target, "--export_dir")
     if "://" not in target:
-        if os.path.isfile(target):
-            raise UsageError(f"--export_dir: {target} is a file")
         if os.path.isdir(target) and os.listdir(target) and not fv.overwrite:
             raise UsageError(f"--export_dir: {target} is not empty; pass --overwrite to "
                              "replace it")

@@ -141,13 +141,147 @@ def parse_argv(fv, argv, doc, positional=True):
 def check_input_files(fv, names, allow_tfds=False):
     """Each flag of `names` that is set must name an existing input file, local or
     gs:// (or, with `allow_tfds`, a `tfds:NAME` source)."""
-    from kerasbert.paths import input_file_exists
-
     for name in names:
         value = fv[name].value
-        if value and not (allow_tfds and value.startswith("tfds:")) \
-                and not input_file_exists(value):
-            raise UsageError(f"--{name}: file {value} does not exist")
+        if value and not (allow_tfds and value.startswith("tfds:")):
+            check_input_file(value, f"--{name}")
+
+
+def check_input_file(path, flag):
+    """`path` (of `flag`) must be an existing file, local or gs://, not a folder."""
+    from kerasbert.paths import input_file_exists
+
+    if os.path.isdir(path):
+        raise UsageError(f"{flag}: {path} is a folder, not a file")
+    if not input_file_exists(path):
+        raise UsageError(f"{flag}: file {path} does not exist")
+
+
+def check_input_dir(path, flag):
+    """`path` (of `flag`), when set and local, must be an existing folder."""
+    if path and "://" not in path and not os.path.isdir(path):
+        raise UsageError(f"{flag}: {path} is a file, not a folder" if os.path.exists(path)
+                         else f"{flag}: folder {path} does not exist")
+
+
+def check_output_dir(path, flag="--output_dir"):
+    """`path` (of `flag`) must be a folder that can be made: not an existing file,
+    nor below one, and writable (gs:// paths are left to the run)."""
+    if not path or "://" in path:
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag}: {path} is a file, not a folder")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag}: {parent} is a file, so {path} cannot be a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: no permission to write in {parent}")
+
+
+# The range of every numeric flag of every program, checked by `check_ranges`
+# before any work starts (values from --config files too). An interval
+# ("[8, 512]", "(0, 1]"; a bound may name another flag: "--max_seq_length"), one
+# bound ("> 0", ">= 1") or "any". tests/test_cli_flags.py holds every program's
+# numeric flags to this table.
+FLAG_RANGES = {
+    # sequences, batches and the recipe (train, tune, pretrain)
+    "max_seq_length": "[8, 512]",
+    "batch_size": ">= 1",
+    "epochs": ">= 1",
+    "learning_rate": "> 0",
+    "warmup_ratio": "[0, 1)",
+    "weight_decay": ">= 0",
+    "layer_decay": "(0, 1]",
+    "clip_norm": ">= 0",
+    "gradient_accumulation_steps": ">= 1",
+    "dropout": "[0, 1)",
+    "seed": "[0, 4294967295]",
+    "max_steps": ">= 0",
+    "eval_every_steps": ">= 0",
+    "checkpoint_every_steps": ">= 0",
+    "early_stopping_patience": ">= 0",
+    "log_every_steps": ">= 1",
+    "max_train_seconds": ">= 0",
+    "verbose": "[0, 2]",
+    "lora_rank": ">= 1",
+    # question answering
+    "doc_stride": ">= 1",
+    "max_query_length": ">= 1",
+    "n_best_size": ">= 1",
+    "max_answer_length": ">= 1",
+    "null_score_diff_threshold": "any",
+    # devices (kerasbert.distribute.flags)
+    "num_gpus": ">= 0",
+    "cpu_replicas": ">= 1",
+    "tpu_timeout": ">= 0.1",
+    # evaluate, predict (--stride is also held to the model's max_seq_length)
+    "stride": ">= 1",
+    # tune
+    "max_trials": ">= 1",
+    "executions_per_trial": ">= 1",
+    "hyperband_factor": ">= 2",
+    "max_consecutive_failed_trials": ">= 0",
+    "search_seed": "[0, 4294967295]",
+    "oracle_port": "[1, 65535]",
+    # pretrain
+    "eval_fraction": "(0, 1)",
+    "max_eval_examples": ">= 0",
+    "num_layers": ">= 1",
+    "hidden_size": ">= 1",
+    "num_heads": ">= 1",
+    "intermediate_size": ">= 1",
+    "vocab_size": ">= 100",
+    "masked_lm_prob": "(0, 1)",
+    "max_predictions_per_seq": "[1, --max_seq_length]",
+    "dupe_factor": ">= 1",
+    "short_seq_prob": "[0, 1]",
+    "num_shards": ">= 1",
+    # customize (tune's --time_budget is a duration string)
+    "time_budget": "> 0",
+}
+
+
+def numeric_flags(fv):
+    """The names of the integer and float flags of `fv`."""
+    from absl import flags
+
+    return [name for name in fv if fv[name].name == name
+            and isinstance(fv[name].parser, (flags.IntegerParser, flags.FloatParser))]
+
+
+def check_ranges(fv):
+    """Every numeric flag of `fv` that is set, against FLAG_RANGES: a UsageError
+    such as `--batch_size must be >= 1, got 0` for the first one out of range."""
+    from absl import flags
+
+    for name in numeric_flags(fv):
+        value, spec = fv[name].value, FLAG_RANGES.get(name, "any")
+        if value is None:
+            continue
+        integer = isinstance(fv[name].parser, flags.IntegerParser)
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            raise UsageError(f"--{name} must be {'an integer' if integer else 'a number'}, "
+                             f"got {value!r}")
+        if not _in_range(value, spec, fv):
+            shown = f"in {spec}" if spec[0] in "[(" else spec
+            raise UsageError(f"--{name} must be {shown}, got {value}")
+
+
+def _in_range(value, spec, fv):
+    def bound(text):
+        text = text.strip()
+        return fv[text[2:]].value if text.startswith("--") else float(text)
+
+    if spec == "any":
+        return True
+    if spec[0] in "[(":
+        low, high = (bound(x) for x in spec[1:-1].split(","))
+        return ((low <= value if spec[0] == "[" else low < value)
+                and (value <= high if spec[-1] == "]" else value < high))
+    op, limit = spec.split()
+    return value >= bound(limit) if op == ">=" else value > bound(limit)
 
 
 def define_stride_flag(fv):

@@ -19,7 +19,7 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, check_stride_flag,
+from kerasbert.cli.flags import (UsageError, check_input_files, check_ranges, check_stride_flag,
                                  define_reader_flags, define_stride_flag, parse_argv,
                                  parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag, input_names
@@ -60,6 +60,7 @@ def check_flags(fv, texts):
     """Every flag checked before any work starts: one line per problem."""
     info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
+    check_ranges(fv)
     pair = len(input_names(info)) > 1
     second = "--text_pair (the context)" if info["task"] == "qa" else "--text_pair"
     if bool(texts) == bool(fv.input_file):
@@ -83,8 +84,8 @@ def check_flags(fv, texts):
         folder = os.path.dirname(os.path.abspath(fv.output_file))
         if "://" not in fv.output_file and not os.path.isdir(folder):
             raise UsageError(f"--output_file: folder {folder} does not exist")
-    if fv.batch_size < 1:
-        raise UsageError(f"--batch_size must be >= 1, got {fv.batch_size}")
+        if os.path.isdir(fv.output_file):
+            raise UsageError(f"--output_file: {fv.output_file} is a folder, not a file")
     return info
 
 

@@ -20,8 +20,9 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
-                                 quiet_tensorflow, run_main, worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
+                                 define_reader_flags, parse_argv, quiet_tensorflow, run_main,
+                                 worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
 from kerasbert.distribute import flags as distribute_flags
 
@@ -109,21 +110,12 @@ def check_flags(fv):
     for name in ("train_data", "output_dir"):
         if not fv[name].value:
             raise UsageError(f"--{name} is required")
+    check_ranges(fv)
     check_input_files(fv, ("train_data", "eval_data"))
+    check_output_dir(fv.output_dir)
     if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
         raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
                          "drop --preset, --vocab_size and the size flags, or drop --model")
-    if not 0 < fv.masked_lm_prob < 1:
-        raise UsageError(f"--masked_lm_prob must be in (0, 1), got {fv.masked_lm_prob}")
-    if not 1 <= fv.max_predictions_per_seq <= fv.max_seq_length:
-        raise UsageError(f"--max_predictions_per_seq must be in [1, --max_seq_length], got "
-                         f"{fv.max_predictions_per_seq}")
-    if fv.max_seq_length < 8 or fv.max_seq_length > 512:
-        raise UsageError(f"--max_seq_length must be in [8, 512], got {fv.max_seq_length}")
-    if fv.vocab_size < 100 or fv.dupe_factor < 1 or fv.num_shards < 1:
-        raise UsageError("--vocab_size must be >= 100, --dupe_factor and --num_shards >= 1")
-    if fv.learning_rate <= 0 or fv.batch_size < 1 or fv.epochs < 1:
-        raise UsageError("--learning_rate must be > 0, --batch_size and --epochs >= 1")
 
 
 def run(fv, setup=None):

@@ -14,9 +14,10 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, define_reader_flags, parse_argv,
-                                 parse_column, quiet_tensorflow, run_main,
-                                 worker_failures_reported)
+from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_file,
+                                 check_input_files, check_output_dir, check_ranges,
+                                 define_reader_flags, parse_argv, parse_column, quiet_tensorflow,
+                                 run_main, worker_failures_reported)
 from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel", "ner", "qa")
@@ -42,17 +43,17 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
     flags.DEFINE_integer("doc_stride", 128, "qa: tokens between the starts of context windows",
-                         lower_bound=1, flag_values=fv)
+                         flag_values=fv)
     flags.DEFINE_integer("max_query_length", 64, "qa: questions are cut to this many tokens",
-                         lower_bound=1, flag_values=fv)
+                         flag_values=fv)
     flags.DEFINE_boolean("version_2_with_negative", False,
                          "qa: SQuAD v2.0, questions may have no answer", flag_values=fv)
     flags.DEFINE_float("null_score_diff_threshold", 0.0, "qa (v2.0): predict no answer when "
                        "the null score beats the best span by more than this", flag_values=fv)
     flags.DEFINE_integer("n_best_size", 20, "qa: start / end candidates per window",
-                         lower_bound=1, flag_values=fv)
+                         flag_values=fv)
     flags.DEFINE_integer("max_answer_length", 30, "qa: longest answer, in tokens",
-                         lower_bound=1, flag_values=fv)
+                         flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
     flags.DEFINE_integer("epochs", 3, "epochs", flag_values=fv)
     flags.DEFINE_float("learning_rate", 5e-5, "peak learning rate", flag_values=fv)
@@ -111,8 +112,7 @@ def parse(argv, fv=FLAGS):
 
 def apply_config_file(fv, path):
     """Set flags from a YAML/JSON file, except those given on the command line."""
-    if not os.path.exists(path):
-        raise UsageError(f"--config file {path} does not exist")
+    check_input_file(path, "--config")
     with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     if path.endswith(".json"):
@@ -139,13 +139,13 @@ def check_flags(fv):
         raise UsageError("--train_data is required")
     if not fv.output_dir:
         raise UsageError("--output_dir is required")
+    check_ranges(fv)
     check_input_files(fv, ("train_data", "eval_data"), allow_tfds=True)
-    if fv.learning_rate <= 0:
-        raise UsageError(f"--learning_rate must be > 0, got {fv.learning_rate}")
-    if fv.max_seq_length < 8 or fv.max_seq_length > 512:
-        raise UsageError(f"--max_seq_length must be in [8, 512], got {fv.max_seq_length}")
-    if fv.batch_size < 1 or fv.epochs < 1:
-        raise UsageError("--batch_size and --epochs must be >= 1")
+    check_input_dir(fv.data_dir, "--data_dir")
+    check_output_dir(fv.output_dir)
+    if fv.batch_size % fv.gradient_accumulation_steps:
+        raise UsageError(f"--batch_size {fv.batch_size} is not divisible by "
+                         f"--gradient_accumulation_steps {fv.gradient_accumulation_steps}")
     if fv.case_markers and fv.task != "ner":
         raise UsageError(f"--case_markers applies to --task=ner, not {fv.task}")
 

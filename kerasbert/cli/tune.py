@@ -28,7 +28,8 @@ import sys
 from absl import flags
 
 from kerasbert.cli import train as train_cli
-from kerasbert.cli.flags import JobFailed, UsageError, parse_argv, quiet_tensorflow, run_main
+from kerasbert.cli.flags import (JobFailed, UsageError, check_input_dir, check_input_file,
+                                 parse_argv, quiet_tensorflow, run_main)
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
 
@@ -46,7 +47,7 @@ def define_flags(fv):
     flags.DEFINE_enum("tuner", "random", TUNERS, "random search, Bayesian optimisation, "
                       "Hyperband (epochs as the resource, --epochs the most per trial) or "
                       "grid", flag_values=fv)
-    flags.DEFINE_integer("max_trials", 10, "trials at most (failed ones count)", lower_bound=1,
+    flags.DEFINE_integer("max_trials", 10, "trials at most (failed ones count)",
                          flag_values=fv)
     flags.DEFINE_string("search_space", None, "YAML file of the space, or 'default' (the "
                         "task's) or 'bert_paper' (lr {5e-5,3e-5,2e-5} x batch {16,32} x "
@@ -56,12 +57,12 @@ def define_flags(fv):
     flags.DEFINE_string("time_budget", "0", "wall-clock limit of the search: seconds, or "
                         "90m / 2h; no trial starts after it (0: none)", flag_values=fv)
     flags.DEFINE_integer("executions_per_trial", 1, "fine-tunings per trial (seeds seed, "
-                         "seed+1, ...); the objective is their mean", lower_bound=1,
+                         "seed+1, ...); the objective is their mean",
                          flag_values=fv)
-    flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor", lower_bound=2,
+    flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor",
                          flag_values=fv)
     flags.DEFINE_integer("max_consecutive_failed_trials", 3, "stop after this many failed "
-                         "trials in a row (0: never)", lower_bound=0, flag_values=fv)
+                         "trials in a row (0: never)", flag_values=fv)
     flags.DEFINE_integer("search_seed", None, "seed of the oracle (default: --seed)",
                          flag_values=fv)
     flags.DEFINE_boolean("overwrite", False, "delete an existing search in --output_dir "
@@ -85,10 +86,13 @@ def parse(argv, fv=FLAGS):
     """Parse and check every flag before any work starts (one-line UsageErrors)."""
     parse_argv(fv, argv, __doc__)
     if fv.summary:
+        check_input_dir(fv.summary, "--summary")
         return fv
     if fv.config:
         train_cli.apply_config_file(fv, fv.config)
-    train_cli.check_flags(fv)
+    train_cli.check_flags(fv)  # with the range of every numeric flag, the search's too
+    if fv.search_space not in (None, "default", "bert_paper"):
+        check_input_file(fv.search_space, "--search_space")
     if not fv.eval_data:
         raise UsageError("--eval_data is required: the search optimises a dev metric")
     parse_duration(fv.time_budget)

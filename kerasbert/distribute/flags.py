@@ -35,12 +35,11 @@ def define_flags(flag_values=flags.FLAGS):
            "XLA-compile the training step; auto: on for TPU and GPU, off on CPU.",
            enum_values=["auto", "true", "false"])
     define(flags.DEFINE_integer, "num_gpus", None,
-           "Use the first N visible GPUs (0: CPU only). Unset: all of them.", lower_bound=0)
+           "Use the first N visible GPUs (0: CPU only). Unset: all of them.")
     define(flags.DEFINE_integer, "cpu_replicas", None,
-           "Split the CPU into N logical devices under a MirroredStrategy (no GPU needed).",
-           lower_bound=1)
+           "Split the CPU into N logical devices under a MirroredStrategy (no GPU needed).")
     define(flags.DEFINE_float, "tpu_timeout", 300.0,
-           "Seconds to wait for the TPU to answer before giving up.", lower_bound=0.1)
+           "Seconds to wait for the TPU to answer before giving up.")
 
 
 def setup_from_flags(flag_values=flags.FLAGS):

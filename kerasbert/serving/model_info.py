@@ -4,6 +4,7 @@ TensorFlow import."""
 
 import json
 import os
+import re
 
 from kerasbert.paths import is_remote
 
@@ -47,15 +48,57 @@ def read_model_info(directory):
 
 
 def check_model_flag(directory, flag="--model"):
-    """`read_model_info` for a command-line flag: errors name the flag."""
+    """`read_model_info` for a command-line flag: errors name the flag, and say
+    how to make the fine-tuned model directory that evaluate, predict and export
+    need when `directory` is something else (a preset, an encoder checkpoint, a
+    file or nothing)."""
     if not directory:
         raise ValueError(f"{flag} is required: a model directory written by kerasbert.train")
+    directory = str(directory)
+    what = _not_a_model_directory(directory)
+    if what:
+        source = directory if what.endswith(("a preset", "encoder checkpoint")) else "PRESET"
+        raise ValueError(
+            f"{flag} needs a fine-tuned model directory, and {directory} {what}: make one with "
+            f"python -m kerasbert.train --train_data=FILE --model={source} --output_dir=DIR, "
+            f"then pass {flag}=DIR")
     try:
         return read_model_info(directory)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{flag}: {err}") from None
     except ValueError as err:
         raise ValueError(f"{flag}: {err}") from None
+
+
+def _not_a_model_directory(directory):
+    """What a local `directory` is when it is not a kerasbert model directory
+    (None when it is one, or is remote)."""
+    if is_remote(directory) or os.path.isfile(os.path.join(directory, TASK_FILE)):
+        return None
+    if os.path.isfile(directory):
+        return "is a file"
+    if not os.path.isdir(directory):
+        from kerasbert.presets import is_preset
+
+        return "is a preset" if is_preset(directory) else "does not exist"
+    encoder_files = ("config.json", "bert_config.json", "encoder.safetensors",
+                     "model.safetensors", "pytorch_model.bin", "bert_model.ckpt.index")
+    if any(os.path.exists(os.path.join(directory, name)) for name in encoder_files):
+        return "is an encoder checkpoint"
+    return f"has no {TASK_FILE}"
+
+
+EVAL_DIR = "eval"
+
+
+def evaluation_dir(model_dir, source):
+    """Where `kerasbert.evaluate` writes its scores of `source` by default:
+    MODEL_DIR/eval/<data name>/, beside (never over) the metrics of training."""
+    name = str(source)
+    name = name[len("tfds:"):] if name.startswith("tfds:") else \
+        os.path.splitext(os.path.basename(name.rstrip("/")))[0]
+    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("._") or "data"
+    return os.path.join(str(model_dir), EVAL_DIR, name)
 
 
 def input_names(info):

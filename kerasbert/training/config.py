@@ -41,7 +41,8 @@ class TrainingConfig:
             (0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
             (self.max_train_seconds >= 0, "max_train_seconds must be >= 0"),
-            (self.batch_size % self.gradient_accumulation_steps == 0,
+            (self.gradient_accumulation_steps < 1
+             or self.batch_size % self.gradient_accumulation_steps == 0,
              f"batch_size {self.batch_size} is not divisible by gradient_accumulation_steps "
              f"{self.gradient_accumulation_steps}"),
         ]
