@@ -102,6 +102,9 @@ CASES = [
      "--model needs a fine-tuned model directory, and {file} is a file"),
     ("convert", ["--model=all_minilm_l6_v2", "--to=hf", "--output_dir={file}"],
      "--output_dir: {file} is a file"),
+    # a run already in --output_dir whose settings were not recorded is kept
+    ("train", ["--train_data={train}", "--output_dir={tmp}/old_run"],
+     "holds a run whose settings were not recorded"),
 ]
 
 

@@ -38,6 +38,44 @@ def test_fine_tunes_minilm_on_the_shipped_sample(tmp_path):
     assert "cuda" not in out.stderr.lower()
 
 
+def _files(folder):
+    """{relative path: bytes} of every file below `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_rerun_resumes_only_with_the_same_settings(tmp_path):
+    run = tmp_path / "run"
+    args = [f"--train_data={SAMPLES / 'sentiment_train.csv'}",
+            f"--eval_data={SAMPLES / 'sentiment_dev.csv'}", "--model=all_minilm_l6_v2",
+            f"--output_dir={run}", "--max_steps=2", "--batch_size=16", "--max_seq_length=32",
+            "--verbose=0"]
+    first = _train(*args)
+    assert first.returncode == 0, first.stderr
+    settings = json.loads((run / "run_settings.json").read_text())
+    assert settings["learning_rate"] == 5e-5 and settings["max_steps"] == 2
+    written = _files(run)
+
+    # Other settings: refused in one line naming what differs, and nothing is touched.
+    other = _train(*args, "--learning_rate=1e-3", "--epochs=2", timeout=120)
+    assert other.returncode == 2, other.stderr
+    lines = other.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"kerasbert.train: error: --output_dir {run} holds a run with other settings "
+        "(--epochs=3 there, 2 now; --learning_rate=5e-05 there, 0.001 now)"), lines
+    assert "--overwrite" in lines[0]
+    assert _files(run) == written
+
+    # The same command resumes; --overwrite starts afresh with the new settings.
+    same = _train(*args)
+    assert same.returncode == 0 and "resuming from" in same.stdout, same.stdout + same.stderr
+    fresh = _train(*args, "--learning_rate=1e-3", "--overwrite")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "resuming" not in fresh.stdout
+    assert json.loads((run / "run_settings.json").read_text())["learning_rate"] == 1e-3
+    assert [h["step"] for h in json.loads((run / "history.json").read_text())] == [2]
+
+
 @pytest.mark.parametrize("flag,message", [
     ("--task=poetry", "--task"),
     ("--learning_rate=0", "--learning_rate must be > 0"),

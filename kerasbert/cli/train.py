@@ -95,6 +95,9 @@ def define_flags(fv):
 
 
 define_flags(FLAGS)
+flags.DEFINE_boolean("overwrite", False, "start afresh in an --output_dir that holds a run with "
+                     "other settings, removing that run's files (without it, a run with the "
+                     "same settings resumes and one with others is an error)", flag_values=FLAGS)
 _RECIPE = ("batch_size", "epochs", "learning_rate", "warmup_ratio", "weight_decay", "layer_decay",
            "clip_norm", "gradient_accumulation_steps", "seed", "max_steps", "eval_every_steps",
            "checkpoint_every_steps", "early_stopping_patience", "log_every_steps",
@@ -172,6 +175,14 @@ def run(fv, setup=None):
         **{name: fv[name].value for name in _RECIPE})
 
 
+def _is_chief():
+    """Whether this process is the chief of its job (TF_CONFIG), or alone."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task, cluster = config.get("task") or {}, config.get("cluster") or {}
+    return task.get("type") in (None, "chief") or (
+        task.get("type") == "worker" and "chief" not in cluster and int(task.get("index", 0)) == 0)
+
+
 def _batch_mode(fv, setup):
     """Static shapes wherever XLA compiles the step (always on TPU)."""
     if setup is not None and (setup.kind == "tpu" or setup.jit_compile):
@@ -179,11 +190,26 @@ def _batch_mode(fv, setup):
     return fv.batch_mode
 
 
+def run_settings(fv):
+    """{flag: value} of what defines a run (kept in run_settings.json): every
+    flag but the output place, logging and the devices it runs on."""
+    devices = flags.FlagValues()
+    distribute_flags.define_flags(devices)
+    skip = {"config", "output_dir", "overwrite", "verbose", *devices}
+    return {name: fv[name].value for name in fv if fv[name].name == name and name not in skip}
+
+
 def main(argv=None):
+    from kerasbert.training import run_settings as settings_file
+
     fv = parse(argv or sys.argv)
+    settings = run_settings(fv)
+    defaults = {name: fv[name].default for name in settings}
+    settings_file.check_settings(fv.output_dir, settings, defaults, fv.overwrite)
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
     print(setup.describe(fv.batch_size), flush=True)
+    settings_file.start_run(fv.output_dir, settings, fv.overwrite and _is_chief())
     with worker_failures_reported():
         metrics = run(fv, setup)
     if metrics:

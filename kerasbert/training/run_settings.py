@@ -1,0 +1,108 @@
+"""The settings a run was started with, kept beside its checkpoints.
+
+A training program writes `run_settings.json` into its output directory when
+it starts. Run again into that directory, it resumes the run only when its
+settings are the same (the same command after a crash); with other settings it
+stops with a one-line error that names the differing flags, and nothing is
+lost unless `--overwrite` asks to start afresh. No TensorFlow import for a
+local directory: the programs check this before any work starts.
+"""
+
+import json
+import os
+import shutil
+
+from kerasbert.paths import is_remote
+
+SETTINGS_FILE = "run_settings.json"
+# What a fine-tuning run writes into its output directory; a directory holding
+# any of them holds a run. --overwrite removes them (and nothing else).
+RUN_OUTPUTS = ("checkpoints", "history.json", "best.weights.h5", "logs", "workers",
+               "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
+               "adapter.safetensors", "metrics.json", "metrics_report.txt",
+               "confusion_matrix.png", "eval", SETTINGS_FILE)
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def _exists(path):
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def read_settings(output_dir):
+    """The settings stored in `output_dir`: a dict; {} when the directory holds a
+    run without them; None when it holds no run."""
+    path = os.path.join(output_dir, SETTINGS_FILE)
+    if _exists(path):
+        if is_remote(path):
+            with _gfile().GFile(path) as f:
+                return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    if any(_exists(os.path.join(output_dir, name)) for name in RUN_OUTPUTS):
+        return {}
+    return None
+
+
+def check_settings(output_dir, settings, defaults, overwrite=False):
+    """Whether a run with `settings` ({flag: value}) may start in `output_dir`.
+
+    Returns "new" (nothing there, or `overwrite`), or "resume" (a run with the
+    same settings). Raises ValueError naming the differing flags when the run
+    there has other settings (a flag missing from the stored ones counts as at
+    its default, from `defaults`), or has none stored.
+    """
+    stored = read_settings(output_dir)
+    if stored is None or overwrite:
+        return "new"
+    if not stored:
+        raise ValueError(f"--output_dir {output_dir} holds a run whose settings were not "
+                         f"recorded (no {SETTINGS_FILE}): pass --overwrite to start afresh "
+                         "there, or choose another --output_dir")
+    current = json.loads(json.dumps(settings))
+    differ = [f"--{name}={_shown(stored.get(name, defaults.get(name)))} there, "
+              f"{_shown(current.get(name, defaults.get(name)))} now"
+              for name in sorted(set(stored) | set(current))
+              if stored.get(name, defaults.get(name)) != current.get(name, defaults.get(name))]
+    if differ:
+        raise ValueError(f"--output_dir {output_dir} holds a run with other settings "
+                         f"({'; '.join(differ)}): run with its settings to resume it, pass "
+                         "--overwrite to start afresh there, or choose another --output_dir")
+    return "resume"
+
+
+def _shown(value):
+    return json.dumps(value) if value is None or isinstance(value, (bool, list)) else value
+
+
+def start_run(output_dir, settings, overwrite=False):
+    """Remove the outputs of the run in `output_dir` when `overwrite`, and record
+    `settings` there (atomically: every worker of a job writes the same)."""
+    if overwrite:
+        for name in RUN_OUTPUTS:
+            path = os.path.join(output_dir, name)
+            if is_remote(path):
+                if _gfile().isdir(path):
+                    _gfile().rmtree(path)
+                elif _gfile().exists(path):
+                    _gfile().remove(path)
+            elif os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
+    path = os.path.join(output_dir, SETTINGS_FILE)
+    if is_remote(output_dir):
+        _gfile().makedirs(output_dir)
+        with _gfile().GFile(path, "w") as f:
+            f.write(text)
+        return
+    os.makedirs(output_dir, exist_ok=True)
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(partial, path)
