@@ -52,6 +52,20 @@ def test_readme_starts_with_the_two_set_up_commands():
     assert "python -m pytest -q" in ci
 
 
+def test_ci_runs_the_main_job_and_a_bayesian_search_before_the_test_extras():
+    """`.ci/run`: the README's main job and a Bayesian search on the plain install,
+    then the README's test command, each as the README writes it."""
+    commands = readme_commands()
+    setup, tests = commands[0][1], commands[1][1]
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    search = [i for i, line in enumerate(lines) if line.startswith("python -m kerasbert.tune")
+              and "--tuner=bayesian" in line and "--max_trials=2" in line]
+    assert setup in lines and tests in lines and search, lines
+    assert lines.index(setup) < search[0] < lines.index(tests) == len(lines) - 1
+    assert not any("[test]" in line for line in lines[:lines.index(tests)])
+
+
 def test_every_readme_command_runs(tmp_path):
     for name in ("kerasbert", "launch"):
         (tmp_path / name).symlink_to(ROOT / name)
