@@ -97,9 +97,9 @@ def _torch(sentences, labels, steps):
     import torch
     from transformers import BertForSequenceClassification, BertTokenizerFast
 
-    from kerasbert.presets import preset_weights_dir
+    from kerasbert.checkpoints.sources import resolve
 
-    directory = preset_weights_dir("all_minilm_l6_v2")
+    directory = resolve("all_minilm_l6_v2")
     model = BertForSequenceClassification.from_pretrained(directory, num_labels=2).cuda().train()
     tokenizer = BertTokenizerFast.from_pretrained(directory)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)

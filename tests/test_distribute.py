@@ -130,21 +130,37 @@ def test_tf_config_with_two_workers_gives_multi_worker_strategy_and_shards():
     assert batches[1] == [[1, 3, 5, 7], [9, 11, 13, 15]]
 
 
-# --- MirroredStrategy over 4 logical CPUs: same loss curve as one device -------------------------
+# --- MirroredStrategy over 4 logical CPUs: the Trainer's loss curve is that of one device ------
 
 _MIRRORED_SCRIPT = r"""
+import glob
 import json
+import os
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
-from kerasbert.distribute import distribute_dataset, resolve_strategy
+from kerasbert.distribute import resolve_strategy
+from kerasbert.tasks.classification import ClassificationTask
+from kerasbert.training.config import TrainingConfig
+from kerasbert.training.trainer import Trainer
 
-GLOBAL_BATCH, STEPS = 32, 12
+GLOBAL_BATCH, STEPS, EPOCHS = 32, 12, 2
+OUT = sys.argv[1]
 mirrored = resolve_strategy(cpu_replicas=4)
 single = resolve_strategy(mixed_precision="float32")
 rng = np.random.default_rng(0)
 x = rng.normal(size=(GLOBAL_BATCH * STEPS, 8)).astype("float32")
 y = (x @ rng.normal(size=(8, 3))).argmax(-1).astype("int32")
+
+
+class Task(ClassificationTask):
+    # The package's classification task; it notes the batch each replica's loss sees.
+    def loss(self, labels, logits):
+        self.replica_batches.append(int(labels.shape[0]))
+        return super().loss(labels, logits)
+
 
 def build():
     return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
@@ -153,64 +169,76 @@ def build():
 keras.utils.set_random_seed(1)
 initial = build().get_weights()
 
-def train(setup, jit_compile=False):
-    strategy = setup.strategy
-    with strategy.scope():
-        model = build()
-        model.set_weights(initial)
-        optimizer = keras.optimizers.SGD(0.5)
-    data = distribute_dataset(setup, lambda context: tf.data.Dataset.from_tensor_slices((x, y)),
-                              GLOBAL_BATCH)
 
-    def replica_step(features, labels):
-        with tf.GradientTape() as tape:
-            logits = model(features, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(labels, logits,
-                                                                       from_logits=True)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=GLOBAL_BATCH)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
+def model_fn():
+    model = build()
+    model.set_weights(initial)
+    return model
 
-    @tf.function(jit_compile=jit_compile)
-    def step(features, labels):
-        losses = strategy.run(replica_step, args=(features, labels))
-        return strategy.reduce("SUM", losses, axis=None)
 
-    losses, shapes = [], []
-    for features, labels in data:
-        shapes.append([int(t.shape[0]) for t in strategy.experimental_local_results(features)])
-        losses.append(float(step(features, labels)))
-    return losses, shapes
+def logged_losses(directory):
+    # The per-update training loss the Trainer wrote to TensorBoard.
+    values = {}
+    for path in glob.glob(os.path.join(directory, "logs", "train", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "loss":
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return [values[step] for step in sorted(values)]
 
-try:
-    mirrored.describe(30)
-    odd_batch = None
-except ValueError as err:
-    odd_batch = str(err)
-mirrored_losses, mirrored_shapes = train(mirrored)
-single_losses, single_shapes = train(single)
-try:
-    train(mirrored, jit_compile=True)
-    xla_error = None
-except tf.errors.InvalidArgumentError as err:
-    xla_error = str(err)
+
+def train(setup, name, batch_size=GLOBAL_BATCH, jit_compile=False):
+    task = Task(["a", "b", "c"])
+    task.replica_batches, contexts = [], []
+
+    def dataset_fn(epoch, context):
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        contexts.append([context.num_input_pipelines, context.num_replicas_in_sync, per_replica])
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(per_replica, drop_remainder=True)
+
+    def evaluate(model):
+        return task.compute_metrics(model(x, training=False).numpy(), y)
+
+    config = TrainingConfig(epochs=EPOCHS, batch_size=batch_size, learning_rate=1e-2,
+                            warmup_ratio=0.0, log_every_steps=1, checkpoint_every_steps=0,
+                            restore_best=False, verbose=0)
+    trainer = Trainer(model_fn, task, config, os.path.join(OUT, name), setup.strategy,
+                      jit_compile=jit_compile)
+    trainer.fit(dataset_fn, STEPS, evaluate)
+    return {"losses": logged_losses(os.path.join(OUT, name)), "steps": int(trainer.state.step),
+            "replica_batches": task.replica_batches, "contexts": contexts,
+            "history": [h["accuracy"] for h in trainer.history],
+            "weights": [w.tolist() for w in trainer.model.get_weights()]}
+
+
+def error(run):
+    try:
+        run()
+    except Exception as err:
+        return [type(err).__name__, str(err)]
+
+# The first update's loss, computed apart from the Trainer: the mean cross-entropy
+# of the initial model over the first global batch.
+first = keras.losses.sparse_categorical_crossentropy(
+    y[:GLOBAL_BATCH], model_fn()(x[:GLOBAL_BATCH]), from_logits=True)
 print(json.dumps({
     "kind": mirrored.kind, "replicas": mirrored.num_replicas,
     "devices": list(mirrored.strategy.extended.worker_devices),
-    "describe": mirrored.describe(32), "odd_batch": odd_batch,
+    "describe": mirrored.describe(32), "odd_batch": error(lambda: mirrored.describe(30)),
+    "odd_trainer_batch": error(lambda: train(mirrored, "odd", batch_size=30)),
     "single_kind": single.kind, "single_replicas": single.num_replicas,
-    "mirrored": mirrored_losses, "single": single_losses,
-    "mirrored_shapes": mirrored_shapes, "single_shapes": single_shapes,
-    "xla_error": xla_error,
+    "first_loss": float(np.mean(first)),
+    "mirrored": train(mirrored, "mirrored"), "single": train(single, "single"),
+    "xla_error": error(lambda: train(mirrored, "xla", jit_compile=True)),
 }))
 """
 
 
 @pytest.fixture(scope="module")
-def mirrored_run():
-    result = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True,
-                            text=True, env=_env(), timeout=120)
+def mirrored_run(tmp_path_factory):
+    result = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_SCRIPT, str(tmp_path_factory.mktemp("mirrored"))],
+        capture_output=True, text=True, env=_env(), timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -220,20 +248,33 @@ def test_mirrored_over_four_logical_cpus_reports_four_replicas(mirrored_run):
     assert [device.rsplit(":", 1)[-1] for device in mirrored_run["devices"]] == ["0", "1", "2", "3"]
     assert mirrored_run["describe"] == ("MirroredStrategy (mirrored), 4 replicas, precision "
                                         "float32, XLA off, global batch 32 (8 per replica)")
-    assert "30 is not divisible by the 4 replicas" in mirrored_run["odd_batch"]
+    for kind, message in (mirrored_run["odd_batch"], mirrored_run["odd_trainer_batch"]):
+        assert kind == "ValueError" and "30 is not divisible by the 4 replicas" in message
     assert mirrored_run["single_kind"] == "cpu" and mirrored_run["single_replicas"] == 1
 
 
 def test_mirrored_feeds_each_replica_a_per_replica_batch(mirrored_run):
-    assert mirrored_run["mirrored_shapes"] == [[8, 8, 8, 8]] * 12
-    assert mirrored_run["single_shapes"] == [[32]] * 12
+    mirrored, single = mirrored_run["mirrored"], mirrored_run["single"]
+    # One input pipeline per epoch, asked for per-replica batches of 32 / replicas ...
+    assert mirrored["contexts"] == [[1, 4, 8]] * 2
+    assert single["contexts"] == [[1, 1, 32]] * 2
+    # ... and every replica's loss sees 8 examples (traced once per replica).
+    assert mirrored["replica_batches"] and set(mirrored["replica_batches"]) == {8}
+    assert len(mirrored["replica_batches"]) % 4 == 0
+    assert single["replica_batches"] and set(single["replica_batches"]) == {32}
 
 
 def test_mirrored_loss_curve_matches_one_device(mirrored_run):
-    mirrored, single = np.array(mirrored_run["mirrored"]), np.array(mirrored_run["single"])
-    assert len(mirrored) == len(single) == 12
+    runs = mirrored_run["mirrored"], mirrored_run["single"]
+    for run in runs:  # 2 epochs of 12 updates, each logged, an evaluation per epoch
+        assert run["steps"] == 24 and len(run["losses"]) == 24 and len(run["history"]) == 2
+    mirrored, single = (np.array(run["losses"]) for run in runs)
     np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(single[0], mirrored_run["first_loss"], rtol=1e-5)
     assert single[-1] < 0.8 * single[0]
+    assert runs[0]["history"] == runs[1]["history"]
+    for a, b in zip(*(run["weights"] for run in runs)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_xla_with_several_cpu_replicas_fails_in_tf_and_is_refused(mirrored_run):
@@ -242,7 +283,8 @@ def test_xla_with_several_cpu_replicas_fails_in_tf_and_is_refused(mirrored_run):
 
     from kerasbert.distribute import resolve_strategy
 
-    assert "located in device" in mirrored_run["xla_error"]
+    kind, message = mirrored_run["xla_error"]
+    assert kind == "InvalidArgumentError" and "located in device" in message
     cpu = tf.config.list_physical_devices("CPU")[0]
     before = tf.config.get_logical_device_configuration(cpu)
     with pytest.raises(ValueError, match="jit_compile=true with 4 CPU replicas is not supported"):
@@ -366,7 +408,12 @@ def test_distribute_dataset_checks_static_shapes_when_asked():
 
     setup = DistributionSetup(tf.distribute.get_strategy(), "cpu", 1, "float32", False)
     examples = _batches(label_dtype="int64").unbatch()
-    assert distribute_dataset(setup, lambda context: examples, 32) is not None
+    # 70 examples padded into 2 full batches of 32 and unbatched: 64, in order.
+    batches = list(distribute_dataset(setup, lambda context: examples, 32))
+    assert [features["token_ids"][:, 0].numpy().tolist() for features, _ in batches] == [
+        list(range(32)), list(range(32, 64))]
+    assert [labels.numpy().tolist() for _, labels in batches] == [
+        [i % 2 for i in range(32)], [i % 2 for i in range(32, 64)]]
     with pytest.raises(ValueError, match="'labels' is int64"):
         distribute_dataset(setup, lambda context: examples, 32, check_static=True)
 

@@ -8,7 +8,7 @@ import pytest
 from transformers import BertTokenizerFast
 
 from kerasbert import BertEncoder
-from kerasbert.presets import preset_weights_dir
+from kerasbert.checkpoints.sources import resolve
 from tests.reference import hf_features, max_abs_diff_real_tokens, sst2_sentences, torch_bert_outputs
 
 TOLERANCE = 1e-4
@@ -16,7 +16,7 @@ TOLERANCE = 1e-4
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-    return preset_weights_dir("all_minilm_l6_v2")
+    return resolve("all_minilm_l6_v2")
 
 
 @pytest.fixture(scope="module")

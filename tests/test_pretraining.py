@@ -272,7 +272,7 @@ def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
     assert reloaded["mlm_accuracy"] == pytest.approx(after["mlm_accuracy"], abs=1e-6)
 
 
-def test_a_preset_without_weights_pretrains_from_its_random_initialisation(corpus, tmp_path):
+def test_a_downloaded_preset_without_heads_pretrains_with_fresh_heads(corpus, tmp_path):
     metrics = pretrain(str(corpus[0]), str(tmp_path), model="bert_tiny_en_uncased",
                        eval_data=str(corpus[1]), max_seq_length=32, max_predictions_per_seq=5,
                        max_eval_examples=64, batch_size=16, max_steps=3,
@@ -283,9 +283,9 @@ def test_a_preset_without_weights_pretrains_from_its_random_initialisation(corpu
 
 def test_minilm_encoder_survives_the_pretraining_model_and_saving_intact(tmp_path):
     from kerasbert.checkpoints.loading import read_checkpoint
-    from kerasbert.presets import preset_weights_dir
+    from kerasbert.checkpoints.sources import resolve
 
-    preset_dir = str(preset_weights_dir("all_minilm_l6_v2"))
+    preset_dir = str(resolve("all_minilm_l6_v2"))
     model = BertPretrainingModel(BertEncoder.from_preset("all_minilm_l6_v2"), next_sentence=True)
     assert load_heads(model, preset_dir) == []  # the preset ships no pretraining heads
     save_encoder(model.encoder, tmp_path)
@@ -376,15 +376,47 @@ def test_cli_pretrains_from_scratch_and_train_fine_tunes_the_result(corpus, tmp_
     assert metrics["masking"]["whole_word"] and metrics["steps"] == 5
     settings = json.loads((out_dir / "pretraining_data" / "pretraining_data.json").read_text())
     assert settings["settings"]["max_seq_length"] == 32 and len(settings["train_files"]) == 4
-    # held out: the last 5% of the documents, not trained on
-    assert metrics["eval_instances"] > 0
+    # held out: the last 5% of the documents, not trained on. The counts are those
+    # of the records on disk, and the held-out records are exactly the instances
+    # of the last round(5%) documents (cut with the settings the run recorded).
+    def records(files):
+        batches = tf.data.TFRecordDataset(sorted(files)).batch(1024)
+        return np.concatenate([parse_batch(b, 32)["token_ids"].numpy() for b in batches])
+
+    assert metrics["train_instances"] == len(records(settings["train_files"]))
+    held_out_ids = records(settings["eval_files"])
+    assert metrics["eval_instances"] == len(held_out_ids)
+    assert metrics["eval_sequences"] == min(len(held_out_ids), 64)  # --max_eval_examples
+    options = settings["settings"]
+    documents = read_text_corpus(corpus[0])
+    held = max(2, round(len(documents) * options["eval_fraction"]))
+    tokenizer = BertTokenizer.from_preset(str(out_dir), sequence_length=32)
+    expected = create_instances(tokenize_documents(documents[-held:], tokenizer), 32,
+                                next_sentence=True, short_seq_prob=options["short_seq_prob"],
+                                seed=options["seed"] + 1)
+    assert len(expected) == len(held_out_ids)
+    for instance, ids in zip(expected, held_out_ids):
+        assert ids.tolist()[1:1 + len(instance.tokens_a)] == instance.tokens_a
+    from kerasbert.serving import Predictor
     from kerasbert.training.fine_tune import fine_tune
 
     fine_tuned = fine_tune("classification", str(SAMPLES / "sentiment_train.csv"),
                            str(SAMPLES / "sentiment_dev.csv"), model=str(out_dir),
                            output_dir=str(tmp_path / "classifier"), max_seq_length=32,
                            batch_size=16, max_steps=2, epochs=1, verbose=0)
-    assert 0.0 <= fine_tuned["accuracy"] <= 1.0
+    # The accuracy reported (and written) is that of the saved classifier's
+    # predictions on the dev rows, recomputed here.
+    import csv
+
+    with open(SAMPLES / "sentiment_dev.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    predicted = Predictor.from_directory(str(tmp_path / "classifier")).predict(
+        {"text": [r["text"] for r in rows]})
+    accuracy = np.mean([p["label"] == r["label"] for p, r in zip(predicted, rows)])
+    assert len(predicted) == len(rows) == 120
+    assert fine_tuned["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    written = json.loads((tmp_path / "classifier" / "metrics.json").read_text())
+    assert written["accuracy"] == pytest.approx(accuracy, abs=1e-6)
     saved = BertEncoder.from_preset(str(tmp_path / "classifier" / "encoder")).bert_config
     assert saved["vocab_size"] == 1000 and saved["hidden_size"] == 32
 

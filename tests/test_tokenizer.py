@@ -10,16 +10,17 @@ import tensorflow as tf
 from transformers import BertTokenizerFast
 
 from kerasbert import BertTokenizer
-from kerasbert.presets import preset_vocabulary_file
+from kerasbert.checkpoints.sources import vocabulary_file
 from tests.reference import sst2_sentences
 
 ODD = ["Héllo Ωmega ﬁne ＡＢＣ wörld\x07 tab\there\u00a0nbsp 中文字符 😀 " + "x" * 150,
-       "İstanbul ß straße", "naïve café résumé", "北京欢迎你，上海也是。", "a\u200bb zero\ufffdwidth"]
+       "İstanbul ß straße", "naïve café résumé", "北京欢迎你，上海也是。", "a\u200bb zero\ufffdwidth",
+       "ΟΔΟΣ ΣΟΦΟΣ. cafe\u0301 na\u0308ive x\u00adyz"]
 
 
 @pytest.fixture(scope="module")
 def vocab():
-    return str(preset_vocabulary_file("all_minilm_l6_v2"))
+    return str(vocabulary_file("all_minilm_l6_v2"))
 
 
 def _conll_sentences(shared_data):
@@ -71,9 +72,10 @@ def test_pairs_truncate_longest_first_like_transformers(vocab, squad):
         np.testing.assert_array_equal(result["segment_ids"].numpy(), want["token_type_ids"])
 
 
-def test_offsets_match_transformers_on_squad_contexts(vocab, squad):
-    ours = BertTokenizer(vocab)
-    ref = BertTokenizerFast(vocab=vocab)
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_offsets_match_transformers_on_squad_contexts(vocab, squad, lowercase):
+    ours = BertTokenizer(vocab, lowercase=lowercase)
+    ref = BertTokenizerFast(vocab=vocab, do_lower_case=lowercase)
     for paragraph in squad["data"][0]["paragraphs"][:20] + [{"context": t} for t in ODD]:
         ids, starts, ends = ours.tokenize_with_offsets(paragraph["context"])
         want = ref(paragraph["context"], add_special_tokens=False, return_offsets_mapping=True)

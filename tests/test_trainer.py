@@ -6,7 +6,7 @@ import tensorflow as tf
 from transformers import BertTokenizerFast
 
 from kerasbert import BertEncoder
-from kerasbert.presets import preset_vocabulary_file
+from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.task import Task, masked_sum
 from kerasbert.training.config import TrainingConfig
@@ -33,7 +33,7 @@ def sst2_slice(shared_data):
 
     with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
-    tokenizer = BertTokenizerFast(vocab=str(preset_vocabulary_file("all_minilm_l6_v2")))
+    tokenizer = BertTokenizerFast(vocab=str(vocabulary_file("all_minilm_l6_v2")))
     batch = tokenizer([r[0] for r in rows], padding="max_length", max_length=32,
                       truncation=True, return_tensors="np")
     features = {"token_ids": batch["input_ids"].astype("int32"),
@@ -54,9 +54,10 @@ class _Killed(Exception):
     pass
 
 
-def _train(data, output_dir, strategy=None, kill_at=None, **overrides):
+def _train(data, output_dir, strategy=None, kill_at=None, scripted=None, **overrides):
     """Train a tiny classifier; `kill_at=N` dies (like kill -9, without any
-    clean-up) when update N finishes."""
+    clean-up) when update N finishes; `scripted` (a list) makes the i-th
+    evaluation report accuracy `scripted[i]` instead of measuring it."""
     tf.keras.utils.set_random_seed(3)
     config = TrainingConfig(**{"epochs": 2, "batch_size": 16, "learning_rate": 1e-3,
                                "verbose": 0, "eval_every_steps": 1, **overrides})
@@ -64,6 +65,8 @@ def _train(data, output_dir, strategy=None, kill_at=None, **overrides):
     def evaluate(model):
         if kill_at is not None and trainer.state.step == kill_at:
             raise _Killed()
+        if scripted is not None:
+            return {"accuracy": scripted[len(trainer.history)]}
         logits = model.predict(data[0], verbose=0)
         return {"accuracy": float((logits.argmax(-1) == data[1]).mean())}
 
@@ -134,9 +137,18 @@ def test_best_weights_are_restored(sst2_slice, tmp_path):
 
 
 def test_early_stopping_stops(sst2_slice, tmp_path):
-    trainer = _train(sst2_slice, tmp_path, learning_rate=1e-9, early_stopping_patience=2,
-                     epochs=3)
-    assert len(trainer.history) < 24
+    # One evaluation per update (3 epochs of 8 allow 24). With patience 2: 0.5 and
+    # 0.6 improve, 0.4 does not (1 bad), 0.7 improves (the count restarts), 0.7
+    # again is no improvement (1), 0.65 neither (2): training stops after the
+    # 6th evaluation, at update 6, and never reads the rest of the script.
+    scripted = [0.5, 0.6, 0.4, 0.7, 0.7, 0.65] + [0.9] * 18
+    trainer = _train(sst2_slice, tmp_path, early_stopping_patience=2, epochs=3,
+                     scripted=scripted)
+    assert [h["step"] for h in trainer.history] == [1, 2, 3, 4, 5, 6]
+    assert [h["accuracy"] for h in trainer.history] == scripted[:6]
+    assert int(trainer.state.step) == 6
+    assert int(trainer.state.bad_evals) == 2
+    assert float(trainer.state.best_metric) == 0.7
 
 
 def test_training_time_budget_stops_and_evaluates(sst2_slice, tmp_path):

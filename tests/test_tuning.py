@@ -33,12 +33,13 @@ def make_tiny_model(directory):
     its 64 positions make max_seq_length 128 fail."""
     import keras
 
-    from kerasbert import BertEncoder, presets
+    from kerasbert import BertEncoder
     from kerasbert.checkpoints.loading import save_encoder
+    from kerasbert.checkpoints.sources import vocabulary_file
 
     keras.utils.set_random_seed(3)
     save_encoder(BertEncoder(vocab_size=30522, **TINY), directory)
-    shutil.copy(presets.preset_vocabulary_file("bert_tiny_en_uncased"),
+    shutil.copy(vocabulary_file("all_minilm_l6_v2"),
                 os.path.join(directory, "vocab.txt"))
     return directory
 

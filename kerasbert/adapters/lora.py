@@ -99,13 +99,17 @@ def read_adapter(path):
 
 
 def assign_adapter(model, arrays, path="<adapter>"):
-    """Load adapter `arrays` into a model whose LoRA is enabled with the same settings."""
-    variables = adapter_variables(model)
-    missing, unexpected = sorted(set(variables) - set(arrays)), sorted(set(arrays) - set(variables))
-    wrong = [f"{name} {arrays[name].shape} != {tuple(v.shape)}" for name, v in variables.items()
-             if name in arrays and tuple(arrays[name].shape) != tuple(v.shape)]
-    if missing or unexpected or wrong:
-        raise ValueError(f"adapter {path} does not fit the model: missing {missing}, "
-                         f"unexpected {unexpected}, wrong shapes {wrong}")
-    for name, variable in variables.items():
-        variable.assign(arrays[name])
+    """Load adapter `arrays` into a model whose LoRA is enabled with the same settings.
+
+    Raises:
+        CheckpointMismatchError (a ValueError) listing every missing,
+        unexpected and mis-shaped matrix, before any variable is changed.
+    """
+    from kerasbert.checkpoints.assign import CheckpointMismatchError, check_and_assign
+
+    try:
+        check_and_assign(adapter_variables(model), arrays, f"adapter {path}")
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(
+            f"{err}\n(an adapter fits a model whose LoRA is enabled with the rank and "
+            f"targets it was saved with, on an encoder of the same shape)") from None

@@ -1,14 +1,17 @@
-"""Hugging Face BERT directories: `config.json` + `model.safetensors`
-(or, only when the caller opts in, a pickled `pytorch_model.bin`)."""
+"""Hugging Face BERT directories: `config.json` + `model.safetensors`, or the
+Keras `tf_model.h5` that TF-only repositories carry (or, only when the caller
+opts in, a pickled `pytorch_model.bin`)."""
 
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
+H5_FILE = "tf_model.h5"
 PICKLE_FILE = "pytorch_model.bin"
 _BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
               "intermediate_size", "hidden_act", "hidden_dropout_prob",
@@ -20,7 +23,8 @@ _IGNORED_PREFIXES = ("embeddings.position_ids", "cls.", "classifier.", "qa_outpu
 
 def is_hf_dir(directory):
     return tf.io.gfile.exists(os.path.join(directory, CONFIG_FILE)) and any(
-        tf.io.gfile.exists(os.path.join(directory, f)) for f in (SAFETENSORS_FILE, PICKLE_FILE))
+        tf.io.gfile.exists(os.path.join(directory, f))
+        for f in (SAFETENSORS_FILE, H5_FILE, PICKLE_FILE))
 
 
 def read_config(directory):
@@ -45,6 +49,8 @@ def read_arrays(directory, allow_pickle=False, keep_heads=False):
     path = os.path.join(directory, SAFETENSORS_FILE)
     if tf.io.gfile.exists(path):
         arrays = _read_safetensors(path)
+    elif tf.io.gfile.exists(os.path.join(directory, H5_FILE)):
+        arrays = _read_h5(os.path.join(directory, H5_FILE))
     elif allow_pickle:
         arrays = _read_pickle(os.path.join(directory, PICKLE_FILE))
     else:
@@ -63,6 +69,35 @@ def _read_safetensors(path):
 
     with tf.io.gfile.GFile(path, "rb") as f:
         return load(f.read())
+
+
+_H5_ENCODER_NAME = re.compile(r"(?:^|/)bert/((?:embeddings|encoder|pooler)/.*?)(?::0)?$")
+_H5_LEAF = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight"}
+
+
+def _read_h5(path):
+    """The encoder arrays of a Keras `tf_model.h5` (transformers' TFBertModel
+    weights: `.../bert/encoder/layer_._0/attention/self/query/kernel:0`) under
+    their Hugging Face names, dense kernels transposed to the PyTorch layout.
+    Heads outside `bert/` (MLM, NSP) are left out, as for the other formats."""
+    import h5py
+
+    arrays = {}
+
+    def visit(name, item):
+        match = _H5_ENCODER_NAME.search(name)
+        if match is None or not isinstance(item, h5py.Dataset):
+            return
+        parts = re.sub(r"layer_\._(\d+)", r"layer/\1", match.group(1)).split("/")
+        array = item[()]
+        if parts[-1] == "kernel":
+            array = array.T
+        parts[-1] = _H5_LEAF.get(parts[-1], parts[-1])
+        arrays[".".join(parts)] = array
+
+    with tf.io.gfile.GFile(path, "rb") as f, h5py.File(f, "r") as h5:
+        h5.visititems(visit)
+    return arrays
 
 
 def _read_pickle(path):

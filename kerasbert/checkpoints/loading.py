@@ -1,8 +1,11 @@
 """Load and save encoders in every supported format.
 
-Formats, detected from the files in a directory:
+A model is named by a preset, an `hf://ORG/NAME[@REVISION]` handle, a
+`tf.io.gfile` URL (gs://, ...) or a local directory (`sources.resolve`).
+Formats, detected from the files in the directory:
 - `kerasbert`: kerasbert_encoder.json + encoder.safetensors
-- `hf`: Hugging Face config.json + model.safetensors (pytorch_model.bin on opt-in)
+- `hf`: Hugging Face config.json + model.safetensors (or tf_model.h5;
+  pytorch_model.bin on opt-in)
 - `tf1`: Google's bert_config.json + bert_model.ckpt.{index,data-*}
 """
 
@@ -12,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert import presets
-from kerasbert.checkpoints import hf_checkpoint, native_format, tf1_checkpoint
+from kerasbert.checkpoints import hf_checkpoint, native_format, sources, tf1_checkpoint
 from kerasbert.checkpoints.assign import CheckpointMismatchError, check_and_assign
 from kerasbert.checkpoints.name_map import encoder_variable_names, encoder_variables, hf_name
 
@@ -27,8 +30,8 @@ def detect_format(directory):
     """"kerasbert", "hf" or "tf1" for a checkpoint directory; a clear error otherwise."""
     directory = str(directory)
     if not tf.io.gfile.isdir(directory):
-        raise FileNotFoundError(f"{directory} is neither a preset name nor a directory; "
-                                f"presets: {', '.join(presets.list_presets())}")
+        raise FileNotFoundError(f"{directory} is neither a preset name, an hf://ORG/NAME handle "
+                                f"nor a directory; presets: {', '.join(presets.list_presets())}")
     for name, matches in _FORMATS.items():
         if matches(directory):
             return name
@@ -81,15 +84,17 @@ def _check_vocabulary(directory, config):
 
 
 def load_encoder(name_or_path, load_weights=True, allow_pickle=False, **overrides):
-    """A `BertEncoder` from a preset name or a checkpoint directory (see module doc)."""
+    """A `BertEncoder` from a preset, handle or checkpoint directory (see module doc).
+
+    `load_weights=False` is the only way to a randomly initialised encoder: of
+    the preset's published shape (no download), or of the checkpoint's config.
+    """
     from kerasbert.encoder.bert_encoder import BertEncoder
 
-    directory = str(name_or_path)
-    if presets.is_preset(directory):
-        weights_dir = presets.preset_weights_dir(directory)
-        if weights_dir is None:
-            return BertEncoder(**{**presets.get_preset(directory)["config"], **overrides})
-        directory = str(weights_dir)
+    name = str(name_or_path)
+    if not load_weights and presets.is_preset(name):
+        return BertEncoder(**{**presets.get_preset(name)["config"], **overrides})
+    directory = sources.resolve(name, allow_pickle)
     fmt = detect_format(directory)
     if not load_weights:
         config = _read_config(directory, fmt)

@@ -10,7 +10,6 @@ names). The vocabulary files beside the source are copied along.
 
 import argparse
 import os
-import shutil
 
 from kerasbert.cli.flags import UsageError, check_output_dir, quiet_tensorflow, run_main
 
@@ -34,19 +33,20 @@ def main(argv=None):
             os.path.join(args.output_dir, "model.safetensors")):
         raise UsageError(f"{args.output_dir} already holds a checkpoint; choose a new directory")
     quiet_tensorflow()
-    from kerasbert import presets
-    from kerasbert.checkpoints import loading
+    import tensorflow as tf
+
+    from kerasbert.checkpoints import loading, sources
     from kerasbert.encoder.bert_encoder import BertEncoder
 
     encoder = BertEncoder.from_preset(args.model, allow_pickle=args.allow_pickle)
     writer = {"kerasbert": loading.save_encoder, "hf": loading.export_hf_checkpoint,
               "tf1": loading.export_tf1_checkpoint}[args.to]
     writer(encoder, args.output_dir)
-    source = (presets.preset_weights_dir(args.model) if presets.is_preset(args.model)
-              else args.model)
+    source = sources.resolve(args.model, args.allow_pickle)
     for name in _VOCAB_FILES:
-        if source and os.path.exists(os.path.join(source, name)):
-            shutil.copy(os.path.join(source, name), args.output_dir)
+        if tf.io.gfile.exists(os.path.join(source, name)):
+            tf.io.gfile.copy(os.path.join(source, name), os.path.join(args.output_dir, name),
+                             overwrite=True)
     print(f"wrote {args.to} checkpoint of {encoder.count_params():,} parameters to {args.output_dir}")
     return 0
 

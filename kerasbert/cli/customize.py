@@ -16,6 +16,7 @@ import sys
 
 from absl import flags
 
+from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
                                  define_reader_flags, parse_argv, parse_column, quiet_tensorflow)
 
@@ -38,7 +39,7 @@ def define_flags(fv):
     flags.DEFINE_bool("per_user", False, "the model serves many users: train LoRA adapters",
                       flag_values=fv)
     flags.DEFINE_list("candidates", ["all_minilm_l6_v2"], "models to choose from, preferred "
-                      "first (presets or checkpoint directories)", flag_values=fv)
+                      "first (presets, hf:// handles or checkpoint directories)", flag_values=fv)
     flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
     flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
 
@@ -58,6 +59,8 @@ def check_flags(fv):
 def main(argv=None):
     parse_argv(FLAGS, argv or sys.argv, __doc__)
     check_flags(FLAGS)
+    for candidate in FLAGS.candidates:
+        print(fetch_model(candidate), flush=True)
     quiet_tensorflow()
     from kerasbert.customization.customize import REPORT_FILE, customize
 

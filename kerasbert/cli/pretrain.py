@@ -24,6 +24,7 @@ from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir
                                  define_reader_flags, parse_argv, quiet_tensorflow, run_main,
                                  worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
+from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 
 FLAGS = flags.FlagValues()
@@ -43,8 +44,8 @@ def define_flags(fv):
     define_reader_flags(fv, header=False)
     flags.DEFINE_string("output_dir", None, "where the encoder, data and checkpoints go",
                         flag_values=fv)
-    flags.DEFINE_string("model", None, "continue from this preset or checkpoint directory "
-                        "(unset: pretrain from scratch)", flag_values=fv)
+    flags.DEFINE_string("model", None, "continue from this preset, hf:// handle or checkpoint "
+                        "directory (unset: pretrain from scratch)", flag_values=fv)
     flags.DEFINE_string("preset", "bert_tiny_en_uncased", "encoder shape from scratch",
                         flag_values=fv)
     flags.DEFINE_integer("num_layers", None, "from scratch: transformer layers", flag_values=fv)
@@ -141,9 +142,11 @@ def run(fv, setup=None):
 
 def main(argv=None):
     fv = parse(argv or sys.argv)
+    model_line = (fetch_model(fv.model) if fv.model else
+                  f"encoder: random initialisation of {fv.preset}'s shape (from scratch)")
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
-    print(setup.describe(fv.batch_size), flush=True)
+    print(f"{setup.describe(fv.batch_size)}; {model_line}", flush=True)
     with worker_failures_reported():
         metrics = run(fv, setup)
     print("held-out masked-LM:")

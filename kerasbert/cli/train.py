@@ -18,6 +18,7 @@ from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_file,
                                  check_input_files, check_output_dir, check_ranges,
                                  define_reader_flags, parse_argv, parse_column, quiet_tensorflow,
                                  run_main, worker_failures_reported)
+from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 
 TASKS = ("classification", "regression", "multilabel", "ner", "qa")
@@ -39,8 +40,12 @@ def define_flags(fv):
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
     define_reader_flags(fv)
     flags.DEFINE_string("model", "all_minilm_l6_v2",
-                        "preset, HF / TF1 checkpoint directory, or kerasbert model directory",
-                        flag_values=fv)
+                        "preset (downloaded from the model hub), hf://ORG/NAME[@REVISION], "
+                        "HF / TF1 checkpoint directory (local or gs://), or kerasbert model "
+                        "directory", flag_values=fv)
+    flags.DEFINE_bool("random_init", False, "start from random weights of --model's shape "
+                      "(its vocabulary is kept) instead of its pretrained weights",
+                      flag_values=fv)
     flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
     flags.DEFINE_integer("doc_stride", 128, "qa: tokens between the starts of context windows",
                          flag_values=fv)
@@ -87,8 +92,10 @@ def define_flags(fv):
     flags.DEFINE_integer("lora_rank", 8, "rank of the LoRA adapters", flag_values=fv)
     flags.DEFINE_bool("lora_feed_forward", False, "adapt the feed-forward projections too",
                       flag_values=fv)
-    flags.DEFINE_enum("pooling", "cls", ["cls", "mean"], "sentence-level heads read the [CLS] "
-                      "pooler (cls) or the mean of the token vectors (mean)", flag_values=fv)
+    flags.DEFINE_enum("pooling", "auto", ["auto", "cls", "mean"], "sentence-level heads read "
+                      "the [CLS] pooler (cls) or the mean of the token vectors (mean); auto: "
+                      "what the checkpoint declares (mean for sentence-transformers "
+                      "checkpoints, cls otherwise)", flag_values=fv)
     flags.DEFINE_bool("case_markers", False, "ner: mark capitalised and all-caps words with a "
                       "piece of their own, so an uncased encoder sees the case", flag_values=fv)
     distribute_flags.define_flags(fv)
@@ -170,7 +177,7 @@ def run(fv, setup=None):
         version_2_with_negative=fv.version_2_with_negative,
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
-        lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling,
+        lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling, random_init=fv.random_init,
         case_markers=fv.case_markers, header=fv.header,
         **{name: fv[name].value for name in _RECIPE})
 
@@ -206,9 +213,10 @@ def main(argv=None):
     settings = run_settings(fv)
     defaults = {name: fv[name].default for name in settings}
     settings_file.check_settings(fv.output_dir, settings, defaults, fv.overwrite)
+    model_line = fetch_model(fv.model, fv.random_init)
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
-    print(setup.describe(fv.batch_size), flush=True)
+    print(f"{setup.describe(fv.batch_size)}; {model_line}", flush=True)
     settings_file.start_run(fv.output_dir, settings, fv.overwrite and _is_chief())
     with worker_failures_reported():
         metrics = run(fv, setup)

@@ -30,6 +30,7 @@ from absl import flags
 from kerasbert.cli import train as train_cli
 from kerasbert.cli.flags import (JobFailed, UsageError, check_input_dir, check_input_file,
                                  parse_argv, quiet_tensorflow, run_main)
+from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
 
@@ -135,6 +136,7 @@ def main(argv=None):
         return 0
     role = distributed.configure(fv.tuner_id, fv.oracle_ip, fv.oracle_port)
     space = search_space.load_search_space(fv.search_space, fv.task, tunable_flags(), fv.tuner)
+    print(fetch_model(fv.model, fv.random_init), flush=True)
     setup = None if role == distributed.CHIEF else distribute_flags.setup_from_flags(fv)
     quiet_tensorflow()
     from kerasbert.tuning.objective import resolve_objective

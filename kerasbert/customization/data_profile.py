@@ -43,7 +43,10 @@ def profile_data(examples, tokenizer, unlabeled_texts=None, sample=5000, seed=0)
     """
     rng = np.random.default_rng(seed)
     chosen = [examples[i] for i in sorted(rng.permutation(len(examples))[:sample])]
-    lengths = [_length(tokenizer, e.text, e.text_pair) for e in chosen]
+    lengths = _piece_counts(tokenizer, [e.text for e in chosen]) + 2
+    pairs = [i for i, e in enumerate(chosen) if e.text_pair is not None]
+    if pairs:
+        lengths[pairs] += _piece_counts(tokenizer, [chosen[i].text_pair for i in pairs]) + 1
     labels = collections.Counter(e.label for e in examples if isinstance(e.label, (str, tuple)))
     texts = unlabeled_texts if unlabeled_texts else [e.text for e in chosen]
     return DataProfile(
@@ -54,14 +57,14 @@ def profile_data(examples, tokenizer, unlabeled_texts=None, sample=5000, seed=0)
         unlabeled_documents=len(unlabeled_texts or []))
 
 
-def _length(tokenizer, text, pair):
-    pieces = len(tokenizer.tokenize_with_offsets(text)[0])
-    if pair is None:
-        return pieces + 2
-    return pieces + len(tokenizer.tokenize_with_offsets(pair)[0]) + 3
+def _piece_counts(tokenizer, texts, batch_size=512):
+    """WordPiece tokens of each text (no special tokens), int64 `[len(texts)]`."""
+    counts = [tokenizer.tokenize(texts[i:i + batch_size]).row_lengths().numpy()
+              for i in range(0, len(texts), batch_size)]
+    return np.concatenate(counts) if counts else np.zeros([0], np.int64)
 
 
 def _pieces_per_word(tokenizer, texts):
     words = sum(len(t.split()) for t in texts)
-    pieces = sum(len(tokenizer.tokenize_with_offsets(t)[0]) for t in texts)
+    pieces = int(_piece_counts(tokenizer, list(texts)).sum())
     return pieces / max(words, 1)

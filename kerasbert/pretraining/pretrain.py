@@ -154,15 +154,14 @@ def _dataset(files, max_seq_length, batch_size, masker, next_sentence, seed, **k
 
 
 def _checkpoint_dir(model):
-    """The directory holding `model`'s weights (a preset's package folder, a
+    """The directory holding `model`'s weights (a preset's or handle's files, a
     model directory's encoder/), where pretraining heads may also be."""
-    from kerasbert import presets
+    from kerasbert.checkpoints.sources import resolve
     from kerasbert.tasks.model_directory import ENCODER_DIR, is_model_directory
 
-    if presets.is_preset(model):
-        weights = presets.preset_weights_dir(model)
-        return None if weights is None else str(weights)
-    return os.path.join(model, ENCODER_DIR) if is_model_directory(model) else str(model)
+    if is_model_directory(model):
+        return os.path.join(model, ENCODER_DIR)
+    return resolve(model)
 
 
 def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length, eval_data,

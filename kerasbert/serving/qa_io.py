@@ -2,25 +2,19 @@
 
 In Python, predictions and evaluation use the reference path of training
 (`qa_features.squad_features` windows, `QuestionAnsweringTask.postprocess`).
-The SavedModel does the same in the graph: the context is split into words
-with their byte offsets, each word normalised and WordPiece'd with offsets,
-cut into doc-stride windows after the question, and the best span (top
-`n_best_size` starts / ends, at most `max_answer_length` tokens, scored in the
-window that gives its start the most context) becomes the answer text, a
-slice of the original context.
-
-Offsets are exact wherever normalisation keeps a word's number of characters
-(lower-casing, precomposed accents); where it does not (e.g. a decomposed
-accent), a piece boundary inside that word is clamped to the word, while word
-boundaries stay exact.
+The SavedModel does the same in the graph: the context is WordPiece'd with
+character offsets by the tokenizer's `tokenize_with_offsets` (the one that
+training's `qa_features` uses, so tokens and offsets are the same), cut into
+doc-stride windows after the question, and the best span (top `n_best_size`
+starts / ends, at most `max_answer_length` tokens, scored in the window that
+gives its start the most context) becomes the answer text, a slice of the
+original context.
 """
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from kerasbert.serving.task_io import Evaluation, TaskIO, check_inputs
-from kerasbert.tokenizers.bert_tokenizer import _CJK, _PUNCT
 
 
 class QuestionAnsweringIO(TaskIO):
@@ -92,12 +86,12 @@ class QuestionAnsweringIO(TaskIO):
     def model_inputs(self, inputs):
         """Windows `[CLS] question [SEP] context window [SEP]` of every example,
         `[windows, sequence_length]`, as `squad_features` makes them; extras:
-        each position's byte span in its context (-1 outside the context),
+        each position's character span in its context (-1 outside the context),
         `max_context`, and the window's example."""
         tokenizer, task = self.tokenizer, self.task
         length = tokenizer.sequence_length
         query = tokenizer.tokenize(inputs["question"])[:, :task.max_query_length]
-        doc_ids, doc_starts, doc_ends = self._context_pieces(inputs["context"])
+        doc_ids, doc_starts, doc_ends = tokenizer.tokenize_with_offsets(inputs["context"])
         # Windows as qa_features / long_text.sliding_windows: starts min(width,
         # stride) apart, the last one ending at the context's end.
         width = length - query.row_lengths() - 3
@@ -137,64 +131,18 @@ class QuestionAnsweringIO(TaskIO):
             "padding_mask": tf.cast((j == 0) | in_query | in_doc | seps, tf.int32),
         }
         extras = {
-            "byte_starts": take(doc_starts, doc_at, in_doc, -1),
-            "byte_ends": take(doc_ends, doc_at, in_doc, -1),
+            "char_starts": take(doc_starts, doc_at, in_doc, -1),
+            "char_ends": take(doc_ends, doc_at, in_doc, -1),
             "max_context": _max_context(start, size, step, width, doc_length, index,
                                         per_window(num_windows), offset, length),
             "example": example, "context": inputs["context"],
         }
         return features, extras
 
-    def _context_pieces(self, contexts):
-        """WordPiece ids of the contexts, ragged `[batch, (pieces)]`, with each
-        piece's byte span `[start, end)` in its context (int32)."""
-        tokenizer = self.tokenizer
-        keep = _PUNCT + (f"|[{_CJK}]" if tokenizer.tokenize_chinese_chars else "")
-        words, word_starts, _ = tf_text.regex_split_with_offsets(
-            contexts, r"[\t\n\r\p{Z}]+|" + keep, keep)
-        flat = words.flat_values
-        normalized = tf.strings.strip(tokenizer.normalize(flat))
-        too_long = tf.strings.length(normalized, unit="UTF8_CHAR") > tokenizer.max_chars_per_word
-        normalized = tf.where(too_long, "[UNK]", normalized)
-        ids, piece_starts, piece_ends = tokenizer._wordpiece.tokenize_with_offsets(normalized)
-        word = ids.value_rowids()
-        in_word = tf.ragged.range(ids.row_lengths()).flat_values
-        last = in_word == tf.gather(ids.row_lengths(), word) - 1
-        piece_normalized = tf.gather(normalized, word)
-        n_original = tf.gather(tf.strings.length(flat, unit="UTF8_CHAR"), word)
-
-        def chars_before(byte_offsets):
-            """Characters of the normalised word before a piece's byte offset,
-            at most the original word's length."""
-            prefix = tf.strings.substr(piece_normalized, tf.zeros_like(byte_offsets),
-                                       byte_offsets)
-            return tf.minimum(tf.strings.length(prefix, unit="UTF8_CHAR"), n_original)
-
-        char_start = tf.where(in_word == 0, 0, chars_before(piece_starts.flat_values))
-        char_end = tf.where(last, n_original, chars_before(piece_ends.flat_values))
-        # Byte offset of every character of the original words (and of their ends).
-        _, char_bytes = tf.strings.unicode_decode_with_offsets(flat, "UTF-8")
-        byte_of = tf.concat([char_bytes, tf.cast(tf.strings.length(flat), tf.int64)[:, None]],
-                            axis=1)
-        base = tf.gather(byte_of.row_splits, word)
-
-        def to_bytes(chars):
-            within = tf.gather(byte_of.flat_values, base + tf.cast(chars, tf.int64))
-            return tf.cast(tf.gather(word_starts.flat_values, word) + tf.cast(within, tf.int64),
-                           tf.int32)
-
-        splits = tf.gather(ids.row_splits, words.row_splits)
-
-        def per_context(values):
-            return tf.RaggedTensor.from_row_splits(values, splits)
-
-        return (per_context(tf.cast(ids.flat_values, tf.int32)),
-                per_context(to_bytes(char_start)), per_context(to_bytes(char_end)))
-
     def serving_outputs(self, logits, extras):
         task = self.task
         start_logits, end_logits = logits[..., 0], logits[..., 1]
-        starts, ends = extras["byte_starts"], extras["byte_ends"]
+        starts, ends = extras["char_starts"], extras["char_ends"]
         example, contexts = extras["example"], extras["context"]
         k = min(task.n_best_size, self.tokenizer.sequence_length)
         top_starts = tf.math.top_k(start_logits, k).indices  # [windows, k]
@@ -222,12 +170,13 @@ class QuestionAnsweringIO(TaskIO):
         last = tf.gather(top_ends, chosen)
         first = tf.gather(first, pick // k, batch_dims=1)
         last = tf.gather(last, pick % k, batch_dims=1)
-        byte_start = tf.gather_nd(starts, tf.stack([chosen, tf.cast(first, tf.int64)], 1))
-        byte_end = tf.gather_nd(ends, tf.stack([chosen, tf.cast(last, tf.int64)], 1))
+        char_start = tf.gather_nd(starts, tf.stack([chosen, tf.cast(first, tf.int64)], 1))
+        char_end = tf.gather_nd(ends, tf.stack([chosen, tf.cast(last, tf.int64)], 1))
         found = best > lowest
-        byte_start = tf.where(found, byte_start, 0)
-        byte_end = tf.where(found, byte_end, 0)
-        answers = tf.strings.substr(contexts, byte_start, byte_end - byte_start)
+        char_start = tf.where(found, char_start, 0)
+        char_end = tf.where(found, char_end, 0)
+        answers = tf.strings.substr(contexts, char_start, char_end - char_start,
+                                    unit="UTF8_CHAR")
         scores = tf.where(found, best, float("nan"))
         if task.version_2_with_negative:
             null = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0],

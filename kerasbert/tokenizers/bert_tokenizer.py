@@ -10,7 +10,6 @@ a word over `max_chars_per_word` characters becomes [UNK].
 
 import json
 import os
-import unicodedata
 
 import keras
 import tensorflow as tf
@@ -73,18 +72,21 @@ class BertTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_preset(cls, name_or_path, **kwargs):
-        """From a preset name or a directory holding vocab.txt (and optionally
-        HF's tokenizer_config.json with do_lower_case / strip_accents)."""
+        """From the same place as the encoder: a preset, an `hf://` handle, a
+        gs:// URL or a directory holding vocab.txt (and optionally HF's
+        tokenizer_config.json with do_lower_case / strip_accents). A preset's
+        declared casing comes first, then the tokenizer config's."""
         from kerasbert import presets
+        from kerasbert.checkpoints.sources import resolve
 
         name = str(name_or_path)
         if presets.is_preset(name):
             kwargs.setdefault("lowercase", presets.get_preset(name)["lowercase"])
-            return cls(str(presets.preset_vocabulary_file(name)), **kwargs)
-        vocab = os.path.join(name, "vocab.txt")
+        directory = resolve(name, weights=False)
+        vocab = os.path.join(directory, "vocab.txt")
         if not tf.io.gfile.exists(vocab):
-            raise FileNotFoundError(f"{name} has no vocab.txt (and is not a preset name)")
-        config_path = os.path.join(name, "tokenizer_config.json")
+            raise FileNotFoundError(f"{name} has no vocab.txt")
+        config_path = os.path.join(directory, "tokenizer_config.json")
         if tf.io.gfile.exists(config_path):
             with tf.io.gfile.GFile(config_path) as f:
                 config = json.load(f)
@@ -121,6 +123,8 @@ class BertTokenizer(keras.layers.Layer):
             texts = tf_text.normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
         if self.lowercase:
+            # Character by character, as the reference: no final-sigma rule ("ΟΔΟΣ" -> "οδοσ").
+            texts = tf.strings.regex_replace(texts, "Σ", "σ")
             texts = tf.strings.lower(texts, encoding="utf-8")
         return texts
 
@@ -171,75 +175,76 @@ class BertTokenizer(keras.layers.Layer):
         return {k: keras.KerasTensor(shape, "int32") for k in
                 ("token_ids", "segment_ids", "padding_mask")}
 
-    # -- offsets (Python) --------------------------------------------------------------------
+    # -- offsets ---------------------------------------------------------------------------
 
-    def tokenize_with_offsets(self, text):
-        """(ids, starts, ends): WordPiece ids of `text` with each piece's
-        character span `[start, end)` in the original Python string."""
-        ids, starts, ends = [], [], []
-        for word, positions in self._words_with_positions(text):
-            pieces = self._wordpiece_python(word)
-            cursor = 0
-            for piece in pieces:
-                length = len(word) if piece == self.unk_token_id else len(
-                    self.vocabulary[piece].removeprefix("##") if cursor else self.vocabulary[piece])
-                ids.append(piece)
-                starts.append(positions[cursor])
-                ends.append(positions[min(cursor + length, len(word)) - 1] + 1)
-                cursor += length
-        return ids, starts, ends
+    def tokenize_with_offsets(self, texts):
+        """WordPiece ids with each piece's character span `[start, end)` in its
+        original text, in-graph: the one tokenizer with offsets, for training
+        (`qa_features`) and for serving (`QuestionAnsweringIO`).
 
-    def _normalize_char(self, char):
-        if char in "\t\n\r":
-            return " "
-        if ord(char) in (0, 0xFFFD) or unicodedata.category(char) in ("Cc", "Cf", "Co"):
-            return ""
-        if unicodedata.category(char).startswith("Z"):
-            return " "
-        if self.strip_accents:
-            char = "".join(c for c in unicodedata.normalize("NFD", char)
-                           if unicodedata.category(c) != "Mn")
-        return char.lower() if self.lowercase else char
+        Every character is normalised on its own, as HF's normaliser does (it
+        keeps each output character's source), so offsets stay exact where
+        normalisation changes lengths (a decomposed accent dropped, "İ"
+        lower-cased to two characters, a control character removed): a piece
+        spans from the original character of its first normalised character
+        to that of its last. The normalised characters are then split and
+        WordPiece'd as `tokenize` does, with the same ids.
 
-    def _words_with_positions(self, text):
-        """[(normalised word, [original index of each of its chars])]."""
-        words, word, positions = [], [], []
+        Args:
+            texts: a Python str, a scalar string tensor, or strings (list or
+                1-D tensor).
+        Returns:
+            (ids, starts, ends): Python lists for a Python str; 1-D tensors for
+            a scalar tensor; else RaggedTensors `[batch, (pieces)]` (ids int32,
+            offsets int64, in characters, i.e. Unicode code points).
+        """
+        if isinstance(texts, str):
+            return tuple(x[0].numpy().tolist() for x in self.tokenize_with_offsets([texts]))
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank == 0:
+            return tuple(x[0] for x in self.tokenize_with_offsets(texts[None]))
+        chars = tf.strings.unicode_split(texts, "UTF-8")  # [batch, (chars)]
+        normalized = self.normalize(chars.flat_values)  # one string per original char
+        # Code points of the normalised texts, each with its original (flat) char
+        # and its byte offset in all the normalised texts one after another.
+        points = tf.strings.unicode_split(normalized, "UTF-8")
+        source = points.value_rowids()
+        point_bytes = tf.cumsum(tf.cast(tf.strings.length(points.flat_values), tf.int64),
+                                exclusive=True)
+        joined = tf.strings.reduce_join(chars.with_flat_values(normalized), axis=-1)
+        words, word_starts, word_ends = tf_text.regex_split_with_offsets(
+            joined, r"\s+|" + _PUNCT, _PUNCT)
+        flat = words.flat_values
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(
+            tf.where(too_long, "[UNK]", flat))
+        text_bytes = tf.cumsum(tf.cast(tf.strings.length(joined), tf.int64), exclusive=True)
+        word_base = tf.gather(text_bytes, words.value_rowids())
+        word = ids.value_rowids()
 
-        def flush():
-            if word:
-                words.append(("".join(word), list(positions)))
-            word.clear()
-            positions.clear()
+        def per_piece(values):
+            return tf.gather(values, word)
 
-        for index, original in enumerate(text):
-            for char in self._normalize_char(original):
-                if char == " ":
-                    flush()
-                elif _is_punctuation(char) or (self.tokenize_chinese_chars and _is_cjk(char)):
-                    flush()
-                    words.append((char, [index]))
-                else:
-                    word.append(char)
-                    positions.append(index)
-        flush()
-        return words
+        # An over-long word's [UNK] spans the word.
+        long_word = per_piece(too_long)
+        first_byte = per_piece(word_base + word_starts.flat_values) + tf.where(
+            long_word, tf.zeros_like(starts.flat_values), starts.flat_values)
+        end_byte = tf.where(long_word, per_piece(word_base + word_ends.flat_values),
+                            per_piece(word_base + word_starts.flat_values) + ends.flat_values)
 
-    def _wordpiece_python(self, word):
-        if len(word) > self.max_chars_per_word:
-            return [self.unk_token_id]
-        pieces, start = [], 0
-        while start < len(word):
-            end = len(word)
-            while end > start:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in self._ids:
-                    break
-                end -= 1
-            if end == start:
-                return [self.unk_token_id]
-            pieces.append(self._ids[piece])
-            start = end
-        return pieces
+        def original_char(byte):
+            """Index in its text of the original char of the code point holding `byte`."""
+            point = tf.searchsorted(point_bytes, byte, side="right") - 1
+            text_start = tf.gather(chars.row_splits, per_piece(words.value_rowids()))
+            return tf.gather(source, point) - text_start
+
+        splits = tf.gather(ids.row_splits, words.row_splits)
+
+        def per_text(values):
+            return tf.RaggedTensor.from_row_splits(values, splits)
+
+        return (per_text(tf.cast(ids.flat_values, tf.int32)), per_text(original_char(first_byte)),
+                per_text(original_char(end_byte - 1) + 1))
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -273,16 +278,3 @@ def _truncate_longest_first(first, second, budget):
     return [tf.ragged.boolean_mask(first, tf.ragged.range(l1) < k1[:, None]),
             tf.ragged.boolean_mask(second, tf.ragged.range(l2) < k2[:, None])]
 
-
-def _is_punctuation(char):
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def _is_cjk(char):
-    cp = ord(char)
-    return any(a <= cp <= b for a, b in (
-        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from kerasbert.data.files import check_decoded, decoded_lines
-from kerasbert.tokenizers.bert_tokenizer import BertTokenizer, _is_cjk, _is_punctuation
+from kerasbert.tokenizers.bert_tokenizer import _CJK, _PUNCT, BertTokenizer
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SUFFIX = "##"
@@ -133,7 +133,7 @@ def _complete_alphabet(tokens, vocab_size, counts):
     """
     specials = list(SPECIAL_TOKENS)
     chars = sorted(t for t in tokens if len(t) == 1 and t not in specials)
-    suffixes = [SUFFIX + c for c in chars if _can_continue_word(c)]
+    suffixes = [SUFFIX + c for c, can in zip(chars, _can_continue_word(chars)) if can]
     base = specials + chars + suffixes
     room = vocab_size - len(base)
     if room < 0:
@@ -163,6 +163,12 @@ def _piece_usage(counts, vocabulary, chunk=100_000):
     return usage
 
 
-def _can_continue_word(char):
-    """Punctuation and CJK characters are always words of their own."""
-    return not (_is_punctuation(char) or _is_cjk(char) or char.isspace())
+def _can_continue_word(chars):
+    """Of single characters (a list of str), whether each can continue a word:
+    punctuation and CJK characters are always words of their own, as
+    `BertTokenizer` splits them."""
+    if not chars:
+        return []
+    alone = tf.strings.regex_full_match(tf.constant(chars, tf.string),
+                                        rf"\s|\p{{Z}}|{_PUNCT}|[{_CJK}]")
+    return (~alone).numpy().tolist()

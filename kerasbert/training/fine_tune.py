@@ -26,8 +26,10 @@ LABELS_FILE = "label_vocabulary.json"
 ADAPTER_FILE = "adapter.safetensors"
 
 
-def load_encoder_and_tokenizer(model, max_seq_length, dropout=None):
-    """(encoder, tokenizer) from a preset, checkpoint directory or model directory."""
+def load_encoder_and_tokenizer(model, max_seq_length, dropout=None, random_init=False):
+    """(encoder, tokenizer) from a preset, hub handle, checkpoint directory or
+    model directory; `random_init` keeps the shape and vocabulary but not the
+    weights (the only way to a random encoder)."""
     from kerasbert.encoder.bert_encoder import BertEncoder
     from kerasbert.tasks.model_directory import ENCODER_DIR, is_model_directory
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
@@ -35,12 +37,23 @@ def load_encoder_and_tokenizer(model, max_seq_length, dropout=None):
     source = os.path.join(model, ENCODER_DIR) if is_model_directory(model) else model
     overrides = {} if dropout is None else {"hidden_dropout_prob": dropout,
                                             "attention_probs_dropout_prob": dropout}
-    encoder = BertEncoder.from_preset(source, **overrides)
+    encoder = BertEncoder.from_preset(source, load_weights=not random_init, **overrides)
     positions = encoder.bert_config["max_position_embeddings"]
     if max_seq_length > positions:
         raise ValueError(f"max_seq_length {max_seq_length} is above the model's "
                          f"max_position_embeddings {positions}")
     return encoder, BertTokenizer.from_preset(source, sequence_length=max_seq_length)
+
+
+def _declared_pooling(model):
+    """The pooling `model` declares: a model directory's stored choice, else
+    what its checkpoint says (`checkpoints.sources.declared_pooling`)."""
+    from kerasbert.checkpoints.sources import declared_pooling
+    from kerasbert.tasks.model_directory import is_model_directory, read_task_config
+
+    if is_model_directory(model):
+        return read_task_config(model).get("pooling", "cls")
+    return declared_pooling(model)
 
 
 def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output_dir="runs/model",
@@ -49,8 +62,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
-              lora_feed_forward=False, pooling="cls", case_markers=False, header="auto",
-              **training):
+              lora_feed_forward=False, pooling="auto", case_markers=False, header="auto",
+              random_init=False, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -68,8 +81,13 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     to `adapter.safetensors` beside the merged model.
 
     `pooling` picks the vector a sentence-level head reads: "cls" (BERT's
-    pooler) or "mean" (the mean of the token vectors, which sentence-embedding
-    checkpoints such as all-MiniLM-L6-v2 are trained for).
+    pooler), "mean" (the mean of the token vectors, which sentence-embedding
+    checkpoints such as all-MiniLM-L6-v2 are trained for) or "auto": what the
+    checkpoint declares (a sentence-transformers pooling config, a model
+    directory's stored choice).
+
+    `random_init` builds the encoder of `model`'s shape with random weights
+    (its vocabulary is still `model`'s): never done unless asked for.
 
     `case_markers` ("ner") marks capitalised and all-caps words with a piece
     of their own, so that an uncased encoder sees the case of names.
@@ -99,7 +117,9 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
                           header=header)
     task_spec = data.task
     with strategy.scope():
-        encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout)
+        encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout,
+                                                        random_init)
+    pooling = _declared_pooling(model) if pooling == "auto" else pooling
     tf.io.gfile.makedirs(output_dir)
     if data.vocabulary is not None:
         data.vocabulary.save(os.path.join(output_dir, LABELS_FILE))

@@ -76,6 +76,10 @@ def serve_oracle(oracle, poll_seconds=1.0):
     from concurrent import futures
 
     import grpc
+    # KerasTuner serves its oracle only from a loop that never returns and has no
+    # public API for the gRPC service: its internals (protos, OracleServicer and its
+    # stop_triggered, exit_chief) are pinned on KerasTuner 1.4.8 by
+    # tests/test_keras_tuner_internals.py.
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
 
@@ -98,6 +102,8 @@ def connect_worker(oracle_client):
     """Point a KerasTuner OracleClient at the chief through a channel that retries
     calls cut off by a chief restart and reconnects quickly."""
     import grpc
+    # OracleClient.stub and protos: no public API (pinned on KerasTuner 1.4.8 by
+    # tests/test_keras_tuner_internals.py).
     from keras_tuner.src import protos
 
     address = f"{os.environ[ORACLE_IP]}:{os.environ[ORACLE_PORT]}"

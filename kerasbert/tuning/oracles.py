@@ -18,8 +18,14 @@ import os
 import time
 
 import keras_tuner
-from keras_tuner.src.engine.oracle import synchronized
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner import synchronized
+from keras_tuner.engine.trial import TrialStatus
+# KerasTuner has no public API for what follows; what is used of its internals
+# (pinned on KerasTuner 1.4.8 by tests/test_keras_tuner_internals.py) is:
+# Oracle._retry_queue (reload() queues the running trials there, create_trial()
+# takes from it), Oracle._get_oracle_fname / _get_trial_dir / _save_trial, and
+# GridSearchOracle._ordered_ids (a gridsearch.LinkedList: insert, _memory,
+# _next_index) and _populate_next.
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from kerasbert.tuning.records import write_json_atomically

@@ -18,8 +18,8 @@ import traceback
 
 import keras
 import keras_tuner
-from keras_tuner.src.engine import base_tuner
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import base_tuner
+from keras_tuner.engine import trial as trial_module
 
 from kerasbert.tuning import distributed, records
 
@@ -30,6 +30,10 @@ _TRAINING_STATE = ("checkpoints", "best.weights.h5")
 
 class FineTuneTuner(base_tuner.BaseTuner):
     """Runs trials of a `FineTuneHyperModel`.
+
+    Uses BaseTuner's private `_try_run_and_update_trial`, `_get_tuner_fname` and
+    `_is_worker` (no public equivalent; pinned on KerasTuner 1.4.8 by
+    tests/test_keras_tuner_internals.py).
 
     Args:
         oracle: from `kerasbert.tuning.oracles.make_oracle`.

@@ -1,0 +1,98 @@
+"""QA serving (the SavedModel's graph) and QA training windows come from one
+tokenizer with offsets: same tokens, same character offsets, same windows."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasbert import BertTokenizer
+from kerasbert.checkpoints.sources import vocabulary_file
+from kerasbert.data.qa_features import context_pieces, squad_features
+from kerasbert.data.squad import SquadExample, read_squad
+from kerasbert.serving.qa_io import QuestionAnsweringIO
+from kerasbert.tasks import get_task
+
+# Where normalisation changes a word's length (decomposed accents, "İ", controls
+# removed, final sigma), an over-long word, CJK.
+ODD_CONTEXTS = ["İstanbul is a cafe\u0301 in the ΟΔΟΣ ΣΟΦΟΣ street, na\u0308ive x\u00adyz.",
+                "北京欢迎你，上海也是。 a\u200bb zero\ufffdwidth " + "w" * 120 + " end",
+                "Ｆｕｌｌｗｉｄｔｈ ﬁne\ttab\u00a0nbsp 😀 emoji Ǆ ǅ ǆ"]
+
+
+@pytest.fixture(scope="module")
+def examples(shared_data):
+    dev = read_squad(shared_data / "squad" / "dev-v1.1.json")
+    first = {}
+    for example in dev:  # the first question of each of the first 50 contexts
+        first.setdefault(example.context, example)
+        if len(first) == 50:
+            break
+    odd = [SquadExample(f"odd{i}", "What is there?", context, ())
+           for i, context in enumerate(ODD_CONTEXTS)]
+    return list(first.values()) + odd
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_serving_windows_equal_training_windows(examples, lowercase):
+    tokenizer = BertTokenizer(str(vocabulary_file("all_minilm_l6_v2")), lowercase=lowercase,
+                              sequence_length=128)
+    task = get_task("qa", doc_stride=48, max_query_length=24)
+    training = squad_features(examples, tokenizer, sequence_length=128,
+                              doc_stride=task.doc_stride, max_query_length=task.max_query_length)
+    io = QuestionAnsweringIO(task, tokenizer, {})
+    spec = tf.TensorSpec([None], tf.string)
+    # In a graph, as the SavedModel runs it.
+    serve = tf.function(lambda q, c: io.model_inputs({"question": q, "context": c}),
+                        input_signature=[spec, spec])
+    features, extras = serve(tf.constant([e.question for e in examples]),
+                             tf.constant([e.context for e in examples]))
+    assert len(training.token_ids) > len(examples)  # long contexts make several windows
+    for name in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(features[name].numpy(), getattr(training, name), name)
+    np.testing.assert_array_equal(extras["char_starts"].numpy(), training.char_starts)
+    np.testing.assert_array_equal(extras["char_ends"].numpy(), training.char_ends)
+    np.testing.assert_array_equal(extras["max_context"].numpy(), training.max_context)
+    np.testing.assert_array_equal(extras["example"].numpy(), training.example_index)
+
+
+def test_one_tokenizer_with_offsets_for_str_batches_and_graphs(examples):
+    from transformers import BertTokenizerFast
+
+    vocab = str(vocabulary_file("all_minilm_l6_v2"))
+    tokenizer = BertTokenizer(vocab)
+    reference = BertTokenizerFast(vocab=vocab)
+    contexts = [e.context for e in examples]
+    batched = context_pieces(tokenizer, contexts, batch_size=16)
+    ids = tokenizer.tokenize(contexts).to_list()
+    for i, context in enumerate(contexts):
+        want = reference(context, add_special_tokens=False, return_offsets_mapping=True)
+        pieces, starts, ends = batched[context]
+        assert pieces == want["input_ids"] == ids[i], context[:40]
+        assert list(zip(starts, ends)) == [tuple(o) for o in want["offset_mapping"]]
+        assert tokenizer.tokenize_with_offsets(context) == batched[context]
+    scalar = tokenizer.tokenize_with_offsets(tf.constant(contexts[-1]))
+    assert [x.numpy().tolist() for x in scalar] == list(batched[contexts[-1]])
+
+
+def test_serving_answers_equal_postprocess_on_the_same_logits(examples):
+    """Random logits: the graph's answers (sliced by character offsets from the
+    original context) are those of `QuestionAnsweringTask.postprocess`."""
+    tokenizer = BertTokenizer(str(vocabulary_file("all_minilm_l6_v2")), sequence_length=128)
+    task = get_task("qa", doc_stride=48, max_query_length=24, max_answer_length=8)
+    training = squad_features(examples, tokenizer, sequence_length=128,
+                              doc_stride=task.doc_stride, max_query_length=task.max_query_length)
+    logits = np.random.default_rng(0).normal(size=training.token_ids.shape + (2,))
+    logits = logits.astype("float32")
+    expected = task.postprocess(logits, training)
+    io = QuestionAnsweringIO(task, tokenizer, {})
+    _, extras = io.model_inputs({"question": tf.constant([e.question for e in examples]),
+                                 "context": tf.constant([e.context for e in examples])})
+    outputs = io.decode_outputs({k: v.numpy() for k, v in io.serving_outputs(
+        tf.constant(logits), extras).items()})
+    assert [o["answer"] for o in outputs] == [r["answer"] for r in expected]
+    assert any(r["answer"] for r in expected)
+
+    def scores(records):
+        return [np.nan if r["score"] is None else r["score"] for r in records]
+
+    np.testing.assert_allclose(scores(outputs), scores(expected), rtol=1e-5)
