@@ -172,3 +172,5 @@ def test_tpu_flag_without_a_tpu_is_a_one_line_error(sst2_slice, tmp_path):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith("kerasbert.train: error:") and "TPU" in lines[0]
+    assert lines[0].endswith("run `python -m kerasbert.doctor` to see what this machine has "
+                             "and what to change")

@@ -61,7 +61,8 @@ def test_tpu_vm_commands_for_a_host_and_a_pod_slice(accelerator, tpu_flag, worke
     train = shlex.split(lines[4])
     assert workers in train
     command = shlex.split(train[-1].split("=", 1)[1])
-    assert command[:3] == ["python3", "-m", "kerasbert.train"] and tpu_flag in command
+    assert command[:4] == ["JAX_PLATFORMS=cpu", "python3", "-m", "kerasbert.train"]
+    assert tpu_flag in command
     assert "--train_data=gs://b/train.tsv" in command
     assert lines[-1].startswith("gcloud compute tpus tpu-vm delete bert")
 
@@ -75,3 +76,29 @@ def test_tpu_vm_commands_for_a_host_and_a_pod_slice(accelerator, tpu_flag, worke
 def test_bad_launch_options_are_one_line_errors(script, args, message):
     out = _run(script, *args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("accelerator,version", [
+    ("v3-8", "tpu-ubuntu2204-base"), ("v4-32", "tpu-ubuntu2204-base"),
+    ("v5litepod-16", "v2-alpha-tpuv5-lite"), ("v5p-8", "v2-alpha-tpuv5"),
+    ("v6e-8", "v2-alpha-tpuv6e")])
+def test_tpu_vm_creates_a_published_image_and_installs_the_tpu_build_on_every_host(
+        accelerator, version):
+    out = _run("tpu_vm.sh", "--name=bert", "--zone=z", f"--accelerator={accelerator}",
+               "--dry-run", "--", "--output_dir=gs://b/run")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert f"--version={version} " in lines[1] + " "
+    install = shlex.split(shlex.split(lines[3])[-1].split("=", 1)[1])
+    assert install[:4] == ["pip", "install", "--no-deps", "~/kerasbert-0.1.0-py3-none-any.whl"]
+    assert "kerasbert.install" in install
+    hosts = "--worker=all" if int(accelerator.rsplit("-", 1)[1]) > 8 else "--worker=0"
+    assert hosts in lines[2] and hosts in lines[3] and hosts in lines[4]
+    overridden = _run("tpu_vm.sh", "--name=bert", "--zone=z", f"--accelerator={accelerator}",
+                      "--version=tpu-vm-tf-2.18.0-pjrt", "--dry-run", "--", "--output_dir=x")
+    assert "--version=tpu-vm-tf-2.18.0-pjrt " in overridden.stdout.splitlines()[1] + " "
+
+
+def test_tpu_vm_refuses_an_accelerator_without_a_known_image():
+    out = _run("tpu_vm.sh", "--name=bert", "--zone=z", "--accelerator=v9x-8", "--dry-run")
+    assert out.returncode == 2 and "--version" in out.stderr and len(out.stderr.splitlines()) == 1

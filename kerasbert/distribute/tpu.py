@@ -19,7 +19,12 @@ _PROBE_TIMEOUT_S = 5.0
 
 
 class TPUNotFoundError(UsageError):
-    """No TPU answered where `--tpu` points (a usage error: exit code 2, one line)."""
+    """No TPU answered where `--tpu` points (a usage error: exit code 2, one line
+    that ends by pointing to `python -m kerasbert.doctor`)."""
+
+    def __init__(self, message):
+        super().__init__(f"{message}; run `python -m kerasbert.doctor` to see what this "
+                         "machine has and what to change")
 
 
 def tpu_address(tpu):
