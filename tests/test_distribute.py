@@ -440,5 +440,8 @@ def test_define_flags_registers_once_and_parses():
                                                                 2, None)
     with pytest.raises(flags.IllegalFlagValueError, match="mixed_precision"):
         flag_values(["prog", "--mixed_precision=float16"])
-    with pytest.raises(flags.IllegalFlagValueError, match="cpu_replicas"):
-        flag_values(["prog", "--cpu_replicas=0"])
+    from kerasbert.cli.flags import UsageError, check_ranges
+
+    flag_values(["prog", "--cpu_replicas=0"])  # ranges are checked by the one table
+    with pytest.raises(UsageError, match="--cpu_replicas must be >= 1, got 0"):
+        check_ranges(flag_values)
