@@ -182,7 +182,8 @@ def test_train_cli_with_lora_writes_a_small_adapter_and_the_merged_model(tmp_pat
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
     assert out.returncode == 0, out.stderr[-3000:]
     arrays, settings = read_adapter(str(tmp_path / "adapter.safetensors"))
-    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False, "pooling": "cls"}
+    assert settings == {"rank": 4, "alpha": 4, "feed_forward": False, "pooling": "cls",
+                        "base": "bert_tiny_en_uncased"}
     assert all(arrays[f"layer_{i}/attention/query/lora_a"].shape == (128, 4) for i in range(2))
     model_bytes = (tmp_path / "encoder" / "encoder.safetensors").stat().st_size
     assert (tmp_path / "adapter.safetensors").stat().st_size < 0.02 * model_bytes

@@ -1,12 +1,20 @@
 """Export a fine-tuned model as a SavedModel that takes raw strings.
 
     python -m kerasbert.export --model=runs/sentiment --export_dir=exported/sentiment
+    python -m kerasbert.export --adapter_bank=alice=runs/alice,bob=runs/bob \\
+        --export_dir=exported/bank
 
 The SavedModel's `serving_default` takes 1-D string tensors (`text`, plus
 `text_pair` for pair models; QA: `question` and `context`) and tokenizes them
 in the graph with tensorflow-text ops; it returns the task's outputs
 (classification: `labels`, `scores`, `probabilities`). Loading it needs only
 `import tensorflow, tensorflow_text`. See kerasbert.serving.serving_model.
+
+`--adapter_bank=USER=MODEL_DIR,...` exports one SavedModel for many users'
+LoRA models (`kerasbert.train --adapter=lora`) over one shared base encoder:
+its `serving_default` also takes `user` (1-D strings, one per row) and runs
+each row with its user's adapters and head, mixed users in one batch. See
+kerasbert.serving.bank_serving.
 """
 
 import os
@@ -21,6 +29,9 @@ from kerasbert.serving.model_info import check_model_flag
 
 def define_flags(fv):
     flags.DEFINE_string("model", None, "model directory written by kerasbert.train",
+                        flag_values=fv)
+    flags.DEFINE_string("adapter_bank", None, "USER=MODEL_DIR,... : one SavedModel serving "
+                        "every user's LoRA model (trained with --adapter=lora on one base)",
                         flag_values=fv)
     flags.DEFINE_string("export_dir", None, "directory for the SavedModel", flag_values=fv)
     flags.DEFINE_boolean("overwrite", False, "replace what --export_dir holds", flag_values=fv)
@@ -42,7 +53,19 @@ def parse(argv, fv):
 
 def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
-    info = check_model_flag(fv.model)
+    if fv.adapter_bank:
+        if fv.model:
+            raise UsageError("give --model or --adapter_bank, not both")
+        from kerasbert.adapters.bank_model import parse_bank_spec
+
+        users = parse_bank_spec(fv.adapter_bank)
+        infos = [check_model_flag(path, f"--adapter_bank user {user!r}")
+                 for user, path in users.items()]
+        info = infos[0]
+        model_dirs = list(users.values())
+    else:
+        info = check_model_flag(fv.model)
+        model_dirs = [fv.model]
     check_ranges(fv)
     if not fv.export_dir:
         raise UsageError("--export_dir is required")
@@ -52,8 +75,8 @@ def check_flags(fv):
         if os.path.isdir(target) and os.listdir(target) and not fv.overwrite:
             raise UsageError(f"--export_dir: {target} is not empty; pass --overwrite to "
                              "replace it")
-        if os.path.abspath(target) == os.path.abspath(fv.model):
-            raise UsageError("--export_dir must differ from --model")
+        if any(os.path.abspath(target) == os.path.abspath(d) for d in model_dirs):
+            raise UsageError("--export_dir must differ from the model directories")
     return info
 
 
@@ -65,11 +88,19 @@ def main(argv=None):
 
     if fv.overwrite:
         remove_export_dir(fv.export_dir)
-    module = export_saved_model(fv.model, fv.export_dir)
+    if fv.adapter_bank:
+        from kerasbert.adapters.bank_model import bank_summary, parse_bank_spec
+        from kerasbert.serving.bank_serving import export_adapter_bank
+
+        module = export_adapter_bank(parse_bank_spec(fv.adapter_bank), fv.export_dir)
+        print(f"SavedModel of the {info['task']} adapter bank written to {fv.export_dir}: "
+              f"{bank_summary(module.bank)}")
+    else:
+        module = export_saved_model(fv.model, fv.export_dir)
+        print(f"SavedModel of the {info['task']} model written to {fv.export_dir}")
     signature = module.signatures()["serving_default"]
     inputs = ", ".join(module.input_names)
     outputs = ", ".join(sorted(signature.structured_outputs))
-    print(f"SavedModel of the {info['task']} model written to {fv.export_dir}")
     print(f"  serving_default: inputs {inputs} (1-D strings) -> outputs {outputs}")
     return 0
 

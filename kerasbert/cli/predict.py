@@ -11,6 +11,15 @@ and the task's prediction, e.g. `{"text": ..., "label": "1", "score": 0.93,
 "probabilities": {"0": 0.07, "1": 0.93}}`. Pair models take one --text_pair
 per text (QA: the question is the text, the context its --text_pair); NER
 reads whitespace-separated words and gives entity spans.
+
+Many users' LoRA models over one base (`kerasbert.train --adapter=lora`):
+
+    python -m kerasbert.predict --adapter_bank=alice=runs/alice,bob=runs/bob \\
+        "great film" "dull" --user=alice --user=bob
+    python -m kerasbert.predict --adapter_bank=... --input_file=rows.csv --user_column=user
+
+runs each row with its user's adapters and head (one --user per text, or one
+for all; `--user_column` names the file's user column); rows get a "user" field.
 """
 
 import json
@@ -37,6 +46,12 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("text_pair_column", None, "--input_file's second text column "
                         "(pair models; QA: the context)", flag_values=fv)
+    flags.DEFINE_string("adapter_bank", None, "USER=MODEL_DIR,... : serve many users' LoRA "
+                        "models over one base, each row with its --user", flag_values=fv)
+    flags.DEFINE_multi_string("user", [], "with --adapter_bank: the user of each positional "
+                              "text, in order (or one user for all)", flag_values=fv)
+    flags.DEFINE_string("user_column", None, "with --adapter_bank: --input_file's user column",
+                        flag_values=fv)
     define_reader_flags(fv)
     flags.DEFINE_integer("batch_size", 32, "rows per model call", flag_values=fv)
     define_stride_flag(fv)
@@ -58,7 +73,12 @@ def parse(argv, fv):
 
 def check_flags(fv, texts):
     """Every flag checked before any work starts: one line per problem."""
-    info = check_model_flag(fv.model)
+    if fv.adapter_bank:
+        info = _check_bank_flags(fv, texts)
+    else:
+        if fv.user or fv.user_column:
+            raise UsageError("--user and --user_column go with --adapter_bank")
+        info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
     check_ranges(fv)
     pair = len(input_names(info)) > 1
@@ -89,6 +109,43 @@ def check_flags(fv, texts):
     return info
 
 
+def _check_bank_flags(fv, texts):
+    from kerasbert.adapters.bank_model import parse_bank_spec
+
+    if fv.model:
+        raise UsageError("give --model or --adapter_bank, not both")
+    users = parse_bank_spec(fv.adapter_bank)
+    info = [check_model_flag(path, f"--adapter_bank user {user!r}")
+            for user, path in users.items()][0]
+    if fv.stride is not None:
+        raise UsageError("--stride does not apply to --adapter_bank")
+    if fv.input_file:
+        if fv.user_column is None:
+            raise UsageError("--user_column is required with --adapter_bank and --input_file")
+        if fv.user:
+            raise UsageError("--user goes with texts given as arguments; with --input_file "
+                             "use --user_column")
+    elif len(fv.user) not in (1, len(texts)):
+        raise UsageError(f"give one --user per text, or one for all ({len(texts)} texts, "
+                         f"{len(fv.user)} --user given)")
+    unknown = sorted(set(fv.user) - set(users))
+    if unknown:
+        raise UsageError(f"--user: unknown user {unknown[0]!r}; the bank holds "
+                         f"{', '.join(users)}")
+    return info
+
+
+def _read_users(path, column, header, encoding, count):
+    """The user column of an input file (as `read_delimited` reads its rows)."""
+    from kerasbert.training.inputs import read_text_examples
+
+    examples = read_text_examples(path, "classification", column, None, None,
+                                  encoding=encoding, labelled=False, header=header)
+    if len(examples) != count:
+        raise ValueError(f"--user_column: {len(examples)} users for {count} rows")
+    return [e.text for e in examples]
+
+
 def main(argv=None):
     fv = new_flags()
     info, texts = parse(argv or sys.argv, fv)
@@ -96,16 +153,32 @@ def main(argv=None):
     from kerasbert.serving.predictor import Predictor
     from kerasbert.serving.task_io import Columns
 
-    predictor = Predictor.from_directory(fv.model)
+    if fv.adapter_bank:
+        from kerasbert.adapters.bank_model import parse_bank_spec
+        from kerasbert.serving.bank_serving import BankPredictor
+
+        predictor = BankPredictor.from_users(parse_bank_spec(fv.adapter_bank))
+    else:
+        predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names
     if fv.input_file:
         columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
                           fv.header)
-        inputs = predictor.read_inputs(fv.input_file, columns, fv.encoding)
+        inputs = predictor.io.read_inputs(fv.input_file, columns, fv.encoding)
     else:
         inputs = dict(zip(names, (texts, fv.text_pair)))
-    predictions = predictor.predict(inputs, batch_size=fv.batch_size, stride=fv.stride)
-    rows = (json.dumps({**{n: inputs[n][i] for n in names}, **p}, ensure_ascii=False)
+    extra = {}
+    if fv.adapter_bank:
+        count = len(inputs[names[0]])
+        users = (_read_users(fv.input_file, parse_column(fv.user_column), fv.header,
+                             fv.encoding, count) if fv.input_file
+                 else fv.user * count if len(fv.user) == 1 else fv.user)
+        predictions = predictor.predict(inputs, users, batch_size=fv.batch_size)
+        extra = {"user": users}
+    else:
+        predictions = predictor.predict(inputs, batch_size=fv.batch_size, stride=fv.stride)
+    rows = (json.dumps({**{n: inputs[n][i] for n in names},
+                        **{k: v[i] for k, v in extra.items()}, **p}, ensure_ascii=False)
             for i, p in enumerate(predictions))
     if fv.output_file:
         write_lines(fv.output_file, rows)

@@ -144,6 +144,9 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
                          data.text_pair)
     if adapter_settings:
+        # The base the adapters apply to, for an adapter bank's checks and messages.
+        adapter_settings["base"] = (os.path.abspath(model) if os.path.isdir(str(model))
+                                    else str(model))
         save_adapter(trainer.model, os.path.join(output_dir, ADAPTER_FILE), adapter_settings)
     metrics = _final_metrics(trainer, inputs.evaluate_fn)
     if inputs.evaluate_fn:

@@ -1,0 +1,188 @@
+"""One SavedModel serving many users' LoRA adapters, mixed users in one batch (issue #17)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasbert import BertEncoder, BertTokenizer
+from kerasbert.adapters.lora import adapter_variables, enable_lora, save_adapter
+from kerasbert.tasks import get_task
+from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.model_directory import save_model_directory
+
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+LENGTH = 32
+SENTIMENT = ["negative", "neutral", "positive"]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+TEXTS = ["a gripping , funny film", "dull and far too long", "the cast is wonderful",
+         "Ann met Bob in Paris", "not bad at all", "John Smith lives in New York"]
+
+
+def _user_dir(path, tokenizer, task, head, seed, rank, feed_forward=False, base_seed=11):
+    """A LoRA user's model directory: random adapters and head on the seeded base."""
+    tf.keras.utils.set_random_seed(base_seed)
+    model = BertTaskModel(BertEncoder(**TINY), len(task.labels), head=head)
+    settings = enable_lora(model, rank, feed_forward=feed_forward)
+    rng = np.random.default_rng(seed)
+    for variable in adapter_variables(model).values():
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+    save_model_directory(str(path), model, task, tokenizer, LENGTH, False)
+    save_adapter(model, os.path.join(str(path), "adapter.safetensors"),
+                 {**settings, "base": "tiny-seed-%d" % base_seed})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer.from_preset("bert_tiny_en_uncased", sequence_length=LENGTH)
+
+
+@pytest.fixture(scope="module")
+def users(tokenizer, tmp_path_factory):
+    """{"cls": {user: dir}, "ner": {user: dir}}: users of mixed ranks and targets."""
+    root = tmp_path_factory.mktemp("bank_users")
+    classification, ner = get_task("classification", SENTIMENT), get_task("ner", TAGS)
+    return {
+        "cls": {"alice": _user_dir(root / "alice", tokenizer, classification, "pooled", 1, 4),
+                "bob": _user_dir(root / "bob", tokenizer, classification, "pooled", 2, 2,
+                                 feed_forward=True),
+                "carol": _user_dir(root / "carol", tokenizer, classification, "pooled", 3, 4)},
+        "ner": {"dan": _user_dir(root / "dan", tokenizer, ner, "sequence", 4, 4),
+                "erin": _user_dir(root / "erin", tokenizer, ner, "sequence", 5, 2)},
+    }
+
+
+def test_bank_predictor_matches_each_users_own_model(users):
+    from kerasbert.serving.bank_serving import BankPredictor
+    from kerasbert.serving.predictor import Predictor
+
+    for kind in ("cls", "ner"):
+        names = list(users[kind])
+        row_users = [names[i % len(names)] for i in range(len(TEXTS))][::-1]
+        bank = BankPredictor.from_users(users[kind])
+        got = bank.predict({"text": TEXTS}, row_users, batch_size=4)
+        own = {u: Predictor.from_directory(d).predict({"text": TEXTS})
+               for u, d in users[kind].items()}
+        for i, user in enumerate(row_users):
+            expected = own[user][i]
+            if kind == "cls":
+                assert got[i]["label"] == expected["label"]
+                for label, p in expected["probabilities"].items():
+                    assert abs(got[i]["probabilities"][label] - p) <= 1e-4
+            else:
+                assert [e["text"] for e in got[i]["entities"]] == \
+                    [e["text"] for e in expected["entities"]]
+        if kind == "cls":  # the users really differ
+            assert len({json.dumps(own[u][0]["probabilities"]) for u in own}) == len(own)
+        with pytest.raises(KeyError, match="unknown user 'mallory'"):
+            bank.predict({"text": TEXTS[:2]}, ["mallory", names[0]])
+
+
+def test_predict_cli_serves_the_bank(users, capsys):
+    from kerasbert.cli.flags import UsageError
+    from kerasbert.cli.predict import main
+    from kerasbert.serving.predictor import Predictor
+
+    spec = ",".join(f"{u}={d}" for u, d in users["cls"].items())
+    assert main(["predict", f"--adapter_bank={spec}", TEXTS[0], TEXTS[1], "--user=bob",
+                 "--user=alice"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["user"] for r in rows] == ["bob", "alice"]
+    for row, user in zip(rows, ("bob", "alice")):
+        own = Predictor.from_directory(users["cls"][user]).predict({"text": [row["text"]]})[0]
+        assert row["label"] == own["label"] and abs(row["score"] - own["score"]) <= 1e-4
+    with pytest.raises(UsageError, match="unknown user 'mallory'"):
+        main(["predict", f"--adapter_bank={spec}", TEXTS[0], "--user=mallory"])
+
+
+def test_mismatched_users_are_refused_at_export(users, tokenizer, tmp_path):
+    from kerasbert.serving.bank_serving import export_adapter_bank
+
+    other_base = _user_dir(tmp_path / "zed", tokenizer, get_task("classification", SENTIMENT),
+                           "pooled", 9, 4, base_seed=12)
+    with pytest.raises(ValueError, match=r"users 'alice' and 'zed' were not trained from the "
+                                         r"same base encoder \(trained from tiny-seed-11 and "
+                                         r"tiny-seed-12\)"):
+        export_adapter_bank({"alice": users["cls"]["alice"], "zed": other_base},
+                            tmp_path / "refused")
+    with pytest.raises(ValueError, match="users 'alice' and 'dan' differ in their task's task"):
+        export_adapter_bank({"alice": users["cls"]["alice"], "dan": users["ner"]["dan"]},
+                            tmp_path / "refused")
+    assert not (tmp_path / "refused" / "saved_model.pb").exists()
+
+
+FRESH = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+    spec = json.loads(sys.argv[1])
+    bank = tf.saved_model.load(spec["bank"])
+    serve = bank.signatures["serving_default"]
+    texts, users = tf.constant(spec["texts"]), spec["users"]
+    got = serve(text=texts, user=tf.constant(users))
+    own = {u: tf.saved_model.load(d).signatures["serving_default"](text=texts)
+           for u, d in spec["own"].items()}
+    worst, same = 0.0, True
+    for key, value in got.items():
+        value = value.numpy()
+        for i, user in enumerate(users):
+            mine, row = np.asarray(own[user][key].numpy()[i]), np.asarray(value[i])
+            if row.ndim:  # padded to the batch's longest row: compare the common width
+                n = min(len(row), len(mine))
+                pads = np.concatenate([row[n:], mine[n:]]).tolist()
+                same = same and all(p in (b"", -1, 0) for p in pads)
+                row, mine = row[:n], mine[:n]
+            if value.dtype.kind in "fc":
+                worst = max(worst, float(np.max(np.abs(row - mine), initial=0.0)))
+            else:
+                same = same and np.array_equal(row, mine)
+    try:
+        serve(text=texts[:2], user=tf.constant([users[0], "mallory"]))
+        refused = ""
+    except tf.errors.InvalidArgumentError as err:
+        refused = err.message
+    meta = bank.signatures["metadata"]()
+    bank_users = [u.decode() for u in meta["users"].numpy()]
+    assert not any(m.startswith("kerasbert") for m in sys.modules), "not fresh"
+    print(json.dumps({"worst": worst, "same": bool(same), "keys": sorted(got),
+                      "refused": refused, "users": bank_users}))
+""")
+
+
+@pytest.mark.parametrize("kind", ["cls", "ner"])
+def test_exported_bank_in_fresh_process_matches_each_users_export(users, kind, tmp_path):
+    from kerasbert.cli.export import main
+    from kerasbert.serving.serving_model import export_saved_model
+
+    spec = ",".join(f"{u}={d}" for u, d in users[kind].items())
+    assert main(["export", f"--adapter_bank={spec}", f"--export_dir={tmp_path / 'bank'}"]) == 0
+    own = {}
+    for user, directory in users[kind].items():
+        export_saved_model(directory, tmp_path / user)
+        own[user] = str(tmp_path / user)
+    names = list(users[kind])
+    row_users = [names[(i * 7) % len(names)] for i in range(len(TEXTS))]
+    assert len(set(row_users)) == len(names)
+    payload = json.dumps({"bank": str(tmp_path / "bank"), "own": own, "texts": TEXTS,
+                          "users": row_users})
+    out = subprocess.run([sys.executable, "-c", FRESH, payload], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                           "CUDA_VISIBLE_DEVICES": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["worst"] <= 1e-4, result
+    assert result["same"], result
+    expected_keys = {"cls": ["labels", "probabilities", "scores"],
+                     "ner": ["entity_ends", "entity_scores", "entity_starts", "entity_texts",
+                             "entity_types", "num_entities", "tag_scores", "tags", "words"]}
+    assert result["keys"] == expected_keys[kind]
+    assert "mallory" in result["refused"], result["refused"]
+    assert result["users"] == names
