@@ -4,8 +4,8 @@ import sys
 
 from absl import app, flags
 
-from kerasbert.cli.flags import UsageError
 from kerasbert.distribute.flags import define_flags, setup_from_flags
+from kerasbert.errors import UsageError
 
 FLAGS = flags.FLAGS
 

@@ -12,7 +12,7 @@ This module imports no TensorFlow, so `--help` stays fast.
 
 from absl import flags
 
-from kerasbert.cli.flags import silenced_stderr
+from kerasbert.quiet import silenced_stderr
 
 _PRECISIONS = ["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 

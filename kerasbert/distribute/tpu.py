@@ -13,7 +13,7 @@ import urllib.parse
 
 import tensorflow as tf
 
-from kerasbert.cli.flags import UsageError
+from kerasbert.errors import UsageError
 
 _PROBE_TIMEOUT_S = 5.0
 
