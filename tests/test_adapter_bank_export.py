@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import tensorflow as tf
 
 from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.adapters.lora import adapter_variables, enable_lora, save_adapter
+from kerasbert.checkpoints.loading import save_encoder
 from kerasbert.tasks import get_task
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.model_directory import save_model_directory
@@ -25,17 +28,29 @@ TEXTS = ["a gripping , funny film", "dull and far too long", "the cast is wonder
          "Ann met Bob in Paris", "not bad at all", "John Smith lives in New York"]
 
 
-def _user_dir(path, tokenizer, task, head, seed, rank, feed_forward=False, base_seed=11):
-    """A LoRA user's model directory: random adapters and head on the seeded base."""
-    tf.keras.utils.set_random_seed(base_seed)
-    model = BertTaskModel(BertEncoder(**TINY), len(task.labels), head=head)
+def _base_dir(root, tokenizer, base_seed):
+    """The seeded tiny base encoder (with its vocabulary), saved once under `root`."""
+    path = root / f"base{base_seed}"
+    if not path.exists():
+        tf.keras.utils.set_random_seed(base_seed)
+        save_encoder(BertEncoder(**TINY), path)
+        tokenizer.save_to_dir(path)
+    return str(path)
+
+
+def _user_dir(path, tokenizer, task, head, seed, rank, feed_forward=False, base_seed=11,
+              recorded_base=None):
+    """A LoRA user's model directory: random adapters and head on the seeded base,
+    which its adapter file names (or `recorded_base`), as fine_tune records it."""
+    base = _base_dir(path.parent, tokenizer, base_seed)
+    model = BertTaskModel(BertEncoder.from_preset(base), len(task.labels), head=head)
     settings = enable_lora(model, rank, feed_forward=feed_forward)
     rng = np.random.default_rng(seed)
     for variable in adapter_variables(model).values():
         variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
     save_model_directory(str(path), model, task, tokenizer, LENGTH, False)
     save_adapter(model, os.path.join(str(path), "adapter.safetensors"),
-                 {**settings, "base": "tiny-seed-%d" % base_seed})
+                 {**settings, "base": recorded_base or base})
     return str(path)
 
 
@@ -107,9 +122,10 @@ def test_mismatched_users_are_refused_at_export(users, tokenizer, tmp_path):
 
     other_base = _user_dir(tmp_path / "zed", tokenizer, get_task("classification", SENTIMENT),
                            "pooled", 9, 4, base_seed=12)
-    with pytest.raises(ValueError, match=r"users 'alice' and 'zed' were not trained from the "
-                                         r"same base encoder \(trained from tiny-seed-11 and "
-                                         r"tiny-seed-12\)"):
+    bases = os.path.dirname(users["cls"]["alice"]) + "/base11", str(tmp_path / "base12")
+    with pytest.raises(ValueError, match=re.escape(
+            f"users 'alice' and 'zed' were not trained from the same base encoder (trained "
+            f"from {bases[0]} and {bases[1]})")):
         export_adapter_bank({"alice": users["cls"]["alice"], "zed": other_base},
                             tmp_path / "refused")
     with pytest.raises(ValueError, match="users 'alice' and 'dan' differ in their task's task"):

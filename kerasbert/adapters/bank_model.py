@@ -16,34 +16,37 @@ rows of a batch at once (the batched gather-and-multiply of S-LoRA / Punica):
 which is what each user's merged model (`W + scale * A @ B`) computes, up to
 float rounding.
 
-A user is a model directory written by `kerasbert.train --adapter=lora`: its
-`adapter.safetensors` holds the adapters and head, and its `encoder/` the
-merged weights, from which the base is recovered (merged kernel minus the
-user's `scale * A @ B`; everything else LoRA leaves frozen). Every user's
-recovered base must agree, and every user must have the same task config
-(task, labels, sequence length, pairs, head, pooling) and vocabulary: a
-mismatch is a ValueError naming the users.
+A user is a model directory written by `kerasbert.train --adapter=lora`; the
+bank reads its task config (`kerasbert_task.json`) and its small
+`adapter.safetensors` (adapters and head), never its merged encoder. The base
+is read once, from where the adapter files say it is (`"base"` in their
+settings: a preset, `hf://` handle, checkpoint or model directory, resolved by
+`kerasbert.checkpoints.sources`), and must hash to the SHA-256 of the frozen
+base weights the files record (`kerasbert.adapters.lora.base_record`). When it
+cannot be had (moved, offline, a `--random_init` base) the base is recovered
+from the first user's merged encoder instead (merged kernel minus that user's
+`scale * A @ B`; everything else LoRA leaves frozen). Adding a user to a bank
+is therefore a rebuild from the files in seconds.
+
+Every user must record the same base weights (SHA-256) and have the same task
+config (task, labels, sequence length, pairs, head, pooling): a mismatch is a
+ValueError naming the users. Adapter files written before the base was
+recorded are checked the old way, by recovering their base from their merged
+encoder and comparing it with the bank's.
 """
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
+from kerasbert.adapters.lora import ARCHITECTURE_KEYS, tf1_name, weights_sha256
+
 ADAPTER_FILE = "adapter.safetensors"  # = training.fine_tune.ADAPTER_FILE
-# adapter name suffix -> TF1 name inside `bert/encoder/layer_i/`
-_TF1_DENSE = {"attention/query": "attention/self/query", "attention/key": "attention/self/key",
-              "attention/value": "attention/self/value",
-              "attention/output": "attention/output/dense",
-              "feed_forward/intermediate": "intermediate/dense",
-              "feed_forward/output": "output/dense"}
 # task config keys that users of one bank must share
 SHARED_TASK_KEYS = ("task", "labels", "settings", "max_seq_length", "text_pair", "head",
                     "pooling", "num_outputs")
-# the encoder config keys that fix the inference math
-ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "hidden_act", "max_position_embeddings",
-                     "type_vocab_size", "layer_norm_eps")
 BASE_TOLERANCE = 1e-4  # max |difference| of two users' recovered base weights
 
 
@@ -64,53 +67,81 @@ def parse_bank_spec(spec):
     return users
 
 
-def _tf1_name(target, what):
-    """TF1 name of an adapter target's kernel / bias: `layer_0/attention/query` ->
-    `bert/encoder/layer_0/attention/self/query/kernel`."""
-    layer, rest = target.split("/", 1)
-    return f"bert/encoder/{layer}/{_TF1_DENSE[rest]}/{what}"
-
-
 class UserAdapter:
-    """One user's model directory, read with numpy: task config, adapter
-    settings and arrays, and the base encoder weights recovered from the merged ones."""
+    """What a bank reads of one user's model directory: its task config and its
+    adapter file (arrays `{target/lora_a: [in, r], target/lora_b: [r, out],
+    logits/kernel: [hidden, outputs], logits/bias: [outputs]}`, settings, base
+    record). The merged encoder is read only by `recovered_base`."""
 
     def __init__(self, user, directory):
-        from kerasbert.adapters.lora import read_adapter
-        from kerasbert.checkpoints.loading import read_checkpoint
-        from kerasbert.serving.model_info import read_model_info
-        from kerasbert.tasks.model_directory import ENCODER_DIR
+        from kerasbert.adapters.lora import read_adapter_file
+        from kerasbert.tasks.model_directory import ENCODER_DIR, read_task_config
 
         self.user, self.directory = user, str(directory)
-        self.info = read_model_info(self.directory)
+        self.info = read_task_config(self.directory)
         path = os.path.join(self.directory, ADAPTER_FILE)
         if not tf.io.gfile.exists(path):
             raise ValueError(f"user {user!r}: {self.directory} has no {ADAPTER_FILE}; a bank "
                              "serves models trained with kerasbert.train --adapter=lora")
-        self.arrays, self.settings = read_adapter(path)
+        self.arrays, self.settings, self.base_record = read_adapter_file(path)
         self.encoder_dir = os.path.join(self.directory, ENCODER_DIR)
-        self.config, merged = read_checkpoint(self.encoder_dir)
         self.scale = float(self.settings["alpha"]) / float(self.settings["rank"])
-        self.base = dict(merged)
-        for target in self.targets:
-            name = _tf1_name(target, "kernel")
-            delta = self.arrays[f"{target}/lora_a"] @ self.arrays[f"{target}/lora_b"]
-            self.base[name] = (merged[name] - np.float32(self.scale) * delta).astype(np.float32)
+        self._vocabulary = False  # not read yet
 
     @property
     def targets(self):
         return sorted(k[:-len("/lora_a")] for k in self.arrays if k.endswith("/lora_a"))
 
+    @property
+    def base_sha256(self):
+        return (self.base_record or {}).get("sha256")
+
+    def recovered_base(self):
+        """(config, {TF1 name: array}) of the base: this user's merged encoder
+        minus its `scale * A @ B` (reads the whole merged encoder)."""
+        from kerasbert.checkpoints.loading import read_checkpoint
+
+        if not tf.io.gfile.exists(os.path.join(self.encoder_dir, "kerasbert_encoder.json")):
+            raise FileNotFoundError(f"user {self.user!r}: {self.encoder_dir} (the merged "
+                                    "encoder) is missing")
+        config, merged = read_checkpoint(self.encoder_dir)
+        base = dict(merged)
+        for target in self.targets:
+            name = tf1_name(target)
+            delta = self.arrays[f"{target}/lora_a"] @ self.arrays[f"{target}/lora_b"]
+            base[name] = (merged[name] - np.float32(self.scale) * delta).astype(np.float32)
+        return config, base
+
     def vocabulary(self):
-        path = os.path.join(self.encoder_dir, "vocab.txt")
-        if not tf.io.gfile.exists(path):
-            return None
-        with tf.io.gfile.GFile(path) as f:
-            return f.read()
+        """The tokens of the user's saved vocabulary, None when it kept none."""
+        from kerasbert.tokenizers.bert_tokenizer import read_vocabulary
+
+        if self._vocabulary is False:
+            path = os.path.join(self.encoder_dir, "vocab.txt")
+            self._vocabulary = read_vocabulary(path) if tf.io.gfile.exists(path) else None
+        return self._vocabulary
+
+
+@dataclass
+class BaseEncoder:
+    """The base a bank's users share: `config` (bert_config dict), `weights`
+    ({TF1 name: float32 array}), `source` (where it was read, for messages)
+    and `tokenizer` (a preset, handle or directory `BertTokenizer.from_preset` reads)."""
+
+    config: dict
+    weights: dict
+    source: str
+    tokenizer: str
+
+
+def _trained_from(first, other):
+    bases = [u.settings.get("base") for u in (first, other)]
+    return f" (trained from {bases[0]} and {bases[1]})" if all(bases) else ""
 
 
 def check_users_match(users):
-    """ValueError unless every `UserAdapter` shares the first one's task, vocabulary and base."""
+    """ValueError unless every `UserAdapter` shares the first one's task and
+    recorded base (weights SHA-256 and architecture). Reads nothing."""
     first = users[0]
     for other in users[1:]:
         for key in SHARED_TASK_KEYS:
@@ -119,23 +150,119 @@ def check_users_match(users):
                     f"users {first.user!r} and {other.user!r} differ in their task's {key} "
                     f"({first.info.get(key)!r} vs {other.info.get(key)!r}): a bank serves users "
                     "of one task")
-        diff = [k for k in ARCHITECTURE_KEYS if first.config.get(k) != other.config.get(k)]
+    recorded = [u for u in users if u.base_record]
+    for other in recorded[1:]:
+        mine, theirs = recorded[0].base_record["config"], other.base_record["config"]
+        diff = [k for k in ARCHITECTURE_KEYS if mine.get(k) != theirs.get(k)]
         if diff:
-            raise ValueError(f"users {first.user!r} and {other.user!r} have different base "
-                             f"encoders: their configs differ in {', '.join(diff)}")
-        if first.vocabulary() != other.vocabulary():
-            raise ValueError(f"users {first.user!r} and {other.user!r} have different "
-                             "vocabularies: a bank serves users of one base encoder")
-        for name, value in first.base.items():
-            theirs = other.base.get(name)
-            if theirs is None or theirs.shape != value.shape or \
-                    float(np.max(np.abs(theirs - value))) > BASE_TOLERANCE:
-                bases = [u.settings.get("base") for u in (first, other)]
-                named = f" (trained from {bases[0]} and {bases[1]})" if all(bases) else ""
-                raise ValueError(
-                    f"users {first.user!r} and {other.user!r} were not trained from the same "
-                    f"base encoder{named}: their base weights differ at {name}; a bank "
-                    "serves LoRA adapters of one base")
+            raise ValueError(f"users {recorded[0].user!r} and {other.user!r} have different "
+                             f"base encoders: their configs differ in {', '.join(diff)}")
+        if other.base_sha256 != recorded[0].base_sha256:
+            raise ValueError(
+                f"users {recorded[0].user!r} and {other.user!r} were not trained from the same "
+                f"base encoder{_trained_from(recorded[0], other)}: their adapter files record "
+                "different base weights; a bank serves LoRA adapters of one base")
+
+
+def _read_base(name):
+    """(config, weights, tokenizer source) of a base named as `fine_tune` records it."""
+    from kerasbert.checkpoints.loading import read_checkpoint
+    from kerasbert.checkpoints.sources import resolve
+    from kerasbert.tasks.model_directory import ENCODER_DIR, is_model_directory
+
+    name = str(name)
+    if is_model_directory(name):  # train --model=<a fine-tuned model directory>
+        name = os.path.join(name, ENCODER_DIR)
+    config, weights = read_checkpoint(resolve(name))
+    return config, weights, name
+
+
+def load_base(users, base=None):
+    """The `BaseEncoder` of the checked `users`, read once.
+
+    Tried in turn: `base` (a preset, handle or directory) when given, else the
+    bases the users' adapter files name; the first whose weights hash to what
+    the files record is taken. Else (no given `base`) the first user's merged
+    encoder minus its adapters. Users whose files record no base are then
+    compared with it weight by weight (their merged encoders are read).
+    """
+    from kerasbert.checkpoints.sources import describe
+
+    reference = next((u for u in users if u.base_record), None)
+    names = [base] if base else list(dict.fromkeys(
+        u.settings["base"] for u in users if u.settings.get("base")))
+    found, reasons = None, []
+    for name in names if reference else ([base] if base else []):
+        try:
+            config, weights, tokenizer = _read_base(name)
+        except (OSError, ValueError, KeyError) as err:  # missing, offline, not a checkpoint
+            reasons.append(f"{name}: {str(err).splitlines()[0]}")
+            continue
+        try:
+            same = reference is None or weights_sha256(
+                weights, config["num_hidden_layers"]) == reference.base_sha256
+        except KeyError as err:
+            same, err_name = False, err.args[0]
+            reasons.append(f"{name}: has no {err_name}")
+            continue
+        if same:
+            found = BaseEncoder(config, weights, describe(name), tokenizer)
+            break
+        reasons.append(f"{name}: its weights are not the ones {reference.user!r}'s adapters "
+                       "were trained on")
+    if found is None and base:
+        raise ValueError(f"base {base} does not fit the users' adapters: {'; '.join(reasons)}")
+    recovered_from = None
+    if found is None:
+        recovered_from = reference or users[0]
+        try:
+            config, weights = recovered_from.recovered_base()
+        except (OSError, ValueError) as err:
+            tried = f" (tried {'; '.join(reasons)})" if reasons else ""
+            raise ValueError(f"cannot find the base encoder of the bank's users{tried}, nor "
+                             f"recover it: {err}") from None
+        found = BaseEncoder(config, weights, f"user {recovered_from.user!r}'s merged encoder "
+                            "minus its adapters", recovered_from.encoder_dir)
+    for user in users:
+        if user.base_record is None and user is not recovered_from:
+            _check_recovered_base(user, found)
+    return found
+
+
+def _check_recovered_base(user, base):
+    """ValueError unless `user`'s merged encoder minus its adapters is `base`."""
+    config, weights = user.recovered_base()
+    diff = [k for k in ARCHITECTURE_KEYS if base.config.get(k) != config.get(k)]
+    if diff:
+        raise ValueError(f"user {user.user!r} has a different base encoder than "
+                         f"{base.source}: the configs differ in {', '.join(diff)}")
+    for name, value in base.weights.items():
+        if not name.startswith("bert/"):
+            continue
+        theirs = weights.get(name)
+        if theirs is None or theirs.shape != value.shape or \
+                float(np.max(np.abs(theirs - value))) > BASE_TOLERANCE:
+            raise ValueError(
+                f"user {user.user!r} was not trained from the same base encoder as the others "
+                f"({base.source}): their base weights differ at {name}; a bank serves LoRA "
+                "adapters of one base")
+
+
+def tokenizer_source(users, base):
+    """Where the bank's tokenizer is read: the first user's saved tokenizer
+    (its exact settings), else the base's. ValueError unless every user's saved
+    vocabulary (where it kept one) is the same."""
+    from kerasbert.checkpoints.sources import vocabulary_file
+    from kerasbert.tokenizers.bert_tokenizer import read_vocabulary
+
+    kept = [u for u in users if u.vocabulary() is not None]
+    source = kept[0].encoder_dir if kept else base.tokenizer
+    tokens = read_vocabulary(vocabulary_file(source))
+    for user in kept:
+        if user.vocabulary() != tokens:
+            raise ValueError(f"user {user.user!r} has a different vocabulary than "
+                             f"{source}: a bank serves users of one base encoder")
+    return source
 
 
 def _gelu(name):
@@ -151,31 +278,41 @@ class LoraBankModel(tf.Module):
 
     Args:
         users: a list of `UserAdapter` (checked with `check_users_match`).
+        base: their `BaseEncoder` (`load_base`).
     """
 
-    def __init__(self, users, name="lora_bank"):
+    def __init__(self, users, base, name="lora_bank"):
+        from kerasbert.checkpoints.name_map import encoder_variable_names
+
         super().__init__(name=name)
         check_users_match(users)
         first = users[0]
         self.user_names = [u.user for u in users]
-        self.info, self.config = dict(first.info), dict(first.config)
-        self.encoder_dir = first.encoder_dir  # its tokenizer (vocabulary) is every user's
+        self.info, self.config = dict(first.info), dict(base.config)
+        self.base_source = base.source
+        self.tokenizer_source = tokenizer_source(users, base)
         self.head_kind, self.pooling = self.info["head"], self.info.get("pooling", "cls")
+        weights = {name: np.asarray(base.weights[name], np.float32)
+                   for name in encoder_variable_names(self.config["num_hidden_layers"])}
         self.base = {name: tf.Variable(value, trainable=False, name=name.replace("/", "_"))
-                     for name, value in first.base.items()}
+                     for name, value in weights.items()}
         targets = sorted({t for u in users for t in u.targets})
         rank = max(int(u.settings["rank"]) for u in users)
         self.rank, self.targets = rank, targets
         self.lora_a, self.lora_b = {}, {}
         for target in targets:
-            kernel = first.base[_tf1_name(target, "kernel")]
+            kernel = weights[tf1_name(target)]
             a = np.zeros((len(users), kernel.shape[0], rank), np.float32)
             b = np.zeros((len(users), rank, kernel.shape[1]), np.float32)
             for i, u in enumerate(users):
                 if f"{target}/lora_a" in u.arrays:
-                    r = u.arrays[f"{target}/lora_a"].shape[1]
-                    a[i, :, :r] = u.arrays[f"{target}/lora_a"]
-                    b[i, :r, :] = np.float32(u.scale) * u.arrays[f"{target}/lora_b"]
+                    lora_a, lora_b = u.arrays[f"{target}/lora_a"], u.arrays[f"{target}/lora_b"]
+                    r = lora_a.shape[1]
+                    if lora_a.shape[0] != kernel.shape[0] or lora_b.shape[1] != kernel.shape[1]:
+                        raise ValueError(f"user {u.user!r}: the adapter of {target} does not fit "
+                                         f"the base's {list(kernel.shape)} kernel")
+                    a[i, :, :r] = lora_a
+                    b[i, :r, :] = np.float32(u.scale) * lora_b
             key = target.replace("/", "_")
             self.lora_a[target] = tf.Variable(a, trainable=False, name=f"{key}_lora_a")
             self.lora_b[target] = tf.Variable(b, trainable=False, name=f"{key}_lora_b")
@@ -190,12 +327,15 @@ class LoraBankModel(tf.Module):
         self._activation = _gelu(self.config.get("hidden_act", "gelu"))
 
     @classmethod
-    def from_model_dirs(cls, users):
+    def from_model_dirs(cls, users, base=None):
         """A bank of `{user: model directory}` (directories written by
-        `kerasbert.train --adapter=lora`)."""
+        `kerasbert.train --adapter=lora`); `base` overrides where the base
+        encoder is read (see `load_base`)."""
         if not users:
             raise ValueError("an adapter bank needs at least one user")
-        return cls([UserAdapter(user, path) for user, path in users.items()])
+        adapters = [UserAdapter(user, path) for user, path in users.items()]
+        check_users_match(adapters)
+        return cls(adapters, load_base(adapters, base))
 
     @property
     def num_users(self):
@@ -300,5 +440,6 @@ def bank_summary(bank):
     memory = bank.memory_bytes()
     return (f"{bank.num_users} users ({', '.join(bank.user_names[:8])}"
             f"{', ...' if bank.num_users > 8 else ''}) over one base of "
-            f"{memory['base'] / 2 ** 20:.1f} MiB, {memory['per_user'] / 2 ** 10:.0f} KiB per user")
+            f"{memory['base'] / 2 ** 20:.1f} MiB ({bank.base_source}), "
+            f"{memory['per_user'] / 2 ** 10:.0f} KiB per user")
 

@@ -41,17 +41,19 @@ def _task_io(bank):
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
     info = bank.info
-    tokenizer = BertTokenizer.from_preset(bank.encoder_dir,
+    tokenizer = BertTokenizer.from_preset(bank.tokenizer_source,
                                           sequence_length=info["max_seq_length"])
     task = get_task(info["task"], info.get("labels"), **info.get("settings", {}))
     return get_task_io(task, tokenizer, info)
 
 
-def load_bank(users):
-    """(LoraBankModel, TaskIO) of `{user: model directory}`."""
+def load_bank(users, base=None):
+    """(LoraBankModel, TaskIO) of `{user: model directory}`; `base` overrides
+    where the shared base encoder is read (default: where the users' adapter
+    files say; see `kerasbert.adapters.bank_model.load_base`)."""
     from kerasbert.adapters.bank_model import LoraBankModel
 
-    bank = LoraBankModel.from_model_dirs(users)
+    bank = LoraBankModel.from_model_dirs(users, base)
     return bank, _task_io(bank)
 
 
@@ -87,13 +89,16 @@ class BankServingModel(tf.Module):
                 "metadata": self.metadata.get_concrete_function()}
 
 
-def export_adapter_bank(users, export_dir):
+def export_adapter_bank(users, export_dir, base=None):
     """Write the SavedModel of the bank of `users` (`{user: model directory}`).
+
+    Only each user's task config and `adapter.safetensors` are read, and the
+    base encoder once, so adding a user is a re-export in seconds.
 
     Returns:
         The `BankServingModel` that was saved.
     """
-    bank, io = load_bank(users)
+    bank, io = load_bank(users, base)
     module = BankServingModel(bank, io)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
     extra = os.path.join(str(export_dir), "assets.extra")
@@ -101,7 +106,8 @@ def export_adapter_bank(users, export_dir):
     with tf.io.gfile.GFile(os.path.join(extra, TASK_FILE), "w") as f:
         json.dump(bank.info, f, indent=2)
     with tf.io.gfile.GFile(os.path.join(extra, BANK_FILE), "w") as f:
-        json.dump({"users": {u: str(p) for u, p in users.items()}, "rank": bank.rank,
+        json.dump({"users": {u: str(p) for u, p in users.items()}, "base": bank.base_source,
+                   "rank": bank.rank,
                    "targets": bank.targets, **bank.memory_bytes()}, f, indent=2)
     return module
 
@@ -121,8 +127,9 @@ class BankPredictor:
                                    autograph=False)
 
     @classmethod
-    def from_users(cls, users):
-        return cls(*load_bank(users))
+    def from_users(cls, users, base=None):
+        """The predictor of `{user: model directory}` (`base`: see `load_bank`)."""
+        return cls(*load_bank(users, base))
 
     @property
     def input_names(self):
