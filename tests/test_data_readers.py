@@ -181,7 +181,8 @@ def test_train_data_with_a_byte_order_mark_finds_the_first_column(tmp_path):
     data = read_task_data("classification", str(path), str(path), text_column="text",
                           label_column="Quality")
     assert data.vocabulary.labels == ["0", "1"]
-    assert [e.label for e in data.train] == ["1", "0"]
+    assert [e.label for e in data.train.examples()] == ["1", "0"]
+    assert data.train_summary.num_examples == 2
 
 
 def test_header_flag_values_decide_an_ambiguous_first_row(tmp_path):

@@ -2,12 +2,13 @@
 without quote processing (GLUE's files hold sentences with a lone `"`)."""
 
 import csv
+import itertools
 
 from kerasbert.data.errors import BadRecords
 from kerasbert.data.errors import DataError
 from kerasbert.data.examples import TextExample
 from kerasbert.data.files import check_decoded
-from kerasbert.data.files import decoded_lines
+from kerasbert.data.files import stream_decoded_lines
 from kerasbert.data.labels import check_label_type
 from kerasbert.data.labels import parse_label
 
@@ -49,44 +50,64 @@ def read_delimited(path, text_column, label_column=None, text_pair_column=None, 
             fields than the header (or, without one, the first row), or a
             file with a header and no rows ("no examples").
     """
+    return list(iter_delimited(
+        path, text_column, label_column, text_pair_column, delimiter=delimiter,
+        quoting=quoting, header=header, encoding=encoding, label_type=label_type,
+        label_delimiter=label_delimiter, label_vocabulary=label_vocabulary,
+        skip_bad_records=skip_bad_records))
+
+
+def iter_delimited(path, text_column, label_column=None, text_pair_column=None, *,
+                   delimiter=None, quoting=None, header="infer", encoding="utf-8",
+                   label_type="categorical", label_delimiter=",", label_vocabulary=None,
+                   skip_bad_records=False):
+    """`read_delimited` as a generator: yields each `TextExample` as its record
+    is read, holding one record (and the first `_HEADER_SAMPLE_ROWS` rows, to
+    infer the header) at a time. Same arguments and errors; an error is raised
+    when its record is reached, and the summary of skipped records is logged
+    once the file has been read to its end."""
     path = str(path)
     check_label_type(label_type)
     if delimiter is None:
         delimiter = "\t" if path.endswith(".tsv") else ","
     if quoting is None:
         quoting = delimiter != "\t"
-    bad = BadRecords(path, skip=skip_bad_records)
-    rows = list(_rows(path, delimiter, quoting, encoding))
-    if not rows:
-        raise DataError(path, "empty file")
-    columns = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
-    named = any(isinstance(c, str) for c in columns.values())
     header = _HEADER_VALUES.get(header, header)
     if header not in (True, False, "infer"):
         raise ValueError(f"header must be one of auto, yes, no (or True, False, 'infer'), "
                          f"got {header!r}")
+    bad = BadRecords(path, skip=skip_bad_records)
+    rows = _rows(path, delimiter, quoting, encoding)
+    sample = list(itertools.islice(rows, _HEADER_SAMPLE_ROWS))
+    if not sample:
+        raise DataError(path, "empty file")
+    columns = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
+    named = any(isinstance(c, str) for c in columns.values())
     if header == "infer":
-        header = named or _looks_like_header([r for _, r in rows[:_HEADER_SAMPLE_ROWS]])
+        header = named or _looks_like_header([r for _, r in sample])
     if named and not header:
         raise ValueError(f"{path}: columns are given by name but header=False")
-    width = len(rows[0][1])
+    width = len(sample[0][1])
+    rows = itertools.chain(sample, rows)
+    names = None
     if header:
-        (line, names), rows = rows[0], rows[1:]
+        line, names = next(rows)
         for index, name in enumerate(names):
             check_decoded(name, path, encoding, line=line, field=f"column {index}")
-        if not rows:
+        if len(sample) == 1:
             raise DataError(path, "no examples: the file holds only a header")
         columns = {k: _column_index(path, names, c) for k, c in columns.items()}
-    examples = []
+    del sample
     for line, row in rows:
         try:
-            _check_width(path, line, row, width, names if header else None, quoting)
-            examples.append(_example(path, line, row, columns, label_type, label_delimiter,
-                                     label_vocabulary, names if header else None, encoding))
+            _check_width(path, line, row, width, names, quoting)
+            example = _example(path, line, row, columns, label_type, label_delimiter,
+                               label_vocabulary, names, encoding)
         except DataError as e:
             bad.report(e)
+            continue
+        yield example
     bad.log_summary()
-    return examples
 
 
 _HEADER_VALUES = {"auto": "infer", "yes": True, "no": False}
@@ -108,24 +129,24 @@ def _check_width(path, line, row, width, names, quoting):
 
 
 def _rows(path, delimiter, quoting, encoding):
-    """Yields (first line number, fields) for each non-blank record."""
-    numbered = list(decoded_lines(path, encoding))
+    """Yields (first line number, fields) for each non-blank record, reading
+    the file as a stream."""
+    numbered = stream_decoded_lines(path, encoding)
     if not quoting:
         for line, text in numbered:
             if text.strip():
                 yield line, text.split(delimiter)
         return
     reader = csv.reader((text + "\n" for _, text in numbered), delimiter=delimiter)
-    consumed = 0
     while True:
-        line = numbered[consumed][0] if consumed < len(numbered) else None
+        # A record starts on the line after those the reader has consumed.
+        line = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             raise DataError(path, f"malformed CSV: {e}", line=line) from None
-        consumed = reader.line_num
         if row:
             yield line, row
 

@@ -6,7 +6,7 @@ from kerasbert.data.errors import BadRecords
 from kerasbert.data.errors import DataError
 from kerasbert.data.examples import TextExample
 from kerasbert.data.files import check_decoded
-from kerasbert.data.files import decoded_lines
+from kerasbert.data.files import stream_decoded_lines
 from kerasbert.data.labels import check_label_type
 from kerasbert.data.labels import parse_label
 
@@ -26,23 +26,37 @@ def read_jsonl(path, text_field, label_field=None, text_pair_field=None, *,
     Returns:
         A list of TextExample, `line` set to each object's line.
     """
+    return list(iter_jsonl(path, text_field, label_field, text_pair_field, encoding=encoding,
+                           label_type=label_type, label_delimiter=label_delimiter,
+                           label_vocabulary=label_vocabulary,
+                           skip_bad_records=skip_bad_records))
+
+
+def iter_jsonl(path, text_field, label_field=None, text_pair_field=None, *,
+               encoding="utf-8", label_type="categorical", label_delimiter=",",
+               label_vocabulary=None, skip_bad_records=False):
+    """`read_jsonl` as a generator: yields each `TextExample` as its line is
+    read, one line in memory at a time. Same arguments and errors; an error is
+    raised when its line is reached, the summary of skipped records logged at
+    the end."""
     path = str(path)
     check_label_type(label_type)
     bad = BadRecords(path, skip=skip_bad_records)
-    examples = []
-    for line, text in decoded_lines(path, encoding):
+    count = 0
+    for line, text in stream_decoded_lines(path, encoding):
         if not text.strip():
             continue
         try:
-            examples.append(_example(path, line, text, text_field, text_pair_field,
-                                     label_field, label_type, label_delimiter,
-                                     label_vocabulary, encoding))
+            example = _example(path, line, text, text_field, text_pair_field, label_field,
+                               label_type, label_delimiter, label_vocabulary, encoding)
         except DataError as e:
             bad.report(e)
+            continue
+        count += 1
+        yield example
     bad.log_summary()
-    if not examples and not bad.total:
+    if not count and not bad.total:
         raise DataError(path, "empty file")
-    return examples
 
 
 def _example(path, line, text, text_field, pair_field, label_field, label_type,

@@ -26,13 +26,18 @@ class LabelVocabulary:
         labels: the label strings, in id order, without repeats.
         multi_label: labels of an example are a set; `encode` gives a multi-hot
             vector instead of an id.
+        unknown: the reason of the DataError for a label outside the
+            vocabulary (not saved: a loaded vocabulary says "not seen in training").
     """
 
-    def __init__(self, labels, multi_label=False):
+    UNSEEN = "label not seen in training"
+    NOT_GIVEN = "label not among the given labels"
+
+    def __init__(self, labels, multi_label=False, unknown=UNSEEN):
         labels = [str(label) for label in labels]
         if len(set(labels)) != len(labels) or not labels:
             raise ValueError(f"labels must be non-empty and unique, got {labels}")
-        self.labels, self.multi_label = labels, multi_label
+        self.labels, self.multi_label, self.unknown = labels, multi_label, unknown
         self._ids = {label: i for i, label in enumerate(labels)}
 
     @classmethod
@@ -44,6 +49,12 @@ class LabelVocabulary:
         for label in labels:
             seen.update(label if multi_label else (label,))
         return cls(sorted(seen, key=_sort_key), multi_label=multi_label)
+
+    @classmethod
+    def from_label_set(cls, labels, multi_label=False):
+        """From the set of label strings a streaming pass collected
+        (`streaming.SourceSummary.labels`), in `from_labels`' order."""
+        return cls(sorted(labels, key=_sort_key), multi_label=multi_label)
 
     @classmethod
     def from_examples(cls, examples, multi_label=False):
@@ -81,7 +92,7 @@ class LabelVocabulary:
 
     def _id(self, label, path, line, field):
         if label not in self._ids:
-            raise DataError(path, f"label not seen in training: {label!r} "
+            raise DataError(path, f"{self.unknown}: {label!r} "
                             f"(known labels: {', '.join(self.labels)})", line=line, field=field)
         return self._ids[label]
 

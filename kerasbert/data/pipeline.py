@@ -31,6 +31,10 @@ IGNORE_INDEX = -100
 MODES = ("static", "bucket")
 _TOKENIZE_BATCH = 512
 CHUNK_BATCHES = 64  # batches per chunk: tokenized together, sorted together
+# Examples held by the training shuffle: sets up to this size are shuffled
+# whole (as before streaming), larger ones within a window of this many
+# strings, so memory stays flat in the data size.
+SHUFFLE_BUFFER = 100_000
 
 
 def tokenizer_fingerprint(tokenizer):
@@ -106,7 +110,13 @@ def tokenize_texts(tokenizer, texts, pairs=None, labels=None):
 
     Tokenization runs in graph on batches of `_TOKENIZE_BATCH` strings.
     """
-    dataset = text_columns(texts, pairs, labels).batch(_TOKENIZE_BATCH).map(
+    return tokenize_columns(tokenizer, text_columns(texts, pairs, labels))
+
+
+def tokenize_columns(tokenizer, columns):
+    """`tokenize_texts` of a dataset of per-example dicts of string `text`
+    (and `pair`) and `labels`, such as `streaming.TextSource.columns`."""
+    dataset = columns.batch(_TOKENIZE_BATCH).map(
         lambda batch: tokenize_chunk(tokenizer, batch), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.unbatch().map(lambda e: {k: tf.convert_to_tensor(v) for k, v in e.items()},
                                  num_parallel_calls=tf.data.AUTOTUNE)
@@ -223,7 +233,7 @@ def _split_labels(example):
 
 
 def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=1,
-               shard_index=0, input_context=None):
+               shard_index=0, input_context=None, shuffle_buffer=SHUFFLE_BUFFER):
     """Shuffle deterministically from `seed`, then shard for a worker.
 
     Every worker shuffles the same way before taking its shard, so one update
@@ -233,13 +243,16 @@ def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=
     Args:
         num_shards, shard_index: this worker's shard (`Dataset.shard`).
         input_context: a `tf.distribute.InputContext`; overrides the two above.
-        num_examples: the shuffle buffer (the whole dataset when known).
+        num_examples: the number of examples (10,000 when unknown).
+        shuffle_buffer: the most examples the shuffle holds: the buffer is
+            `min(num_examples, shuffle_buffer)`, the whole dataset when it is
+            small, a bounded window over a large (streamed) one.
     """
     if input_context is not None:
         num_shards, shard_index = (input_context.num_input_pipelines,
                                    input_context.input_pipeline_id)
     if shuffle:
-        dataset = dataset.shuffle(num_examples or 10_000, seed=seed,
+        dataset = dataset.shuffle(min(num_examples or 10_000, shuffle_buffer), seed=seed,
                                   reshuffle_each_iteration=True)
     if num_shards > 1:
         dataset = dataset.shard(num_shards, shard_index)
@@ -249,46 +262,72 @@ def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=
 def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=None,
                            label_type="categorical", mode="bucket", shuffle=False, seed=0,
                            num_shards=1, shard_index=0, input_context=None,
-                           bucket_boundaries=None, cache_dir=None, task_settings=None):
+                           bucket_boundaries=None, cache_dir=None, task_settings=None,
+                           summary=None, shuffle_buffer=SHUFFLE_BUFFER):
     """The input pipeline of a (pair) classification or regression task.
 
     Args:
-        examples: TextExamples from a reader.
+        examples: TextExamples from a reader, or a `streaming.TextSource`,
+            streamed from its file (or TFDS split) on each pass, never held
+            in memory: its label type is the source's.
         tokenizer: a BertTokenizer; its `sequence_length` is the max length.
         batch_size: the global batch; with `input_context`, each pipeline
             batches its per-replica share.
         label_vocabulary, label_type: how labels become ids (see `encode_labels`).
         mode: "static" or "bucket" (see `batch_chunks`).
         bucket_boundaries: see `batch_chunks`.
-        shuffle, seed, num_shards, shard_index, input_context: see `distribute`.
+        shuffle, seed, num_shards, shard_index, input_context, shuffle_buffer:
+            see `distribute`.
         cache_dir: when set, tokenized features are cached there as TFRecord
             shards and reused by later runs with the same key.
         task_settings: a JSON-able dict of anything else that changes the
             features, added to the cache key.
+        summary: a TextSource's `scan` (its count and fingerprint); scanned
+            here when not given.
 
     Returns:
         A prefetched dataset of `(features, labels)` (or features when unlabelled).
     """
-    labels = encode_labels(examples, label_vocabulary, label_type)
-    texts = [e.text for e in examples]
-    pairs = [e.text_pair for e in examples] if examples[0].text_pair is not None else None
-    where = dict(shuffle=shuffle, seed=seed, num_examples=len(examples), num_shards=num_shards,
-                 shard_index=shard_index, input_context=input_context)
+    if hasattr(examples, "columns"):
+        source = examples
+        summary = summary or source.scan(label_vocabulary)
+        num_examples, label_type = summary.num_examples, source.label_type
+
+        def columns():
+            return source.columns(label_vocabulary, text_pair=summary.text_pair)
+
+        def fingerprint():
+            return summary.fingerprint
+    else:
+        labels = encode_labels(examples, label_vocabulary, label_type)
+        texts = [e.text for e in examples]
+        pairs = [e.text_pair for e in examples] if examples[0].text_pair is not None else None
+        num_examples = len(examples)
+
+        def columns():
+            return text_columns(texts, pairs, labels)
+
+        def fingerprint():
+            return examples_fingerprint(examples)
+
+    where = dict(shuffle=shuffle, seed=seed, num_examples=num_examples, num_shards=num_shards,
+                 shard_index=shard_index, input_context=input_context,
+                 shuffle_buffer=shuffle_buffer)
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     if cache_dir is None:
         # Shuffle and shard the strings, then tokenize whole chunks of them.
-        chunks = distribute(text_columns(texts, pairs, labels), **where).batch(
+        chunks = distribute(columns(), **where).batch(
             chunk_size(batch_size)).map(lambda batch: tokenize_chunk(tokenizer, batch),
                                         num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        key = cache_key(source=examples_fingerprint(examples),
+        key = cache_key(source=fingerprint(),
                         tokenizer=tokenizer_fingerprint(tokenizer),
                         sequence_length=tokenizer.sequence_length, label_type=label_type,
                         labels=label_vocabulary.get_config() if label_vocabulary else None,
                         task=task_settings)
         dataset = FeatureCache(cache_dir).load_or_build(
-            key, lambda: tokenize_texts(tokenizer, texts, pairs, labels))
+            key, lambda: tokenize_columns(tokenizer, columns()))
         chunks = distribute(dataset, **where).ragged_batch(chunk_size(batch_size))
     dataset = batch_chunks(chunks, batch_size=batch_size, mode=mode,
                            sequence_length=tokenizer.sequence_length,

@@ -1,6 +1,7 @@
 """TensorFlow Datasets as a source, `tfds:NAME[/CONFIG][:VERSION]`, read only from
 a local `data_dir`: downloads are disabled, the network is never contacted."""
 
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kerasbert.data.errors import BadRecords
@@ -49,22 +50,81 @@ def read_tfds(spec, split, data_dir, text_field, label_field=None, text_pair_fie
     Integer labels (ClassLabel) become their decimal strings, as file labels
     do. Records are named by their index in the split; `line` holds it.
     """
+    return list(iter_tfds(spec, split, data_dir, text_field, label_field, text_pair_field,
+                          label_type=label_type, label_delimiter=label_delimiter,
+                          label_vocabulary=label_vocabulary,
+                          skip_bad_records=skip_bad_records))
+
+
+def iter_tfds(spec, split, data_dir, text_field, label_field=None, text_pair_field=None, *,
+              label_type="categorical", label_delimiter=",", label_vocabulary=None,
+              skip_bad_records=False):
+    """`read_tfds` as a generator over the split (one record at a time)."""
     check_label_type(label_type)
     dataset, _ = load_tfds(spec, split, data_dir)
     where = f"{spec} [{split}]"
     bad = BadRecords(where, skip=skip_bad_records)
-    examples = []
+    count = 0
     for index, record in enumerate(tfds.as_numpy(dataset)):
         try:
-            examples.append(_example(where, index, record, text_field, text_pair_field,
-                                     label_field, label_type, label_delimiter,
-                                     label_vocabulary))
+            example = _example(where, index, record, text_field, text_pair_field, label_field,
+                               label_type, label_delimiter, label_vocabulary)
         except DataError as e:
             bad.report(DataError(where, e.reason, record=index, field=e.field))
+            continue
+        count += 1
+        yield example
     bad.log_summary()
-    if not examples and not bad.total:
+    if not count and not bad.total:
         raise DataError(where, "empty split")
-    return examples
+
+
+def tfds_columns(spec, split, data_dir, text_field, label_field=None, text_pair_field=None, *,
+                 label_type="categorical", label_vocabulary=None):
+    """The split as a `tf.data.Dataset` of per-example dicts, string `text`
+    (and `pair`) and encoded `labels`, mapped in graph: the records never pass
+    through Python. Labels are validated beforehand (`iter_tfds`); here they
+    are looked up: int32 ids (categorical, a string or integer feature),
+    float32 values (regression).
+
+    Returns:
+        The dataset, or None when a label feature needs Python to be parsed
+        (multi-label, or a categorical label of another dtype): the caller
+        then streams `iter_tfds` instead.
+    """
+    dataset, _ = load_tfds(spec, split, data_dir)
+    spec_of = dataset.element_spec
+    table = None
+    if label_field is not None:
+        label_spec = spec_of.get(label_field)
+        if label_spec is None or label_spec.shape.rank != 0:
+            return None
+        dtype = label_spec.dtype
+        if label_type == "regression":
+            if not (dtype.is_integer or dtype.is_floating):
+                return None
+        elif label_type == "categorical" and (dtype == tf.string or dtype.is_integer):
+            table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(label_vocabulary.labels),
+                    tf.range(len(label_vocabulary), dtype=tf.int32)), default_value=-1)
+        else:
+            return None
+
+    def columns(record):
+        out = {"text": record[text_field]}
+        if text_pair_field is not None:
+            out["pair"] = record[text_pair_field]
+        if label_field is not None:
+            raw = record[label_field]
+            if label_type == "regression":
+                out["labels"] = tf.cast(raw, tf.float32)
+            else:
+                text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+                out["labels"] = table.lookup(tf.strings.strip(text))
+        return out
+
+    return dataset.map(columns, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def _example(where, index, record, text_field, pair_field, label_field, label_type,

@@ -63,7 +63,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
               lora_feed_forward=False, pooling="auto", case_markers=False, header="auto",
-              random_init=False, **training):
+              random_init=False, labels=None, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -95,6 +95,9 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     `encoding` is the data files' text encoding; `header` ("auto", "yes",
     "no") says whether CSV / TSV files start with a header row.
 
+    `labels` (classification, multilabel) is the label vocabulary in id
+    order; by default the training labels, integer-like ones by value.
+
     `training` holds TrainingConfig fields (epochs, batch_size, learning_rate,
     warmup_ratio, weight_decay, seed, ...).
     """
@@ -114,7 +117,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
                           text_pair_column=text_pair_column, label_column=label_column,
                           data_dir=data_dir, encoding=encoding,
                           task_settings=_task_settings(task, qa_settings, case_markers),
-                          header=header)
+                          header=header, labels=labels)
     task_spec = data.task
     with strategy.scope():
         encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout,

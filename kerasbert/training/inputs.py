@@ -1,36 +1,38 @@
 """Reading a task's data from a file or a TFDS name, by the train flags."""
 
-import os
-
 from kerasbert.data.conll import read_conll
-from kerasbert.data.delimited import read_delimited
 from kerasbert.data.errors import DataError
-from kerasbert.data.jsonl import read_jsonl
 from kerasbert.data.squad import read_squad
-from kerasbert.data.tfds_source import is_tfds_spec, read_tfds
+from kerasbert.data.streaming import TextSource
+from kerasbert.data.tfds_source import is_tfds_spec
 
 LABEL_TYPES = {"classification": "categorical", "regression": "regression",
                "multilabel": "multi_label"}
 
 
+def text_source(source, task, text_column, label_column, text_pair_column=None,
+                split="train", data_dir=None, encoding="utf-8", labelled=True,
+                skip_bad_records=False, header="auto"):
+    """The `streaming.TextSource` of `source` (a .csv/.tsv/.jsonl file or
+    `tfds:NAME[/CONFIG]`) for a sentence-level `task`: read record by record."""
+    return TextSource(source, text_column, label_column if labelled else None,
+                      text_pair_column, label_type=LABEL_TYPES[task], encoding=encoding,
+                      header=header, split=split, data_dir=data_dir,
+                      skip_bad_records=skip_bad_records)
+
+
 def read_text_examples(source, task, text_column, label_column, text_pair_column=None,
                        label_vocabulary=None, split="train", data_dir=None, encoding="utf-8",
                        labelled=True, skip_bad_records=False, header="auto"):
-    """TextExamples of `source`: a .csv/.tsv/.jsonl file or `tfds:NAME[/CONFIG]`.
-    `header` ("auto", "yes", "no") applies to CSV / TSV files (see `read_delimited`).
-    A source without examples is a DataError ("no examples")."""
-    kwargs = dict(label_type=LABEL_TYPES[task], label_vocabulary=label_vocabulary,
-                  skip_bad_records=skip_bad_records)
-    label = label_column if labelled else None
-    if is_tfds_spec(source):
-        return _some(read_tfds(source, split, data_dir, text_column, label, text_pair_column,
-                               **kwargs), source)
-    extension = os.path.splitext(str(source))[1].lower()
-    if extension in (".jsonl", ".json"):
-        return _some(read_jsonl(source, text_column, label, text_pair_column,
-                                encoding=encoding, **kwargs), source)
-    return _some(read_delimited(source, text_column, label, text_pair_column, encoding=encoding,
-                                header=header, **kwargs), source)
+    """TextExamples of `source`, as a list: a .csv/.tsv/.jsonl file or
+    `tfds:NAME[/CONFIG]`. `header` ("auto", "yes", "no") applies to CSV / TSV
+    files (see `read_delimited`). A source without examples is a DataError
+    ("no examples"). Training streams instead (`text_source`)."""
+    examples = text_source(source, task, text_column, label_column, text_pair_column,
+                           split=split, data_dir=data_dir, encoding=encoding, labelled=labelled,
+                           skip_bad_records=skip_bad_records,
+                           header=header).examples(label_vocabulary)
+    return _some(list(examples), source)
 
 
 def _some(examples, source):

@@ -53,7 +53,7 @@ class TaskData:
 
 def read_task_data(task, train_data, eval_data=None, *, text_column="text",
                    text_pair_column=None, label_column="label", data_dir=None, encoding="utf-8",
-                   task_settings=None, header="auto"):
+                   task_settings=None, header="auto", labels=None):
     """The TaskData of `task` from its train (and dev) source.
 
     Args:
@@ -65,7 +65,15 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
         header: text tasks' CSV / TSV files: "auto", "yes" or "no" (a header row).
         task_settings: keyword arguments of the task (QA: doc stride, v2.0, ...;
             NER: case markers).
+        labels: classification / multilabel: the label vocabulary in id order
+            (default: inferred from the training labels).
+
+    Text tasks stream their sources (`text_data`); NER and QA data are read
+    into memory (CoNLL files and SQuAD JSON are small).
     """
+    if labels is not None and task in ("ner", "qa"):
+        raise ValueError(f"labels apply to the classification and multilabel tasks, "
+                         f"not {task}")
     if task == "ner":
         from kerasbert.training.tagging_data import TaggingData
 
@@ -79,4 +87,4 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
 
     return TextData.read(task, train_data, eval_data, text_column=text_column,
                          text_pair_column=text_pair_column, label_column=label_column,
-                         data_dir=data_dir, encoding=encoding, header=header)
+                         data_dir=data_dir, encoding=encoding, header=header, labels=labels)

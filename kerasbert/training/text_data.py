@@ -1,33 +1,64 @@
-"""Data of the text tasks (classification, regression, multi-label) for `fine_tune`."""
+"""Data of the text tasks (classification, regression, multi-label) for `fine_tune`.
+
+The train and dev sources stream (`data.streaming.TextSource`): a first pass
+checks every record, counts them and collects the training labels (unless
+they are given), and the input pipelines read the files again on each epoch,
+so memory stays flat in the data size.
+"""
 
 from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.pipeline import classification_dataset
 from kerasbert.tasks import get_task
-from kerasbert.training.inputs import LABEL_TYPES, read_text_examples
+from kerasbert.training.inputs import LABEL_TYPES, text_source
 from kerasbert.training.predictions import predict_logits
 from kerasbert.training.task_data import TaskData, TaskInputs
 
 
 class TextData(TaskData):
-    """TextExamples of a train and an optional dev source, with the label
-    vocabulary inferred from train (none for regression)."""
+    """A train and an optional dev `TextSource` with their first-pass
+    summaries, and the label vocabulary: given, or inferred from train (none
+    for regression)."""
 
-    def __init__(self, task_name, train, dev, vocabulary, text_pair):
+    def __init__(self, task_name, train, dev, vocabulary, text_pair, train_summary=None,
+                 dev_summary=None):
         self.task_name, self.train, self.dev = task_name, train, dev
         self.vocabulary, self.text_pair = vocabulary, text_pair
+        self.train_summary = train_summary or train.scan(vocabulary)
+        self.dev_summary = dev_summary or (dev.scan(vocabulary) if dev else None)
         self.task = get_task(task_name, vocabulary.labels if vocabulary else None)
 
     @classmethod
     def read(cls, task, train_data, eval_data=None, *, text_column="text", text_pair_column=None,
-             label_column="label", data_dir=None, encoding="utf-8", header="auto"):
-        train = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
-                                   data_dir=data_dir, encoding=encoding, header=header)
+             label_column="label", data_dir=None, encoding="utf-8", header="auto", labels=None):
+        """Scan `train_data` (and `eval_data`): every record checked, in constant memory.
+
+        Args:
+            labels: the label vocabulary in id order (classification,
+                multilabel); a label outside it is a DataError naming the
+                file, line and field. Default: the labels of `train_data`,
+                integer-like ones by value, the rest by text.
+        """
         multi = LABEL_TYPES[task] == "multi_label"
-        vocabulary = None if task == "regression" else LabelVocabulary.from_examples(train, multi)
-        dev = (read_text_examples(eval_data, task, text_column, label_column, text_pair_column,
-                                  vocabulary, split="validation", data_dir=data_dir,
-                                  encoding=encoding, header=header) if eval_data else None)
-        return cls(task, train, dev, vocabulary, text_pair_column is not None)
+        if labels is not None:
+            if task == "regression":
+                raise ValueError("labels apply to the classification and multilabel tasks, "
+                                 "not regression")
+            vocabulary = LabelVocabulary(labels, multi, unknown=LabelVocabulary.NOT_GIVEN)
+        else:
+            vocabulary = None
+
+        def source(path, split):
+            return text_source(path, task, text_column, label_column, text_pair_column,
+                               split=split, data_dir=data_dir, encoding=encoding, header=header)
+
+        train = source(train_data, "train")
+        train_summary = train.scan(vocabulary)
+        if vocabulary is None and task != "regression":
+            vocabulary = LabelVocabulary.from_label_set(train_summary.labels, multi)
+        dev = source(eval_data, "validation") if eval_data else None
+        dev_summary = dev.scan(vocabulary) if dev else None
+        return cls(task, train, dev, vocabulary, text_pair_column is not None, train_summary,
+                   dev_summary)
 
     def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
         label_type = LABEL_TYPES[self.task_name]
@@ -36,15 +67,15 @@ class TextData(TaskData):
             return classification_dataset(
                 self.train, tokenizer, batch_size=batch_size, label_vocabulary=self.vocabulary,
                 label_type=label_type, mode=batch_mode, shuffle=True, seed=seed + epoch,
-                input_context=input_context)
+                input_context=input_context, summary=self.train_summary)
 
         evaluate_fn = None
         if self.dev:
             eval_dataset = classification_dataset(
                 self.dev, tokenizer, batch_size=batch_size, label_vocabulary=self.vocabulary,
-                label_type=label_type, mode="bucket")
+                label_type=label_type, mode="bucket", summary=self.dev_summary)
 
             def evaluate_fn(model):
                 return self.task.compute_metrics(*predict_logits(model, eval_dataset))
 
-        return TaskInputs(train_dataset_fn, len(self.train), evaluate_fn)
+        return TaskInputs(train_dataset_fn, self.train_summary.num_examples, evaluate_fn)
