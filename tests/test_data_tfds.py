@@ -42,3 +42,30 @@ def test_tfds_source_errors_name_the_dataset_and_field(stored_sst2, tmp_path):
     with pytest.raises(DataError, match=r"tfds:local_sst/dev_only \[validation\], record 0, "
                                         r"field 'text': missing field"):
         read_tfds("tfds:local_sst/dev_only", "validation", data_dir, "text")
+
+
+def test_tfds_source_streams_in_graph_as_the_list(stored_sst2):
+    """A `tfds:` TextSource: the first pass counts and fingerprints the split as
+    the list reader reads it, and its columns are mapped in graph (labels
+    looked up in the vocabulary), giving the list's texts and label ids."""
+    from kerasbert.data.label_vocabulary import LabelVocabulary
+    from kerasbert.data.pipeline import encode_labels, examples_fingerprint
+    from kerasbert.data.streaming import TextSource
+    from kerasbert.data.tfds_source import tfds_columns
+
+    _, data_dir = stored_sst2
+    examples = read_tfds("tfds:local_sst/dev_only", "validation", data_dir, "sentence", "label")
+    source = TextSource("tfds:local_sst/dev_only", "sentence", "label", split="validation",
+                        data_dir=str(data_dir))
+    summary = source.scan()
+    assert (summary.num_examples, summary.labels) == (872, {"0", "1"})
+    assert summary.fingerprint == examples_fingerprint(examples)
+    vocabulary = LabelVocabulary(["1", "0"])  # ids other than the ClassLabel's
+    assert tfds_columns(source.source, "validation", data_dir, "sentence", "label",
+                        label_vocabulary=vocabulary) is not None  # the in-graph path
+    rows = list(source.columns(vocabulary).as_numpy_iterator())
+    assert [r["text"].decode("utf-8") for r in rows] == [e.text for e in examples]
+    assert [int(r["labels"]) for r in rows] == encode_labels(examples, vocabulary).tolist()
+    with pytest.raises(DataError, match=r"tfds:local_sst/dev_only \[validation\], record 0, "
+                                        r"field 'label': label not seen in training: '1'"):
+        source.scan(LabelVocabulary(["0"]))
