@@ -223,3 +223,25 @@ def test_fine_tune_saves_the_given_label_order(tmp_path, model_hub):
     with open(tmp_path / "run" / "label_vocabulary.json", encoding="utf-8") as f:
         assert json.load(f)["labels"] == ["pos", "neg"]
     tf.keras.backend.clear_session()
+
+
+def test_the_labels_flag_is_a_checked_comma_list():
+    from absl import flags
+
+    from kerasbert.cli.flags import UsageError, define_reader_flags, parse_argv
+
+    def parsed(*argv):
+        fv = flags.FlagValues()
+        define_reader_flags(fv, labels=True)
+        parse_argv(fv, ["kerasbert.train", *argv], "doc")
+        return fv.labels
+
+    assert parsed() is None
+    assert parsed("--labels= neg , neutral,pos") == ["neg", "neutral", "pos"]
+    for bad in ("--labels=neg,neg", "--labels=", "--labels=neg,,pos"):
+        with pytest.raises(UsageError, match="^flag --labels=.*: give distinct, non-empty "
+                                             "labels separated by commas"):
+            parsed(bad)
+    without = flags.FlagValues()
+    define_reader_flags(without)
+    assert "labels" not in without

@@ -51,9 +51,10 @@ def parse_column(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
-def define_reader_flags(fv, header=True):
-    """The flags of every program that reads the user's files: --encoding, and
-    (`header`: for programs that read CSV / TSV files) --header."""
+def define_reader_flags(fv, header=True, labels=False):
+    """The flags of every program that reads the user's files: --encoding,
+    (`header`: for programs that read CSV / TSV files) --header, and
+    (`labels`: for programs that train a classifier) --labels."""
     import codecs
 
     from absl import flags
@@ -76,6 +77,16 @@ def define_reader_flags(fv, header=True):
                           "first row a header? auto: yes when a column is given by name, or "
                           "when the first row is text where the rows below hold numbers",
                           flag_values=fv)
+    if labels:
+        flags.DEFINE_list("labels", None, "classification / multilabel: the labels in id order, "
+                          "e.g. neg,neutral,pos (default: the training labels, integer-like "
+                          "ones by value); a label outside them is an error naming its file "
+                          "and line", flag_values=fv)
+        flags.register_validator(
+            "labels", lambda value: value is None or (
+                bool(value) and all(value) and len(set(value)) == len(value)),
+            "give distinct, non-empty labels separated by commas, e.g. --labels=neg,pos",
+            flag_values=fv)
 
 
 def parse_argv(fv, argv, doc, positional=True):
