@@ -134,6 +134,72 @@ def test_mismatched_users_are_refused_at_export(users, tokenizer, tmp_path):
     assert not (tmp_path / "refused" / "saved_model.pb").exists()
 
 
+def _adapter_files_only(directory, into):
+    """A copy of a user's model directory without its merged encoder (`encoder/`)."""
+    copy = into / os.path.basename(directory)
+    shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("encoder"))
+    return str(copy)
+
+
+def _probabilities(records):
+    return np.array([[r["probabilities"][label] for label in SENTIMENT] for r in records])
+
+
+def test_rebuilt_bank_adds_a_user_from_adapter_files_only(users, tokenizer, tmp_path):
+    from kerasbert.serving.bank_serving import BankPredictor
+    from kerasbert.serving.predictor import Predictor
+
+    old = {u: users["cls"][u] for u in ("alice", "bob")}
+    row_users = ["bob", "alice", "alice", "bob", "alice", "bob"]
+    before = _probabilities(BankPredictor.from_users(old).predict({"text": TEXTS}, row_users))
+    frank = _user_dir(tmp_path / "frank", tokenizer, get_task("classification", SENTIMENT),
+                      "pooled", 6, 8, feed_forward=True)
+    frank_own = _probabilities(Predictor.from_directory(frank).predict({"text": TEXTS}))
+
+    # The rebuilt bank reads the adapter files and the base the files name: the
+    # users' merged encoders are gone.
+    files_only = tmp_path / "files_only"
+    served = {u: _adapter_files_only(d, files_only) for u, d in {**old, "frank": frank}.items()}
+    assert not any(os.path.exists(os.path.join(d, "encoder")) for d in served.values())
+    bank = BankPredictor.from_users(served)
+    assert bank.bank.base_source.endswith("base11") and bank.users == ["alice", "bob", "frank"]
+    after = _probabilities(bank.predict({"text": TEXTS}, row_users))
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    mixed = ["frank", "alice", "frank", "bob", "frank", "frank"]
+    got = _probabilities(bank.predict({"text": TEXTS}, mixed))
+    rows = [i for i, u in enumerate(mixed) if u == "frank"]
+    np.testing.assert_allclose(got[rows], frank_own[rows], atol=1e-4)
+    assert np.abs(got[1] - after[1]).max() <= 1e-5  # alice's row, beside frank's
+
+
+def test_bank_without_its_named_base_uses_the_first_users_merged_encoder(tokenizer, tmp_path):
+    from kerasbert.adapters.bank_model import LoraBankModel
+    from kerasbert.serving.bank_serving import BankPredictor
+    from kerasbert.serving.predictor import Predictor
+
+    classification = get_task("classification", SENTIMENT)
+    moved = {u: _user_dir(tmp_path / u, tokenizer, classification, "pooled", seed, 4,
+                          recorded_base=str(tmp_path / "moved_away"))
+             for u, seed in (("gina", 7), ("hugo", 8))}
+    bank = BankPredictor.from_users(moved)
+    assert bank.bank.base_source == "user 'gina''s merged encoder minus its adapters"
+    got = _probabilities(bank.predict({"text": TEXTS}, "hugo"))
+    own = _probabilities(Predictor.from_directory(moved["hugo"]).predict({"text": TEXTS}))
+    np.testing.assert_allclose(got, own, atol=1e-4)
+    # A base given by hand must be the one the adapters were trained on.
+    with pytest.raises(ValueError, match="does not fit the users' adapters: .*base12: its "
+                                         "weights are not the ones 'gina''s adapters"):
+        BankPredictor.from_users(moved, base=_base_dir(tmp_path, tokenizer, 12))
+    given = LoraBankModel.from_model_dirs(moved, base=str(tmp_path / "base11"))
+    assert given.base_source == str(tmp_path / "base11")
+    # Neither the named base nor a merged encoder: refused, saying what was tried.
+    files_only = {u: _adapter_files_only(d, tmp_path / "files_only") for u, d in moved.items()}
+    with pytest.raises(ValueError, match=r"cannot find the base encoder of the bank's users "
+                                         r"\(tried .*moved_away: .*\), nor recover it: user "
+                                         r"'gina': .*encoder \(the merged encoder\) is missing"):
+        BankPredictor.from_users(files_only)
+
+
 FRESH = textwrap.dedent("""
     import json, sys
     import numpy as np

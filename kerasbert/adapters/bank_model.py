@@ -189,27 +189,26 @@ def load_base(users, base=None):
     from kerasbert.checkpoints.sources import describe
 
     reference = next((u for u in users if u.base_record), None)
-    names = [base] if base else list(dict.fromkeys(
-        u.settings["base"] for u in users if u.settings.get("base")))
+    if base:
+        candidates = [base]
+    elif reference:  # only a recorded hash tells whether a named base is still the one
+        candidates = list(dict.fromkeys(u.settings["base"] for u in users
+                                        if u.settings.get("base")))
+    else:
+        candidates = []
     found, reasons = None, []
-    for name in names if reference else ([base] if base else []):
+    for name in candidates:
         try:
             config, weights, tokenizer = _read_base(name)
         except (OSError, ValueError, KeyError) as err:  # missing, offline, not a checkpoint
             reasons.append(f"{name}: {str(err).splitlines()[0]}")
             continue
-        try:
-            same = reference is None or weights_sha256(
-                weights, config["num_hidden_layers"]) == reference.base_sha256
-        except KeyError as err:
-            same, err_name = False, err.args[0]
-            reasons.append(f"{name}: has no {err_name}")
+        mismatch = reference and _base_mismatch(config, weights, reference)
+        if mismatch:
+            reasons.append(f"{name}: {mismatch}")
             continue
-        if same:
-            found = BaseEncoder(config, weights, describe(name), tokenizer)
-            break
-        reasons.append(f"{name}: its weights are not the ones {reference.user!r}'s adapters "
-                       "were trained on")
+        found = BaseEncoder(config, weights, describe(name), tokenizer)
+        break
     if found is None and base:
         raise ValueError(f"base {base} does not fit the users' adapters: {'; '.join(reasons)}")
     recovered_from = None
@@ -227,6 +226,23 @@ def load_base(users, base=None):
         if user.base_record is None and user is not recovered_from:
             _check_recovered_base(user, found)
     return found
+
+
+def _base_mismatch(config, weights, user):
+    """Why the base (`config`, `weights`) is not the one `user`'s adapters were
+    trained on (their file's record), or None when it is."""
+    recorded = user.base_record["config"]
+    diff = [k for k in ARCHITECTURE_KEYS if k in recorded and config.get(k) != recorded[k]]
+    if diff:
+        return f"its config differs from the one {user.user!r}'s adapters record in " \
+               f"{', '.join(diff)}"
+    try:
+        digest = weights_sha256(weights, config["num_hidden_layers"])
+    except KeyError as err:
+        return f"it has no {err.args[0]}"
+    if digest != user.base_sha256:
+        return f"its weights are not the ones {user.user!r}'s adapters were trained on"
+    return None
 
 
 def _check_recovered_base(user, base):
