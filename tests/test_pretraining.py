@@ -58,7 +58,7 @@ def records(corpus, minilm_tokenizer, tmp_path_factory):
     """NSP instances of the training corpus written as TFRecords (MiniLM's vocabulary)."""
     directory = tmp_path_factory.mktemp("records")
     data = prepare_pretraining_data(directory, corpus[0], minilm_tokenizer, SEQ,
-                                    next_sentence=True, num_shards=2, log=lambda *a: None)
+                                    next_sentence=True, log=lambda *a: None)
     return directory, data
 
 
@@ -210,17 +210,24 @@ def test_records_have_static_shapes_segments_and_are_written_once(records, minil
     # A second call with the same settings reuses the files.
     stamps = {f: os.path.getmtime(f) for f in data.train_files}
     again = prepare_pretraining_data(directory, corpus[0], minilm_tokenizer, SEQ,
-                                     next_sentence=True, num_shards=2, log=lambda *a: None)
+                                     next_sentence=True, log=lambda *a: None)
     assert again == data and stamps == {f: os.path.getmtime(f) for f in data.train_files}
 
 
-def test_changed_settings_rewrite_the_records(corpus, minilm_tokenizer, records, tmp_path):
+def test_changed_settings_are_refused_until_overwrite(corpus, minilm_tokenizer, records,
+                                                     tmp_path):
     masker = BertMasker.from_tokenizer(minilm_tokenizer, max_predictions=20)
     single = prepare_pretraining_data(tmp_path, corpus[0], minilm_tokenizer, SEQ,
-                                      next_sentence=False, num_shards=2, log=lambda *a: None)
+                                      next_sentence=False, log=lambda *a: None)
     assert not _read(single.train_files, masker)[0]["segment_ids"].any()  # one segment
+    stamps = {f: os.path.getmtime(f) for f in single.train_files}
+    with pytest.raises(ValueError, match=r"other settings \(next_sentence=false there, true "
+                       r"now\): .*--overwrite"):
+        prepare_pretraining_data(tmp_path, corpus[0], minilm_tokenizer, SEQ, next_sentence=True,
+                                 log=lambda *a: None)
+    assert stamps == {f: os.path.getmtime(f) for f in single.train_files}  # nothing lost
     pairs = prepare_pretraining_data(tmp_path, corpus[0], minilm_tokenizer, SEQ,
-                                     next_sentence=True, num_shards=2, log=lambda *a: None)
+                                     next_sentence=True, overwrite=True, log=lambda *a: None)
     assert (pairs.num_train, pairs.num_eval) == (records[1].num_train, records[1].num_eval)
     assert _read(pairs.train_files, masker)[0]["segment_ids"].any()
 
@@ -375,7 +382,7 @@ def test_cli_pretrains_from_scratch_and_train_fine_tunes_the_result(corpus, tmp_
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["masking"]["whole_word"] and metrics["steps"] == 5
     settings = json.loads((out_dir / "pretraining_data" / "pretraining_data.json").read_text())
-    assert settings["settings"]["max_seq_length"] == 32 and len(settings["train_files"]) == 4
+    assert settings["settings"]["max_seq_length"] == 32 and len(settings["train_files"]) == 1
     # held out: the last 5% of the documents, not trained on. The counts are those
     # of the records on disk, and the held-out records are exactly the instances
     # of the last round(5%) documents (cut with the settings the run recorded).

@@ -208,6 +208,8 @@ FLAG_RANGES = {
     "dupe_factor": ">= 1",
     "short_seq_prob": "[0, 1]",
     "num_shards": ">= 1",
+    "shard_size_mb": "> 0",
+    "num_workers": ">= 1",
     # customize (tune's --time_budget is a duration string)
     "time_budget": "> 0",
 }

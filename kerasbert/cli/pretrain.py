@@ -11,7 +11,15 @@ Continued, domain-adaptive, from any checkpoint kerasbert loads:
     python -m kerasbert.pretrain --train_data=corpus.txt --output_dir=runs/adapted \\
         --model=all_minilm_l6_v2 --whole_word_masking
 
-The corpus holds one sentence per line, with a blank line between documents.
+The corpus holds one sentence per line, with a blank line between documents;
+--train_data (and --eval_data) is a file, a glob or a directory of such files,
+local or gs://. The TFRecords are prepared a shard of text at a time, in
+--num_workers processes (or an Apache Beam pipeline: --beam_runner), and an
+interrupted preparation resumes; --prepare_only stops there, and a later run
+with the same settings reads them without preparing again:
+
+    python -m kerasbert.pretrain --train_data='corpus/*.txt' --output_dir=runs/my_bert \
+        --prepare_only --num_workers=8
 The output directory is an encoder that `python -m kerasbert.train
 --model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
 """
@@ -20,7 +28,7 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
+from kerasbert.cli.flags import (UsageError, check_output_dir, check_ranges,
                                  define_reader_flags, parse_argv, quiet_tensorflow, run_main,
                                  worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
@@ -34,9 +42,10 @@ def define_flags(fv):
     """The corpus, model, masking and recipe flags."""
     flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
     flags.DEFINE_string("train_data", None, "text corpus: one sentence per line, blank lines "
-                        "between documents", flag_values=fv)
+                        "between documents; a file, a glob or a directory of files",
+                        flag_values=fv)
     flags.DEFINE_string("eval_data", None, "held-out corpus (default: the last --eval_fraction "
-                        "of the documents of --train_data)", flag_values=fv)
+                        "of the documents of each input shard of --train_data)", flag_values=fv)
     flags.DEFINE_float("eval_fraction", 0.05, "share of documents held out without --eval_data",
                        flag_values=fv)
     flags.DEFINE_integer("max_eval_examples", 0, "evaluate on the first N held-out sequences "
@@ -67,7 +76,23 @@ def define_flags(fv):
     flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",
                          flag_values=fv)
     flags.DEFINE_float("short_seq_prob", 0.1, "share of shorter sequences", flag_values=fv)
-    flags.DEFINE_integer("num_shards", 4, "TFRecord files of training instances", flag_values=fv)
+    flags.DEFINE_float("shard_size_mb", 16.0, "MB of text per input shard: each is prepared "
+                       "on its own, into its own TFRecord file (next-sentence pairs draw random "
+                       "segments within a shard)", flag_values=fv)
+    flags.DEFINE_integer("num_workers", 1, "processes preparing shards in parallel",
+                         flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "where the prepared TFRecords go, or are read from "
+                        "when prepared there with the same settings (default: "
+                        "OUTPUT_DIR/pretraining_data)", flag_values=fv)
+    flags.DEFINE_bool("prepare_only", False, "stop once the TFRecords are prepared",
+                      flag_values=fv)
+    flags.DEFINE_bool("overwrite", False, "prepare afresh where data of other settings is",
+                      flag_values=fv)
+    flags.DEFINE_string("beam_runner", None, "prepare with an Apache Beam pipeline on this "
+                        "runner (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner; needs "
+                        "pip install kerasbert[beam])", flag_values=fv)
+    flags.DEFINE_string("beam_options", "", "Beam's own pipeline flags, e.g. \"--project=P "
+                        "--region=R --temp_location=gs://B/tmp\"", flag_values=fv)
     flags.DEFINE_bool("train_encoder", True, "false: train the heads only", flag_values=fv)
     flags.DEFINE_float("dropout", None, "override the encoder's dropout rates", flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
@@ -112,11 +137,37 @@ def check_flags(fv):
         if not fv[name].value:
             raise UsageError(f"--{name} is required")
     check_ranges(fv)
-    check_input_files(fv, ("train_data", "eval_data"))
+    for name in ("train_data", "eval_data"):
+        if fv[name].value:
+            _check_corpus(fv[name].value, f"--{name}")
     check_output_dir(fv.output_dir)
+    if fv.data_dir:
+        check_output_dir(fv.data_dir, "--data_dir")
+    if fv.beam_options and not fv.beam_runner:
+        raise UsageError("--beam_options needs --beam_runner")
+    if fv.beam_runner:
+        from kerasbert.pretraining.beam_pipeline import import_beam
+
+        try:
+            import_beam()
+        except ImportError as err:
+            raise UsageError(f"--beam_runner: {err}") from None
     if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
         raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
                          "drop --preset, --vocab_size and the size flags, or drop --model")
+
+
+def _check_corpus(value, flag):
+    """A corpus flag must name a file, a directory with files or a glob that
+    matches some (gs:// is checked when the run lists it)."""
+    if "://" in value:
+        return
+    from kerasbert.pretraining.sharded_data import list_input_files
+
+    try:
+        list_input_files(value)
+    except FileNotFoundError as err:
+        raise UsageError(f"{flag}: {err}") from None
 
 
 def run(fv, setup=None):
@@ -133,7 +184,10 @@ def run(fv, setup=None):
         max_eval_examples=fv.max_eval_examples, max_seq_length=fv.max_seq_length,
         masked_lm_prob=fv.masked_lm_prob, max_predictions_per_seq=fv.max_predictions_per_seq,
         whole_word_masking=fv.whole_word_masking, next_sentence=fv.next_sentence,
-        dupe_factor=fv.dupe_factor, short_seq_prob=fv.short_seq_prob, num_shards=fv.num_shards,
+        dupe_factor=fv.dupe_factor, short_seq_prob=fv.short_seq_prob,
+        shard_size_mb=fv.shard_size_mb, num_workers=fv.num_workers, data_dir=fv.data_dir,
+        overwrite=fv.overwrite, prepare_only=fv.prepare_only, beam_runner=fv.beam_runner,
+        beam_options=fv.beam_options,
         train_encoder=fv.train_encoder, dropout=fv.dropout,
         strategy=setup.strategy if setup else None,
         jit_compile=setup.jit_compile if setup else False, encoding=fv.encoding,
@@ -149,6 +203,12 @@ def main(argv=None):
     print(f"{setup.describe(fv.batch_size)}; {model_line}", flush=True)
     with worker_failures_reported():
         metrics = run(fv, setup)
+    if fv.prepare_only:
+        print(f"prepared {metrics['train_instances']} training and {metrics['eval_instances']} "
+              f"held-out instances in {len(metrics['train_files'])} + "
+              f"{len(metrics['eval_files'])} TFRecord file(s); run again without "
+              "--prepare_only to pretrain on them")
+        return 0
     print("held-out masked-LM:")
     for stage in ("before", "after"):
         values = metrics[stage]

@@ -32,7 +32,9 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
              encoder_config=None, vocab_size=30522, lowercase=True, eval_data=None,
              eval_fraction=0.05, max_eval_examples=0, max_seq_length=128, masked_lm_prob=0.15,
              max_predictions_per_seq=20, whole_word_masking=False, next_sentence=True,
-             dupe_factor=1, short_seq_prob=0.1, num_shards=4, train_encoder=True, dropout=None,
+             dupe_factor=1, short_seq_prob=0.1, shard_size_mb=16.0, num_workers=1, data_dir=None,
+             overwrite=False, prepare_only=False, beam_runner=None, beam_options=None,
+             train_encoder=True, dropout=None,
              strategy=None, jit_compile=False, encoding="utf-8", verbose=1, **training):
     """Pretrain with masked-LM (+ next-sentence prediction) on a text corpus
     (one sentence per line, blank lines between documents); returns the
@@ -43,7 +45,21 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
             pretrains from scratch: a vocabulary of `vocab_size` tokens
             (`lowercase`) is trained on the corpus and an encoder of `preset`'s
             shape, changed by `encoder_config` (bert_config keys), is initialised.
-        eval_data: held-out corpus; else the last `eval_fraction` of the documents.
+        train_data, eval_data: a corpus file, a glob or a directory of them
+            (local or gs://), read a document at a time.
+        eval_data: held-out corpus; else the last `eval_fraction` of the
+            documents (of each input shard).
+        shard_size_mb, num_workers: the TFRecords are prepared per input shard
+            of about `shard_size_mb` of text, in `num_workers` processes
+            (`kerasbert.pretraining.sharded_data`); an interrupted preparation
+            resumes, finished shards are kept.
+        data_dir: where the TFRecords go (default `output_dir/pretraining_data`);
+            data prepared there with the same settings is read, not prepared again.
+        overwrite: prepare afresh where data of other settings is (else a ValueError).
+        prepare_only: stop once the data is prepared; returns its description.
+        beam_runner, beam_options: prepare with an Apache Beam pipeline on
+            this runner (DirectRunner, DataflowRunner, ...) and Beam's own
+            flags (`kerasbert.pretraining.beam_pipeline`) instead of local processes.
         train_encoder: False trains the heads only (a probe of the encoder as it is).
         training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
     """
@@ -62,11 +78,25 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
     with strategy.scope():
         encoder, tokenizer = _encoder_and_tokenizer(
             model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
-            max_seq_length, eval_data, eval_fraction, dropout, encoding, log)
-    data = prepare_pretraining_data(
-        os.path.join(output_dir, DATA_DIR), train_data, tokenizer, max_seq_length, eval_data,
-        eval_fraction, next_sentence, short_seq_prob, dupe_factor, config.seed, num_shards,
-        encoding, log)
+            max_seq_length, eval_data, eval_fraction, dropout, encoding, log,
+            shard_size_mb=shard_size_mb, build_encoder=not prepare_only)
+    data_dir = data_dir or os.path.join(output_dir, DATA_DIR)
+    if beam_runner:
+        from kerasbert.pretraining.beam_pipeline import prepare_with_beam
+
+        data = prepare_with_beam(
+            data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
+            next_sentence, short_seq_prob, dupe_factor, config.seed, shard_size_mb, encoding,
+            overwrite, beam_runner, beam_options, log)
+    else:
+        data = prepare_pretraining_data(
+            data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
+            next_sentence, short_seq_prob, dupe_factor, config.seed, shard_size_mb,
+            num_workers, encoding, overwrite, log)
+    if prepare_only:
+        return {"prepared_only": True, "train_files": data.train_files,
+                "eval_files": data.eval_files, "train_instances": data.num_train,
+                "eval_instances": data.num_eval}
     steps_per_epoch = _check_sizes(data, config.batch_size)
     masker = BertMasker.from_tokenizer(tokenizer, masked_lm_prob=masked_lm_prob,
                                        max_predictions=max_predictions_per_seq,
@@ -109,15 +139,17 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
 
 def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config, vocab_size,
                            lowercase, max_seq_length, eval_data, eval_fraction, dropout,
-                           encoding, log):
+                           encoding, log, shard_size_mb=16.0, build_encoder=True):
     """`model`'s encoder and tokenizer, or from scratch a trained vocabulary and
-    a fresh encoder of `preset`'s shape."""
+    a fresh encoder of `preset`'s shape (None without `build_encoder`)."""
     if model:
         from kerasbert.training.fine_tune import load_encoder_and_tokenizer
 
         return load_encoder_and_tokenizer(model, max_seq_length, dropout)
     tokenizer = _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length,
-                                   eval_data, eval_fraction, encoding, log)
+                                   eval_data, eval_fraction, encoding, log, shard_size_mb)
+    if not build_encoder:
+        return None, tokenizer
     encoder = _scratch_encoder(preset, encoder_config, tokenizer.vocabulary_size, max_seq_length,
                                dropout)
     return encoder, tokenizer
@@ -165,17 +197,19 @@ def _checkpoint_dir(model):
 
 
 def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length, eval_data,
-                       eval_fraction, encoding, log):
-    """A WordPiece vocabulary trained on the training documents, or the one a
-    previous run with the same corpus and settings left in `output_dir`."""
-    from kerasbert.data.files import file_content_hash
-    from kerasbert.pretraining.pretraining_data import split_documents
+                       eval_fraction, encoding, log, shard_size_mb=16.0):
+    """A WordPiece vocabulary trained on the training documents (read a shard
+    at a time), or the one a previous run with the same corpus files and
+    settings left in `output_dir`."""
+    from kerasbert.pretraining.sharded_data import (input_fingerprint, iter_training_sentences,
+                                                    list_input_files)
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
     from kerasbert.tokenizers.wordpiece_trainer import train_wordpiece_tokenizer
 
-    settings = {"train_data": file_content_hash(train_data), "vocab_size": vocab_size,
-                "lowercase": lowercase, "eval_data": bool(eval_data),
-                "eval_fraction": None if eval_data else eval_fraction}
+    settings = {"train_data": input_fingerprint(list_input_files(train_data)),
+                "vocab_size": vocab_size, "lowercase": lowercase, "eval_data": bool(eval_data),
+                "eval_fraction": None if eval_data else eval_fraction,
+                "shard_size_mb": None if eval_data else shard_size_mb}
     settings_path = os.path.join(output_dir, VOCAB_SETTINGS_FILE)
     if tf.io.gfile.exists(settings_path) and tf.io.gfile.exists(
             os.path.join(output_dir, "vocab.txt")):
@@ -183,10 +217,10 @@ def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_le
             if json.load(f) == settings:
                 log(f"reusing the vocabulary in {output_dir}/vocab.txt")
                 return BertTokenizer.from_preset(output_dir, sequence_length=max_seq_length)
-    documents, _ = split_documents(train_data, eval_data, eval_fraction, encoding)
-    tokenizer = train_wordpiece_tokenizer(
-        vocab_size, texts=(s for d in documents for s in d), lowercase=lowercase,
-        sequence_length=max_seq_length)
+    sentences = iter_training_sentences(train_data, eval_data, eval_fraction, encoding,
+                                        shard_size_mb)
+    tokenizer = train_wordpiece_tokenizer(vocab_size, texts=sentences, lowercase=lowercase,
+                                          sequence_length=max_seq_length)
     tokenizer.save_to_dir(output_dir)
     with tf.io.gfile.GFile(settings_path, "w") as f:
         json.dump(settings, f, indent=2)

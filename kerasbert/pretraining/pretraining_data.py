@@ -16,18 +16,14 @@ done when they are read, afresh each epoch (`kerasbert.pretraining.masking`).
 """
 
 import dataclasses
-import json
-import os
 import random
 from typing import List, Optional
 
 import tensorflow as tf
 
-from kerasbert.data.files import file_content_hash
 from kerasbert.data.text_corpus import read_text_corpus
-
-SETTINGS_FILE = "pretraining_data.json"
-FORMAT_VERSION = 1
+from kerasbert.pretraining.sharded_data import (DEFAULT_SHARD_SIZE_MB, SETTINGS_FILE,  # noqa: F401
+                                                PreparedData, prepare_sharded)
 
 
 @dataclasses.dataclass
@@ -163,6 +159,19 @@ def instance_features(instance, max_seq_length, cls_id, sep_id, pad_id=0):
     return tokens + [pad_id] * padding, [1] * len(tokens) + [0] * padding, segments + [0] * padding
 
 
+def serialize_instance(instance, max_seq_length, tokenizer):
+    """One instance as a serialized tf.train.Example: `input_ids`, `input_mask`,
+    `segment_ids` (int64 `[max_seq_length]`) and `next_sentence_labels` (`[1]`)."""
+    ids, mask, segments = instance_features(instance, max_seq_length, tokenizer.cls_token_id,
+                                            tokenizer.sep_token_id, tokenizer.pad_token_id)
+    feature = {"input_ids": _ints(ids), "input_mask": _ints(mask),
+               "segment_ids": _ints(segments),
+               "next_sentence_labels": _ints([int(instance.is_random_next)])}
+    # deterministic: the features map in key order, the same bytes in every process
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
+
+
 def write_instances(instances, prefix, max_seq_length, tokenizer, num_shards=1):
     """Write instances round-robin into `{prefix}-0000i-of-0000n.tfrecord`; returns the files."""
     num_shards = max(1, min(num_shards, len(instances)))
@@ -170,14 +179,7 @@ def write_instances(instances, prefix, max_seq_length, tokenizer, num_shards=1):
     writers = [tf.io.TFRecordWriter(f) for f in files]
     try:
         for n, instance in enumerate(instances):
-            ids, mask, segments = instance_features(
-                instance, max_seq_length, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                tokenizer.pad_token_id)
-            feature = {"input_ids": _ints(ids), "input_mask": _ints(mask),
-                       "segment_ids": _ints(segments),
-                       "next_sentence_labels": _ints([int(instance.is_random_next)])}
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writers[n % num_shards].write(example.SerializeToString())
+            writers[n % num_shards].write(serialize_instance(instance, max_seq_length, tokenizer))
     finally:
         for writer in writers:
             writer.close()
@@ -245,66 +247,28 @@ def pretraining_dataset(files, max_seq_length, batch_size, masker, *, next_sente
 # -- written once ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class PretrainingData:
-    """The TFRecord shards of a run and how many instances each split holds."""
-
-    train_files: List[str]
-    eval_files: List[str]
-    num_train: int
-    num_eval: int
+# The TFRecord shards of a run and how many instances each split holds
+# (train_files, eval_files, num_train, num_eval).
+PretrainingData = PreparedData
 
 
 def prepare_pretraining_data(directory, train_data, tokenizer, max_seq_length, eval_data=None,
                              eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1,
-                             dupe_factor=1, seed=12345, num_shards=4, encoding="utf-8",
-                             log=print):
-    """Write the train and held-out TFRecords into `directory`, or reuse those
-    already there when they were written with the same settings (same corpus
-    bytes, vocabulary and options: see `SETTINGS_FILE`).
+                             dupe_factor=1, seed=12345, shard_size_mb=DEFAULT_SHARD_SIZE_MB,
+                             num_workers=1, encoding="utf-8", overwrite=False, log=print):
+    """Write the train and held-out TFRecords into `directory` a shard at a time
+    (`kerasbert.pretraining.sharded_data`), or reuse those already there when
+    they were prepared with the same settings, or finish an interrupted
+    preparation. Other settings there are a ValueError unless `overwrite`.
 
-    Held-out text is `eval_data` (a corpus file), or else the last
-    `eval_fraction` of the documents of `train_data`, which are then not trained on.
+    `train_data`/`eval_data`: a corpus file, a glob or a directory of them.
+    Held-out text is `eval_data`, or else the last `eval_fraction` of the
+    documents of each input shard of `train_data`, which are then not trained
+    on (for a corpus of one shard: its last documents, as always).
     """
-    settings = {
-        "format_version": FORMAT_VERSION, "train_data": file_content_hash(train_data),
-        "eval_data": file_content_hash(eval_data) if eval_data else None,
-        "eval_fraction": None if eval_data else eval_fraction,
-        "vocabulary": _vocabulary_hash(tokenizer), "lowercase": tokenizer.lowercase,
-        "strip_accents": tokenizer.strip_accents, "max_seq_length": max_seq_length,
-        "next_sentence": next_sentence, "short_seq_prob": short_seq_prob,
-        "dupe_factor": dupe_factor, "seed": seed, "num_shards": num_shards}
-    settings_path = os.path.join(directory, SETTINGS_FILE)
-    previous = _read_json(settings_path)
-    if previous and previous.get("settings") == settings and all(
-            tf.io.gfile.exists(f) for f in previous["train_files"] + previous["eval_files"]):
-        log(f"reusing the pretraining data in {directory} ({previous['num_train']} train, "
-            f"{previous['num_eval']} held-out instances)")
-        return PretrainingData(previous["train_files"], previous["eval_files"],
-                               previous["num_train"], previous["num_eval"])
-    train_documents, eval_documents = split_documents(train_data, eval_data, eval_fraction,
-                                                       encoding)
-    tf.io.gfile.makedirs(directory)
-    for old in tf.io.gfile.glob(os.path.join(directory, "*.tfrecord")):
-        tf.io.gfile.remove(old)
-    splits = {}
-    for name, documents, dupes in (("train", train_documents, dupe_factor),
-                                   ("eval", eval_documents, 1)):
-        tokenized = tokenize_documents(documents, tokenizer)
-        instances = create_instances(tokenized, max_seq_length, next_sentence, short_seq_prob,
-                                     dupes, seed + (name == "eval"))
-        files = write_instances(instances, os.path.join(directory, name), max_seq_length,
-                                tokenizer, num_shards if name == "train" else 1)
-        splits[name] = (files, len(instances))
-        log(f"wrote {len(instances)} {name} instances from {len(tokenized)} documents "
-            f"into {len(files)} shard(s)")
-    record = {"settings": settings, "train_files": splits["train"][0],
-              "eval_files": splits["eval"][0], "num_train": splits["train"][1],
-              "num_eval": splits["eval"][1]}
-    with tf.io.gfile.GFile(settings_path, "w") as f:
-        json.dump(record, f, indent=2)
-    return PretrainingData(record["train_files"], record["eval_files"], record["num_train"],
-                           record["num_eval"])
+    return prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data,
+                           eval_fraction, next_sentence, short_seq_prob, dupe_factor, seed,
+                           shard_size_mb, num_workers, encoding, overwrite, log)
 
 
 def split_documents(train_data, eval_data=None, eval_fraction=0.05, encoding="utf-8"):
@@ -320,16 +284,3 @@ def split_documents(train_data, eval_data=None, eval_fraction=0.05, encoding="ut
         raise ValueError(f"{train_data} has {len(documents)} documents: too few to hold out "
                          f"{held} for evaluation; give eval_data or more documents")
     return documents[:-held], documents[-held:]
-
-
-def _vocabulary_hash(tokenizer):
-    import hashlib
-
-    return hashlib.sha256("\n".join(tokenizer.get_vocabulary()).encode("utf-8")).hexdigest()
-
-
-def _read_json(path):
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
