@@ -63,8 +63,10 @@ def test_shards_read_exactly_the_documents_of_the_corpus(corpus, tmp_path):
     # Awkward layout: a byte-order mark, CRLF lines, runs of blank and
     # whitespace-only lines, a file without a final newline.
     odd = tmp_path / "odd.txt"
+    # Unicode white space alone on a line is a blank line too, as the reader sees it.
     odd.write_bytes(b"\xef\xbb\xbf\n\nFirst one.\r\nSecond one.\r\n \r\n\t\n\n"
-                    + b"".join(b"Doc %d sentence %d.\n" % (d, s) + (b"\n" if s == 2 else b"")
+                    + b"".join(b"Doc %d sentence %d.\n" % (d, s) + (
+                        ("\u3000\n" if d % 3 else "\n").encode() if s == 2 else b"")
                                for d in range(40) for s in range(3)) + b"last\nlines")
     for pattern in (str(corpus), str(corpus / "*.txt"), str(odd)):
         files = sharded_data.list_input_files(pattern)
@@ -77,6 +79,7 @@ def test_shards_read_exactly_the_documents_of_the_corpus(corpus, tmp_path):
             documents = [d for s in shards for d in sharded_data.iter_shard_documents(s)]
             assert documents == expected, (pattern, shard_mb)
     assert read_text_corpus(str(odd))[0] == ["First one.", "Second one."]
+    assert len(read_text_corpus(str(odd))) == 42
 
 
 def test_an_undecodable_line_is_named_by_file_and_line(tmp_path):

@@ -76,7 +76,7 @@ def define_flags(fv):
     flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",
                          flag_values=fv)
     flags.DEFINE_float("short_seq_prob", 0.1, "share of shorter sequences", flag_values=fv)
-    flags.DEFINE_float("shard_size_mb", 16.0, "MB of text per input shard: each is prepared "
+    flags.DEFINE_float("shard_size_mb", 8.0, "MB of text per input shard: each is prepared "
                        "on its own, into its own TFRecord file (next-sentence pairs draw random "
                        "segments within a shard)", flag_values=fv)
     flags.DEFINE_integer("num_workers", 1, "processes preparing shards in parallel",

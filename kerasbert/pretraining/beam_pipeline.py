@@ -53,7 +53,7 @@ def pipeline_options(runner="DirectRunner", options=None):
 
 def prepare_with_beam(directory, train_data, tokenizer, max_seq_length, eval_data=None,
                       eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1, dupe_factor=1,
-                      seed=12345, shard_size_mb=16.0, encoding="utf-8", overwrite=False,
+                      seed=12345, shard_size_mb=8.0, encoding="utf-8", overwrite=False,
                       runner="DirectRunner", options=None, log=print):
     """Prepare the TFRecord shards in `directory` with a Beam pipeline (or
     reuse / resume them as the local path does); returns PreparedData.

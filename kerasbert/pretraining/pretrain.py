@@ -32,7 +32,7 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
              encoder_config=None, vocab_size=30522, lowercase=True, eval_data=None,
              eval_fraction=0.05, max_eval_examples=0, max_seq_length=128, masked_lm_prob=0.15,
              max_predictions_per_seq=20, whole_word_masking=False, next_sentence=True,
-             dupe_factor=1, short_seq_prob=0.1, shard_size_mb=16.0, num_workers=1, data_dir=None,
+             dupe_factor=1, short_seq_prob=0.1, shard_size_mb=8.0, num_workers=1, data_dir=None,
              overwrite=False, prepare_only=False, beam_runner=None, beam_options=None,
              train_encoder=True, dropout=None,
              strategy=None, jit_compile=False, encoding="utf-8", verbose=1, **training):
@@ -139,7 +139,7 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
 
 def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config, vocab_size,
                            lowercase, max_seq_length, eval_data, eval_fraction, dropout,
-                           encoding, log, shard_size_mb=16.0, build_encoder=True):
+                           encoding, log, shard_size_mb=8.0, build_encoder=True):
     """`model`'s encoder and tokenizer, or from scratch a trained vocabulary and
     a fresh encoder of `preset`'s shape (None without `build_encoder`)."""
     if model:
@@ -197,7 +197,7 @@ def _checkpoint_dir(model):
 
 
 def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length, eval_data,
-                       eval_fraction, encoding, log, shard_size_mb=16.0):
+                       eval_fraction, encoding, log, shard_size_mb=8.0):
     """A WordPiece vocabulary trained on the training documents (read a shard
     at a time), or the one a previous run with the same corpus files and
     settings left in `output_dir`."""

@@ -10,6 +10,8 @@ One change to the reference: a pack of a single sentence is not always given a
 random B (which tilts the labels towards "random", to 69% on SQuAD text at 64
 tokens); when the coin says "actual next", the sentence is cut at a random
 token and its second part is B, so the labels stay 50/50.
+Corpora are prepared a shard at a time (`sharded_data`): these functions
+make and write the instances of one shard.
 The records hold the unmasked tokens (`input_ids`, `input_mask`,
 `segment_ids`, `next_sentence_labels`, the reference's names); masking is
 done when they are read, afresh each epoch (`kerasbert.pretraining.masking`).

@@ -44,13 +44,12 @@ import os
 import posixpath
 from typing import List, Tuple
 
-from kerasbert.data.errors import DataError
 from kerasbert.paths import is_remote
 
 SETTINGS_FILE = "pretraining_data.json"
 FORMAT_VERSION = 2
 SEED_STRIDE = 1_000_003
-DEFAULT_SHARD_SIZE_MB = 16.0
+DEFAULT_SHARD_SIZE_MB = 8.0
 _GLOB_CHARS = "*?["
 
 
@@ -142,13 +141,10 @@ def _open(path):
     return _gfile().GFile(path, "rb") if is_remote(path) else open(path, "rb")
 
 
-def _blank(line):
-    return not line.strip()
-
-
-def _line_before_is_blank(f, position):
+def _line_before_is_blank(f, position, encoding):
     """Whether the line that ends just before `position` (a line start) is
-    blank; reads backwards from there as far as that line goes."""
+    blank (whitespace only, as `str.strip` sees it); reads backwards from
+    there to that line's start."""
     end = position - 1  # the '\n' of the line before
     step, start = 256, end
     while True:
@@ -156,10 +152,9 @@ def _line_before_is_blank(f, position):
         f.seek(start)
         chunk = f.read(end - start)
         cut = chunk.rfind(b"\n")
-        if cut >= 0:
-            return _blank(chunk[cut + 1:])
-        if start == 0 or chunk.strip():
-            return _blank(chunk)
+        if cut >= 0 or start == 0:
+            line = chunk[cut + 1:]
+            return not line.decode(encoding, errors="surrogateescape").strip()
         step *= 2
 
 
@@ -178,7 +173,7 @@ def iter_range_documents(path, start, end, encoding="utf-8"):
             f.seek(start - 1)
             head = f.readline()  # the rest of the line holding byte start - 1
             position = start - 1 + len(head)
-            previous_blank = _line_before_is_blank(f, position)
+            previous_blank = _line_before_is_blank(f, position, encoding)
             f.seek(position)
         document, line_number = [], 1 if start == 0 else None
         skipping = not previous_blank  # inside a document that started before the range
