@@ -153,11 +153,11 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
         save_adapter(trainer.model, os.path.join(output_dir, ADAPTER_FILE), adapter_settings)
     metrics = _final_metrics(trainer, inputs.evaluate_fn)
     if inputs.evaluate_fn:
-        from kerasbert.serving.task_io import Columns
+        from kerasbert.training.dev_report import write_dev_report
 
-        columns = Columns(text_column, text_pair_column, label_column, header)
-        _write_report(output_dir, trainer.model, task_spec, tokenizer, metrics, eval_data,
-                      columns, config.batch_size, encoding, data_dir)
+        write_dev_report(output_dir, trainer.model, task_spec, tokenizer, metrics, eval_data,
+                         (text_column, text_pair_column, label_column), config.batch_size,
+                         encoding, data_dir, header)
     return metrics
 
 
@@ -170,26 +170,6 @@ def _task_settings(task, qa_settings, case_markers):
     if case_markers:
         raise ValueError(f"case_markers applies to the ner task, not {task!r}")
     return None
-
-
-def _write_report(output_dir, model, task, tokenizer, metrics, source, columns, batch_size,
-                  encoding, data_dir):
-    """metrics.json and metrics_report.txt beside the model; for single-label
-    classification also the per-label table and confusion_matrix.png, from one
-    pass of the final weights over the dev set (a small set for such tasks)."""
-    from kerasbert.metrics.report import write_metrics_report
-
-    evaluation = None
-    if task.name == "classification":
-        from kerasbert.serving.model_info import read_model_info
-        from kerasbert.serving.predictor import Predictor
-
-        predictor = Predictor(model, task, tokenizer, read_model_info(output_dir))
-        evaluation = predictor.evaluate(source, columns, batch_size, encoding, data_dir)
-    write_metrics_report(output_dir, metrics, task=task.name, source=source,
-                         label_names=evaluation and evaluation.label_names,
-                         confusion=evaluation and evaluation.confusion,
-                         num_examples=evaluation and evaluation.num_examples)
 
 
 def _final_metrics(trainer, evaluate_fn):
