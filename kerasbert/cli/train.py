@@ -160,26 +160,34 @@ def check_flags(fv):
         raise UsageError(f"--case_markers applies to --task=ner, not {fv.task}")
 
 
-def run(fv, setup=None):
-    """Train with parsed flags under `setup` (a DistributionSetup); returns the metrics."""
-    from kerasbert.training.fine_tune import fine_tune
+def fine_tune_config(fv):
+    """The run settings of parsed train flags (this program's, or kerasbert.tune's
+    fixed ones) as a `FineTuneConfig`: what `run` trains, and what each trial of
+    a search starts from."""
+    from kerasbert.training.config import TrainingConfig
+    from kerasbert.training.run_config import FineTuneConfig
 
-    return fine_tune(
-        strategy=setup.strategy if setup else None,
-        jit_compile=setup.jit_compile if setup else False,
+    return FineTuneConfig(
         task=fv.task, train_data=fv.train_data, eval_data=fv.eval_data, model=fv.model,
         output_dir=fv.output_dir, text_column=parse_column(fv.text_column),
         text_pair_column=parse_column(fv.text_pair_column),
         label_column=parse_column(fv.label_column),
-        max_seq_length=fv.max_seq_length, batch_mode=_batch_mode(fv, setup), data_dir=fv.data_dir,
-        encoding=fv.encoding, dropout=fv.dropout, verbose=fv.verbose,
+        max_seq_length=fv.max_seq_length, batch_mode=fv.batch_mode, data_dir=fv.data_dir,
+        encoding=fv.encoding, dropout=fv.dropout,
         doc_stride=fv.doc_stride, max_query_length=fv.max_query_length,
         version_2_with_negative=fv.version_2_with_negative,
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
         lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling, random_init=fv.random_init,
         case_markers=fv.case_markers, header=fv.header,
-        **{name: fv[name].value for name in _RECIPE})
+        training=TrainingConfig(verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE}))
+
+
+def run(fv, setup=None):
+    """Train with parsed flags under `setup` (a DistributionSetup); returns the metrics."""
+    from kerasbert.training.run_config import run_fine_tune
+
+    return run_fine_tune(fine_tune_config(fv), setup)
 
 
 def _is_chief():
@@ -188,13 +196,6 @@ def _is_chief():
     task, cluster = config.get("task") or {}, config.get("cluster") or {}
     return task.get("type") in (None, "chief") or (
         task.get("type") == "worker" and "chief" not in cluster and int(task.get("index", 0)) == 0)
-
-
-def _batch_mode(fv, setup):
-    """Static shapes wherever XLA compiles the step (always on TPU)."""
-    if setup is not None and (setup.kind == "tpu" or setup.jit_compile):
-        return "static"
-    return fv.batch_mode
 
 
 def run_settings(fv):

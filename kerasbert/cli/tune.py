@@ -20,16 +20,14 @@ KERASTUNER_ORACLE_PORT (flags --tuner_id, --oracle_ip, --oracle_port):
 `chief` serves the oracle, `tuner0..N` run trials.
 """
 
-import os
 import re
-import shutil
 import sys
 
 from absl import flags
 
 from kerasbert.cli import train as train_cli
-from kerasbert.cli.flags import (JobFailed, UsageError, check_input_dir, check_input_file,
-                                 parse_argv, quiet_tensorflow, run_main)
+from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, check_input_dir,
+                                 check_input_file, parse_argv, quiet_tensorflow, run_main)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
@@ -111,13 +109,45 @@ def parse_duration(text):
 
 def tunable_flags():
     """{name: absl Flag} of the train flags a search space may set: the recipe, model
-    and sequence flags (not data, output, logging or strategy flags)."""
+    and sequence flags that are settings of a `FineTuneConfig` (not data, output,
+    logging or strategy flags)."""
+    from kerasbert.training.run_config import FineTuneConfig
+
     fv = flags.FlagValues()
     train_cli.define_flags(fv)
     strategy = flags.FlagValues()
     distribute_flags.define_flags(strategy)
     fixed = set(_FIXED) | set(strategy)
-    return {name: fv[name] for name in fv if fv[name].name == name and name not in fixed}
+    settings = set(FineTuneConfig.names())
+    return {name: fv[name] for name in fv
+            if fv[name].name == name and name not in fixed and name in settings}
+
+
+def check_space_ranges(space, fv):
+    """Every value `space` can give, against the train flags' ranges (FLAG_RANGES):
+    a UsageError naming the space and the entry, before any trial starts."""
+    for entry in space.entries:
+        spec = FLAG_RANGES.get(entry.name, "any")
+        values = entry.values if entry.type == "choice" else (entry.min, entry.max)
+        for value in values:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and not _in_range(value, spec, fv):
+                shown = f"in {spec}" if spec[0] in "[(" else spec
+                raise UsageError(f"search space {space.source}: entry {entry.name!r}: "
+                                 f"--{entry.name} must be {shown}, got {value}")
+
+
+def search_config(fv):
+    """The search flags as a `kerasbert.tuning.search.SearchConfig`."""
+    from kerasbert.tuning.search import SearchConfig
+
+    return SearchConfig(
+        output_dir=fv.output_dir, tuner=fv.tuner, max_trials=fv.max_trials,
+        objective=fv.objective, time_budget=parse_duration(fv.time_budget),
+        executions_per_trial=fv.executions_per_trial, hyperband_factor=fv.hyperband_factor,
+        max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
+        search_seed=fv.search_seed, overwrite=fv.overwrite,
+        keep_checkpoints=fv.keep_checkpoints, command=" ".join(sys.argv))
 
 
 def train_values(fv):
@@ -136,87 +166,14 @@ def main(argv=None):
         return 0
     role = distributed.configure(fv.tuner_id, fv.oracle_ip, fv.oracle_port)
     space = search_space.load_search_space(fv.search_space, fv.task, tunable_flags(), fv.tuner)
+    check_space_ranges(space, fv)
     print(fetch_model(fv.model, fv.random_init), flush=True)
     setup = None if role == distributed.CHIEF else distribute_flags.setup_from_flags(fv)
     quiet_tensorflow()
-    from kerasbert.tuning.objective import resolve_objective
+    from kerasbert.tuning.search import run_search
 
-    objective = resolve_objective(fv.task, fv.objective)
-    if role != distributed.WORKER:
-        _start_output(fv, space, objective)
-    if setup is not None:
-        print(f"trials train under {setup.kind} ({setup.num_replicas} replica(s), precision "
-              f"{setup.precision_policy}, XLA {'on' if setup.jit_compile else 'off'})",
-              flush=True)
-    tuner = _build_tuner(fv, space, objective, setup)
-    try:
-        tuner.search()
-    except RuntimeError as err:
-        if "consecutive failures" not in str(err):
-            raise
-        if role != distributed.WORKER:
-            _finish(fv)
-        raise JobFailed(str(err).splitlines()[0] + f" (reasons: {fv.output_dir}/results.csv)") \
-            from None
-    if role == distributed.WORKER:
-        print(f"worker {os.environ[distributed.TUNER_ID]}: no trials left", flush=True)
-        return 0
-    return _finish(fv)
-
-
-def _start_output(fv, space, objective):
-    """search.json (what is searched), after clearing an old search under --overwrite."""
-    if fv.overwrite:
-        for name in ("results.csv", "results.json", "best_config.yaml", "search.png",
-                     "best_model", "trials"):
-            path = os.path.join(fv.output_dir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
-    results.write_meta(fv.output_dir, {
-        "task": fv.task, "objective": objective.name, "direction": objective.direction,
-        "tuner": fv.tuner, "max_trials": fv.max_trials, "search_space": space.to_dict(),
-        "search_space_source": space.source, "executions_per_trial": fv.executions_per_trial,
-        "command": " ".join(sys.argv)})
-
-
-def _build_tuner(fv, space, objective, setup):
-    from kerasbert.tuning.hypermodel import FineTuneHyperModel
-    from kerasbert.tuning.oracles import make_oracle
-    from kerasbert.tuning.tuner import FineTuneTuner
-
-    def refresh_table():
-        try:
-            results.write_table(fv.output_dir)
-        except (OSError, ValueError, KeyError) as err:  # the table is refreshed again later
-            print(f"could not refresh {fv.output_dir}/results.csv: {err}", flush=True)
-
-    oracle = make_oracle(
-        fv.tuner, objective, fv.max_trials,
-        seed=fv.search_seed if fv.search_seed is not None else fv.seed,
-        time_budget=parse_duration(fv.time_budget), max_epochs=fv.epochs,
-        hyperband_factor=fv.hyperband_factor,
-        max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
-        on_trial_end=None if distributed.role() == distributed.WORKER else refresh_table)
-    return FineTuneTuner(oracle, FineTuneHyperModel(space, fv), fv.output_dir, objective,
-                         executions_per_trial=fv.executions_per_trial, setup=setup,
-                         keep_checkpoints=fv.keep_checkpoints, overwrite=fv.overwrite)
-
-
-def _finish(fv):
-    """Write the results, the best config, the best model and the plot; print the table."""
-    from kerasbert.tuning.plot import plot_search
-
-    rows = results.write_table(fv.output_dir)
-    config = results.write_best_config(fv.output_dir, rows, train_values(fv))
-    model = results.export_best_model(fv.output_dir, rows)
-    plot_search(fv.output_dir, rows, results.read_meta(fv.output_dir))
-    print(results.summary(fv.output_dir), end="")
-    if config is None:
-        raise JobFailed(f"no trial completed; the reasons are in {fv.output_dir}/results.csv")
-    print(f"best model: {model}\nbest recipe: {config}\n"
-          f"  python -m kerasbert.train --config={config}", flush=True)
+    run_search(train_cli.fine_tune_config(fv), space, search_config(fv), setup=setup,
+               train_values=train_values(fv))
     return 0
 
 

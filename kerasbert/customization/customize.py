@@ -124,34 +124,35 @@ def _final_training(train_data, eval_data, task, model, recipe, learning_rate, o
 
 def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_column,
             text_pair_column, label_column, files=None):
-    """A short `python -m kerasbert.tune` search of the learning rate and warm-up
-    within the recipe's search time; returns the best learning rate."""
-    import subprocess
-    import sys
-
+    """A short search of the learning rate and warm-up within the recipe's search
+    time, in this process through the tuning API (`kerasbert.tune`'s); its files go
+    to OUTPUT_DIR/search/. Returns the best learning rate."""
     import yaml
+
+    from kerasbert.training.config import TrainingConfig
+    from kerasbert.training.run_config import FineTuneConfig
+    from kerasbert.tuning.search import SearchConfig, run_search
+    from kerasbert.tuning.search_space import Entry, SearchSpace
 
     search_dir = os.path.join(output_dir, "search")
     os.makedirs(search_dir, exist_ok=True)
-    space = os.path.join(search_dir, "space.yaml")
-    with open(space, "w", encoding="utf-8") as f:
-        yaml.safe_dump({"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}, f)
+    values = {"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}
+    space_file = os.path.join(search_dir, "space.yaml")
+    with open(space_file, "w", encoding="utf-8") as f:  # what was searched, for the reader
+        yaml.safe_dump(values, f)
+    space = SearchSpace(tuple(Entry(name, "choice", values=tuple(choices))
+                              for name, choices in values.items()), source=space_file)
     per_trial = recipe.search_seconds / recipe.search_trials
-    columns = [f"--text_column={text_column}", f"--label_column={label_column}"]
-    columns += [f"--{name}={value}" for name, value in (files or {}).items()]
-    if text_pair_column is not None:
-        columns.append(f"--text_pair_column={text_pair_column}")
-    command = [sys.executable, "-m", "kerasbert.tune", f"--task={task}",
-               f"--train_data={train_data}", f"--eval_data={eval_data}", f"--model={model}",
-               f"--output_dir={search_dir}", f"--search_space={space}", "--tuner=random",
-               f"--max_trials={recipe.search_trials}",
-               f"--time_budget={recipe.search_seconds:.0f}s",
-               f"--max_seq_length={recipe.max_seq_length}", f"--batch_size={recipe.batch_size}",
-               "--epochs=1", f"--max_train_seconds={per_trial * 0.7:.0f}", f"--seed={seed}",
-               "--verbose=0", *columns]
-    subprocess.run(command, check=True)
-    with open(os.path.join(search_dir, "best_config.yaml"), encoding="utf-8") as f:
-        return float(yaml.safe_load(f)["learning_rate"])
+    base = FineTuneConfig(
+        task=task, train_data=train_data, eval_data=eval_data, model=model,
+        output_dir=search_dir, text_column=text_column, text_pair_column=text_pair_column,
+        label_column=label_column, max_seq_length=recipe.max_seq_length, **(files or {}),
+        training=TrainingConfig(batch_size=recipe.batch_size, epochs=1, seed=seed, verbose=0,
+                                max_train_seconds=float(round(per_trial * 0.7))))
+    search = SearchConfig(search_dir, tuner="random", max_trials=recipe.search_trials,
+                          time_budget=float(round(recipe.search_seconds)))
+    result = run_search(base, space, search)
+    return float(result.best["hyperparameters"]["learning_rate"])
 
 
 def write_report(path, profile, recipe, speeds, metrics, seconds, budget_seconds, learning_rate):

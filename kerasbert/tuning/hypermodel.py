@@ -3,16 +3,17 @@
 What a trial varies is not only layers: `build(hp)` declares the search
 space's entries (learning rate, batch size, epochs, warm-up share, weight
 decay, dropout, layer-wise decay, max sequence length, seed, model, ... any
-tunable train flag) and returns the recipe, {train flag: value}; `fit` runs
-`kerasbert.train` with the user's flags plus that recipe, through the same
-`fine_tune` call and strategy as `python -m kerasbert.train`, and returns the
-dev metrics computed over the whole dev set.
+tunable train setting) and returns the recipe, {setting: value}; `fit` applies
+that recipe to the search's `FineTuneConfig` (the settings of
+`python -m kerasbert.train` the user gave) and runs `fine_tune` in this
+process, under the same strategy as `python -m kerasbert.train`, returning
+the dev metrics computed over the whole dev set. No flags are read or parsed
+per trial.
 """
 
 import keras_tuner
-from absl import flags
 
-from kerasbert.cli import train as train_cli
+from kerasbert.training.run_config import run_fine_tune
 
 
 class FineTuneHyperModel(keras_tuner.HyperModel):
@@ -20,17 +21,17 @@ class FineTuneHyperModel(keras_tuner.HyperModel):
 
     Args:
         space: a `kerasbert.tuning.search_space.SearchSpace`.
-        base_flags: the parsed train flags of the tune command (data, task,
-            model and the recipe values that are not tuned).
+        base_config: the search's `kerasbert.training.run_config.FineTuneConfig`
+            (data, task, model and the recipe values that are not tuned).
     """
 
-    def __init__(self, space, base_flags):
+    def __init__(self, space, base_config):
         super().__init__(name="kerasbert_fine_tune", tunable=True)
         self.space = space
-        self.base_flags = base_flags
+        self.base_config = base_config
 
     def build(self, hp):
-        """Declare the space on `hp`; returns the recipe {train flag: value} of the
+        """Declare the space on `hp`; returns the recipe {setting: value} of the
         active entries (Hyperband's `tuner/epochs` sets the epochs)."""
         recipe = self.space.register(hp)
         if "tuner/epochs" in hp.values:
@@ -42,28 +43,21 @@ class FineTuneHyperModel(keras_tuner.HyperModel):
 
         Args:
             hp: the trial's HyperParameters (unused: the recipe holds the values).
-            recipe: {train flag: value} from `build`.
+            recipe: {setting: value} from `build`.
             output_dir: the model directory of this execution.
             seed_offset: added to the seed, one per execution of a trial.
             setup: the process's `DistributionSetup` (TPU, GPUs or CPU).
         """
-        fv = trial_flags(self.base_flags, recipe, output_dir, seed_offset)
-        return train_cli.run(fv, setup)
+        return run_fine_tune(trial_config(self.base_config, recipe, output_dir, seed_offset),
+                             setup)
 
 
-def trial_flags(base_flags, recipe, output_dir, seed_offset=0):
-    """Fresh train flags: `base_flags`' values, then the recipe, the execution's
-    output_dir and seed; checked as `kerasbert.train` checks its own."""
-    fv = flags.FlagValues()
-    train_cli.define_flags(fv)
-    for name in fv:
-        if name in base_flags:
-            fv[name].value = base_flags[name].value
-    for name, value in recipe.items():
-        fv[name].value = value
-    fv.mark_as_parsed()
-    fv["output_dir"].value = output_dir
-    fv["seed"].value = fv.seed + seed_offset
-    train_cli.check_flags(fv)
-    return fv
+def trial_config(base_config, recipe, output_dir, seed_offset=0):
+    """`base_config` with the recipe's values, the execution's output_dir and its
+    seed (the recipe's or the base's, plus `seed_offset`).
 
+    Raises:
+        ValueError: a recipe name that is no fine-tuning setting.
+    """
+    config = base_config.replace(**recipe)
+    return config.replace(output_dir=output_dir, seed=config.training.seed + seed_offset)
