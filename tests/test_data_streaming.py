@@ -245,3 +245,25 @@ def test_the_labels_flag_is_a_checked_comma_list():
     without = flags.FlagValues()
     define_reader_flags(without)
     assert "labels" not in without
+
+
+def test_train_flags_carry_the_labels_to_fine_tune(tmp_path):
+    from absl import flags
+
+    from kerasbert.cli import train as train_cli
+    from kerasbert.cli.flags import UsageError
+
+    data = _labelled_csv(tmp_path / "train.csv", ["pos", "neg"])
+
+    def parsed(*argv):
+        fv = flags.FlagValues()
+        train_cli.define_flags(fv)
+        return train_cli.parse(["kerasbert.train", f"--train_data={data}",
+                                f"--output_dir={tmp_path / 'run'}", *argv], fv)
+
+    assert train_cli.fine_tune_config(parsed("--labels=pos,neg")).labels == ("pos", "neg")
+    assert train_cli.fine_tune_config(parsed()).labels is None
+    assert parsed("--labels=pos,neg", "--task=multilabel").labels == ["pos", "neg"]
+    with pytest.raises(UsageError, match="^--labels applies to --task=classification or "
+                                         "multilabel, not regression$"):
+        parsed("--labels=pos,neg", "--task=regression")

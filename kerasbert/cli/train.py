@@ -38,7 +38,7 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
     flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
-    define_reader_flags(fv)
+    define_reader_flags(fv, labels=True)
     flags.DEFINE_string("model", "all_minilm_l6_v2",
                         "preset (downloaded from the model hub), hf://ORG/NAME[@REVISION], "
                         "HF / TF1 checkpoint directory (local or gs://), or kerasbert model "
@@ -158,6 +158,9 @@ def check_flags(fv):
                          f"--gradient_accumulation_steps {fv.gradient_accumulation_steps}")
     if fv.case_markers and fv.task != "ner":
         raise UsageError(f"--case_markers applies to --task=ner, not {fv.task}")
+    if fv.labels and fv.task not in ("classification", "multilabel"):
+        raise UsageError(f"--labels applies to --task=classification or multilabel, "
+                         f"not {fv.task}")
 
 
 def fine_tune_config(fv):
@@ -180,6 +183,7 @@ def fine_tune_config(fv):
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
         lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling, random_init=fv.random_init,
         case_markers=fv.case_markers, header=fv.header,
+        labels=tuple(fv.labels) if fv.labels else None,
         training=TrainingConfig(verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE}))
 
 

@@ -36,8 +36,8 @@ FLAGS = flags.FlagValues()
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 # Train flags a search fixes for all its trials: data, output, logging, strategy.
 _FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column",
-          "text_pair_column", "label_column", "encoding", "header", "output_dir", "verbose",
-          "log_every_steps", "checkpoint_every_steps")
+          "text_pair_column", "label_column", "encoding", "header", "labels", "output_dir",
+          "verbose", "log_every_steps", "checkpoint_every_steps")
 
 
 def define_flags(fv):

@@ -41,6 +41,7 @@ class FineTuneConfig:
     label_column: Any = "label"
     encoding: str = "utf-8"
     header: str = "auto"
+    labels: Optional[tuple] = None
     model: str = "all_minilm_l6_v2"
     random_init: bool = False
     output_dir: Optional[str] = None
