@@ -1,0 +1,110 @@
+"""Peak memory of fine-tuning input against data size (#16 item 3): the peak
+RSS of `python -m kerasbert.train` on CSVs of 100k and 1M rows, for two code
+trees (e.g. the commit before streaming input, in a `git worktree`, and this
+one), each in its own process.
+
+    git worktree add --detach /tmp/kb_old <commit before the change>
+    python bench/bench_streaming_input.py --trees=old=/tmp/kb_old,new=. \\
+        --rows=100000,1000000 --max_steps=20
+
+The CSVs (`text,label`: 12 words from a small word list, labels pos / neg,
+fixed seed) are written to `--work_dir` (in /tmp, never the repository). The
+encoder is `--model` (default: the shared BERT-Mini's shape) with random
+weights (`--random_init`, so no weights are needed), sequence length 32,
+batch 32, `--max_steps` updates, no dev set: what grows with the data is the
+input. Each run's peak RSS is the kernel's `ru_maxrss` of that process
+(`os.wait4`), exact, not sampled.
+
+Prints one row per (tree, rows) with peak RSS, wall time, and per tree the
+growth from the smallest to the largest data set; the flat-memory goal is a
+growth near zero while the in-memory reader's grows with the rows.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = ("the a film movie story actor plot was is very quite not good bad dull great boring "
+         "funny long short scene music ending cast script").split()
+
+
+def write_csv(path, rows, seed=0):
+    """`rows` records of 12 random words and a pos / neg label (about 75 bytes each)."""
+    if os.path.exists(path):
+        return path
+    r = random.Random(seed)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("text,label\n")
+        for _ in range(rows):
+            f.write(" ".join(r.choice(WORDS) for _ in range(12)) + "," +
+                    r.choice(("pos", "neg")) + "\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def peak_rss(tree, data, model, output_dir, max_steps):
+    """(peak RSS in MiB, wall seconds) of one `kerasbert.train` run of `tree`."""
+    shutil.rmtree(output_dir, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), CUDA_VISIBLE_DEVICES="")
+    command = [sys.executable, "-m", "kerasbert.train", f"--train_data={data}",
+               f"--model={model}", "--random_init", f"--output_dir={output_dir}",
+               f"--max_steps={max_steps}", "--batch_size=32", "--max_seq_length=32",
+               "--epochs=1", "--verbose=0"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd="/tmp", stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if process.returncode:
+        raise SystemExit(f"{tree}: kerasbert.train failed ({process.returncode}):\n"
+                         f"{stderr.decode(errors='replace')[-2000:]}")
+    return usage.ru_maxrss / 1024, wall
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trees", default=f"new={REPO}",
+                        help="NAME=DIR,...: code trees to compare (PYTHONPATH of each run)")
+    parser.add_argument("--rows", default="100000,1000000")
+    parser.add_argument("--max_steps", type=int, default=20)
+    parser.add_argument("--model", default=os.path.join(
+        os.environ.get("KERASBERT_SHARED_DATA", "/work/shared/data"),
+        "checkpoints/bert_uncased_L-4_H-256_A-4"))
+    parser.add_argument("--work_dir", default="/tmp/kb_stream_bench")
+    args = parser.parse_args()
+    os.makedirs(args.work_dir, exist_ok=True)
+    trees = dict(item.split("=", 1) for item in args.trees.split(","))
+    sizes = [int(n) for n in args.rows.split(",")]
+    files = {n: write_csv(os.path.join(args.work_dir, f"train_{n}.csv"), n) for n in sizes}
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("| tree | rows | CSV MiB | peak RSS MiB | wall s |")
+    print("|---|---:|---:|---:|---:|")
+    results = {}
+    for name, tree in trees.items():
+        for n in sizes:
+            rss, wall = peak_rss(tree, files[n], args.model,
+                                 os.path.join(args.work_dir, f"run_{name}_{n}"), args.max_steps)
+            results[name, n] = rss
+            size = os.path.getsize(files[n]) / 2**20
+            print(f"| {name} | {n:,} | {size:.0f} | {rss:.0f} | {wall:.0f} |", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    small, large = min(sizes), max(sizes)
+    for name in trees:
+        growth = results[name, large] - results[name, small]
+        print(f"{name}: peak RSS {large:,} rows / {small:,} rows = "
+              f"{results[name, large] / results[name, small]:.2f} (+{growth:.0f} MiB)")
+    if len(trees) == 2:
+        (a, _), (b, _) = trees.items()
+        for n in sizes:
+            print(f"{b} / {a} at {n:,} rows: {results[b, n] / results[a, n]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
