@@ -18,6 +18,15 @@ input. Each run's peak RSS is the kernel's `ru_maxrss` of that process
 Prints one row per (tree, rows) with peak RSS, wall time, and per tree the
 growth from the smallest to the largest data set; the flat-memory goal is a
 growth near zero while the in-memory reader's grows with the rows.
+
+`--throughput=FILE.tsv` instead times, in this process, one epoch of the
+training input pipeline (shuffled, bucketed batches of 32, all_minilm_l6_v2's
+tokenizer at 128 tokens) over a GLUE-layout file, read into a list first
+(`read_delimited`, the in-memory path) and streamed (`TextSource`, its first
+pass included), alternating, `--repeats` times each:
+
+    python bench/bench_streaming_input.py \
+        --throughput=/work/shared/data/glue/SST-2/train.tsv --repeats=2
 """
 
 import argparse
@@ -68,6 +77,45 @@ def peak_rss(tree, data, model, output_dir, max_steps):
     return usage.ru_maxrss / 1024, wall
 
 
+def throughput(path, repeats):
+    """Examples/s of one training epoch's input, list against stream."""
+    sys.path.insert(0, REPO)
+    from kerasbert.data.delimited import read_delimited
+    from kerasbert.data.label_vocabulary import LabelVocabulary
+    from kerasbert.data.pipeline import classification_dataset
+    from kerasbert.data.streaming import TextSource
+    from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+
+    tokenizer = BertTokenizer.from_preset("all_minilm_l6_v2", sequence_length=128)
+    settings = dict(batch_size=32, mode="bucket", shuffle=True, seed=0)
+
+    def in_memory():
+        examples = read_delimited(path, "sentence", "label")
+        return classification_dataset(examples, tokenizer,
+                                      label_vocabulary=LabelVocabulary.from_examples(examples),
+                                      **settings)
+
+    def streamed():
+        source = TextSource(path, "sentence", "label")
+        summary = source.scan()
+        return classification_dataset(
+            source, tokenizer, label_vocabulary=LabelVocabulary.from_label_set(summary.labels),
+            summary=summary, **settings)
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    times = {"list": [], "stream": []}
+    for _ in range(repeats):
+        for name, build in (("list", in_memory), ("stream", streamed)):
+            start = time.perf_counter()
+            count = sum(len(labels) for _, labels in build())
+            times[name].append(time.perf_counter() - start)
+            print(f"{name}: {count} examples in {times[name][-1]:.1f} s "
+                  f"({count / times[name][-1]:.0f} examples/s)", flush=True)
+    best = {name: min(t) for name, t in times.items()}
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print(f"stream / list time (best of {repeats}): {best['stream'] / best['list']:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trees", default=f"new={REPO}",
@@ -78,7 +126,13 @@ def main():
         os.environ.get("KERASBERT_SHARED_DATA", "/work/shared/data"),
         "checkpoints/bert_uncased_L-4_H-256_A-4"))
     parser.add_argument("--work_dir", default="/tmp/kb_stream_bench")
+    parser.add_argument("--throughput", default=None,
+                        help="a GLUE-layout TSV: time the input pipeline instead (see above)")
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    if args.throughput:
+        throughput(args.throughput, args.repeats)
+        return
     os.makedirs(args.work_dir, exist_ok=True)
     trees = dict(item.split("=", 1) for item in args.trees.split(","))
     sizes = [int(n) for n in args.rows.split(",")]
