@@ -17,6 +17,9 @@ The contenders, built on the identical config in one process:
   `Trainer.fit` calls it, with the same `float(loss)` sync;
 - ours-fit: the same model under plain Keras `compile` + `train_on_batch`;
 - ours-xla (`--jit_compile`): the Trainer's step with `jit_compile=True`;
+- ours-loopN: the Trainer's compiled loop of N updates per call
+  (`steps_per_loop=N`, the losses read once per call), e.g. `ours-loop1`
+  against `ours-loop16` for the cost of the host round trip per update;
 - torch: transformers' `BertForSequenceClassification`, `torch.optim.AdamW`
   (no decay on biases/LayerNorm), `clip_grad_norm_`, linear schedule, as
   transformers' Trainer does;
@@ -32,6 +35,8 @@ load than wall time).
 
 Run:  python bench/bench_train_step.py [--configs tiny,minilm] [--rounds 7]
       (needs torch and keras-hub: `pip install -e .[bench]`)
+      python bench/bench_train_step.py --contenders ours-loop1,ours-loop16 ...
+      (steps_per_loop 1 against 16; TensorFlow only)
 """
 
 import argparse
@@ -66,7 +71,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="tiny,minilm", help="comma-separated: tiny, minilm")
     parser.add_argument("--contenders", default="ours,ours-fit,torch,kerashub",
-                        help="comma-separated subset of ours, ours-fit, torch, kerashub")
+                        help="comma-separated subset of ours, ours-fit, torch, kerashub, "
+                             "ours-loopN (N updates per compiled call)")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--sequence_length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (TF and torch)")
@@ -83,10 +89,13 @@ def parse_args(argv):
 def set_threads(threads, inter_op_threads):
     """Pin TF and torch to the same thread budget; must run before any TF op."""
     import tensorflow as tf
-    import torch
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    try:
+        import torch
+    except ImportError:  # only the torch contender needs it
+        return
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
 
@@ -110,8 +119,10 @@ def make_batch(vocab_size, batch_size, sequence_length, seed=0):
 # -- contenders: each returns a no-argument function running one synced update ---------------
 
 
-def ours_trainer_step(config, features, labels, jit_compile=False):
-    """The `Trainer`'s own compiled train step, fed like `Trainer.fit` feeds it."""
+def ours_trainer_step(config, features, labels, jit_compile=False, steps_per_loop=1):
+    """The `Trainer`'s own compiled train loop, fed like `Trainer.fit` feeds it:
+    `steps_per_loop` updates per call, their losses read once (the returned
+    function's `updates` says how many updates one call makes)."""
     import tensorflow as tf
 
     from kerasbert import BertEncoder
@@ -128,10 +139,16 @@ def ours_trainer_step(config, features, labels, jit_compile=False):
                       os.path.join(tempfile.gettempdir(), "bench_train_step"),
                       jit_compile=jit_compile)
     trainer._build(TOTAL_STEPS)
-    train_step = trainer._make_train_step()
+    train_loop = trainer._make_train_loop()
     batch = tf.data.Dataset.from_tensors((features, labels)).repeat()
     iterator = iter(trainer.strategy.distribute_datasets_from_function(lambda context: batch))
-    return lambda: float(train_step(iterator))
+    steps = tf.constant(steps_per_loop, tf.int32)
+
+    def step():
+        return float(train_loop(iterator, steps).numpy()[-1])
+
+    step.updates = steps_per_loop
+    return step
 
 
 def ours_fit_step(config, features, labels):
@@ -206,6 +223,14 @@ def torch_step(config, features, labels):
     return step
 
 
+def builder(name):
+    """The contender named `name` (`ours-loopN` for any N)."""
+    if name.startswith("ours-loop"):
+        count = int(name[len("ours-loop"):])
+        return lambda *args: ours_trainer_step(*args, steps_per_loop=count)
+    return BUILDERS[name]
+
+
 BUILDERS = {"ours": ours_trainer_step, "ours-fit": ours_fit_step, "torch": torch_step,
             "kerashub": kerashub_step,
             "ours-xla": lambda *args: ours_trainer_step(*args, jit_compile=True)}
@@ -223,8 +248,14 @@ def warm_up(steps, warmup_steps):
         start = time.perf_counter()
         step()
         seconds[name] = time.perf_counter() - start
-        print(f"  warm {name}: {seconds[name] * 1000:.0f} ms/step", flush=True)
+        print(f"  warm {name}: {seconds[name] * 1000 / _updates(step):.0f} ms/update",
+              flush=True)
     return seconds
+
+
+def _updates(step):
+    """Optimizer updates one call of `step` makes."""
+    return getattr(step, "updates", 1)
 
 
 def interleaved_rates(steps, step_seconds, batch_size, rounds, seconds_per_turn):
@@ -238,10 +269,11 @@ def interleaved_rates(steps, step_seconds, batch_size, rounds, seconds_per_turn)
             for _ in range(repeats[name]):
                 loss = step()
             elapsed = time.perf_counter() - start
-            cpu_seconds[name].append((time.process_time() - cpu_start) / repeats[name])
+            updates = repeats[name] * _updates(step)
+            cpu_seconds[name].append((time.process_time() - cpu_start) / updates)
             if not np.isfinite(loss):
                 raise FloatingPointError(f"{name}: loss {loss}")
-            rates[name].append(repeats[name] * batch_size / elapsed)
+            rates[name].append(updates * batch_size / elapsed)
         print(f"  round {r + 1}/{rounds}: " + "  ".join(
             f"{n} {v[-1]:.1f}" for n, v in rates.items()), flush=True)
     return rates, cpu_seconds
@@ -254,6 +286,12 @@ def report(config_name, rates, cpu_seconds):
     for name, values in rates.items():
         print(f"  {name:10s} {medians[name]:8.1f}  ({min(values):.1f}-{max(values):.1f})"
               f"  cpu {statistics.median(cpu_seconds[name]):.3f} s/step")
+    loops = sorted((n for n in rates if n.startswith("ours-loop")),
+                   key=lambda n: int(n[len("ours-loop"):]))
+    for many in loops[1:]:
+        paired = statistics.median(a / b for a, b in zip(rates[many], rates[loops[0]]))
+        print(f"  {many}/{loops[0]}: {medians[many] / medians[loops[0]]:.2f} (ratio of "
+              f"medians), {paired:.2f} (median of same-round ratios)")
     for ours in ("ours", "ours-fit", "ours-xla"):
         for peer in ("torch", "kerashub"):
             if ours in medians and peer in medians:
@@ -269,10 +307,10 @@ def main(argv=None):
     set_threads(args.threads, args.inter_op_threads)
     import keras
     import tensorflow as tf
-    import torch
 
     contenders = args.contenders.split(",") + (["ours-xla"] if args.jit_compile else [])
-    print(f"tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch.__version__}; "
+    torch_version = sys.modules["torch"].__version__ if "torch" in sys.modules else "-"
+    print(f"tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch_version}; "
           f"batch {args.batch_size}, sequence {args.sequence_length}, fp32, "
           f"intra-op threads {args.threads} (TF inter-op {args.inter_op_threads}, "
           f"torch inter-op 1, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})", flush=True)
@@ -284,7 +322,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         steps = {}
         for name in contenders:
-            steps[name] = BUILDERS[name](config, features, labels)
+            steps[name] = builder(name)(config, features, labels)
         step_seconds = warm_up(steps, args.warmup_steps)
         rates, cpu_seconds = interleaved_rates(steps, step_seconds, args.batch_size, args.rounds,
                                                args.seconds_per_turn)

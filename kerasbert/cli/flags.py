@@ -174,6 +174,7 @@ FLAG_RANGES = {
     "early_stopping_patience": ">= 0",
     "log_every_steps": ">= 1",
     "max_train_seconds": ">= 0",
+    "steps_per_loop": ">= 0",
     "verbose": "[0, 2]",
     "lora_rank": ">= 1",
     # question answering

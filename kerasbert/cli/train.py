@@ -87,6 +87,9 @@ def define_flags(fv):
     flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
     flags.DEFINE_float("max_train_seconds", 0, "stop training after this many seconds of train "
                        "steps, evaluate and keep the best (0: no limit)", flag_values=fv)
+    flags.DEFINE_integer("steps_per_loop", 0, "updates per compiled call: the host reads the "
+                         "losses once per loop (results do not change); 0: the device's "
+                         "default, 1 on CPU and 100 on GPU and TPU", flag_values=fv)
     flags.DEFINE_enum("adapter", None, ["lora"], "train LoRA adapters (and the head) only",
                       flag_values=fv)
     flags.DEFINE_integer("lora_rank", 8, "rank of the LoRA adapters", flag_values=fv)
@@ -108,7 +111,7 @@ flags.DEFINE_boolean("overwrite", False, "start afresh in an --output_dir that h
 _RECIPE = ("batch_size", "epochs", "learning_rate", "warmup_ratio", "weight_decay", "layer_decay",
            "clip_norm", "gradient_accumulation_steps", "seed", "max_steps", "eval_every_steps",
            "checkpoint_every_steps", "early_stopping_patience", "log_every_steps",
-           "max_train_seconds")
+           "max_train_seconds", "steps_per_loop")
 
 
 def parse(argv, fv=FLAGS):
@@ -207,7 +210,7 @@ def run_settings(fv):
     flag but the output place, logging and the devices it runs on."""
     devices = flags.FlagValues()
     distribute_flags.define_flags(devices)
-    skip = {"config", "output_dir", "overwrite", "verbose", *devices}
+    skip = {"config", "output_dir", "overwrite", "verbose", "steps_per_loop", *devices}
     return {name: fv[name].value for name in fv if fv[name].name == name and name not in skip}
 
 
@@ -221,7 +224,11 @@ def main(argv=None):
     model_line = fetch_model(fv.model, fv.random_init)
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
-    print(f"{setup.describe(fv.batch_size)}; {model_line}", flush=True)
+    from kerasbert.training.trainer import resolve_steps_per_loop
+
+    print(f"{setup.describe(fv.batch_size)}, "
+          f"{resolve_steps_per_loop(fv.steps_per_loop, setup.strategy)} updates per loop; "
+          f"{model_line}", flush=True)
     settings_file.start_run(fv.output_dir, settings, fv.overwrite and _is_chief())
     with worker_failures_reported():
         metrics = run(fv, setup)

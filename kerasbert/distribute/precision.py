@@ -41,21 +41,26 @@ def precision_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def wrap_optimizer(optimizer, setup):
+def wrap_optimizer(optimizer, setup=None):
     """`optimizer` wrapped in a `keras.optimizers.LossScaleOptimizer` under mixed_float16.
 
-    A custom training loop then calls `optimizer.scale_loss(loss)` before
-    taking gradients and `optimizer.apply_gradients(...)` as usual: the
-    wrapper unscales the gradients and skips steps whose gradients overflow.
-    Plain Keras optimizers return the loss unchanged from `scale_loss`, so the
-    same loop runs under every policy.
+    A custom training loop then scales the loss by `optimizer.dynamic_scale`
+    (or calls `optimizer.scale_loss(loss)`) before taking gradients and
+    applies them as usual: the wrapper unscales the gradients and skips
+    updates whose gradients overflow, halving the scale. Plain Keras
+    optimizers return the loss unchanged from `scale_loss`, so the same loop
+    runs under every policy. The Trainer wraps its optimizer here.
 
     Args:
         optimizer: a Keras optimizer.
-        setup: the `DistributionSetup` from `resolve_strategy`.
+        setup: the `DistributionSetup` from `resolve_strategy` (its policy and
+            strategy), or None for Keras' global policy and the current strategy.
     """
-    if setup.precision_policy != "mixed_float16" or isinstance(
-            optimizer, keras.optimizers.LossScaleOptimizer):
+    policy = (setup.precision_policy if setup is not None
+              else keras.mixed_precision.global_policy().name)
+    if policy != "mixed_float16" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
+    if setup is None:
+        return keras.optimizers.LossScaleOptimizer(optimizer)
     with setup.strategy.scope():
         return keras.optimizers.LossScaleOptimizer(optimizer)

@@ -10,6 +10,8 @@ class TrainingConfig:
     `batch_size` is global (across replicas and accumulation steps). Counts in
     `*_steps` are optimizer updates. 0 turns an `every`/`patience`/`max_*` option off;
     Each epoch ends with an evaluation; `eval_every_steps` adds one every N updates.
+    `steps_per_loop` updates run in one compiled call (0: the device's default,
+    `trainer.DEFAULT_STEPS_PER_LOOP`); it changes speed, never results.
     """
 
     epochs: int = 3
@@ -28,6 +30,7 @@ class TrainingConfig:
     restore_best: bool = True
     log_every_steps: int = 10
     max_train_seconds: float = 0.0
+    steps_per_loop: int = 0
     verbose: int = 1
 
     def validate(self):
@@ -41,6 +44,8 @@ class TrainingConfig:
             (0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
             (self.max_train_seconds >= 0, "max_train_seconds must be >= 0"),
+            (self.steps_per_loop >= 0, f"steps_per_loop must be >= 0 (0: the device's "
+                                       f"default), got {self.steps_per_loop}"),
             (self.gradient_accumulation_steps < 1
              or self.batch_size % self.gradient_accumulation_steps == 0,
              f"batch_size {self.batch_size} is not divisible by gradient_accumulation_steps "

@@ -182,4 +182,4 @@ def _final_metrics(trainer, evaluate_fn):
         sign = 1 if task.greater_is_better else -1
         best = max(trainer.history, key=lambda record: sign * record[task.main_metric])
         return {k: v for k, v in best.items() if k not in ("step", "epoch", "train_seconds")}
-    return evaluate_fn(trainer.model)
+    return trainer.evaluate(evaluate_fn)  # under the trainer's strategy, with eval_examples

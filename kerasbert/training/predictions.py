@@ -1,10 +1,52 @@
-"""Running a task model over a dev set: logits (and labels) as numpy arrays."""
+"""Running a task model over a dev set: logits (and labels) as numpy arrays.
+
+Outside a distribution strategy's scope the model runs through one
+`tf.function` traced for any batch and sequence length. Inside the scope of
+a strategy (the trainer evaluates inside its own), every batch runs through
+`strategy.run` on all replicas: the batch is padded with all-zero rows to a
+fixed size that the replicas divide (so that a TPU sees one static batch
+shape, the last partial batch included), each replica scores its slice,
+`strategy.gather` brings the rows back in order, and the padding rows are
+dropped, so every example is scored exactly once.
+
+`counting_examples()` counts the examples scored inside it (the trainer's
+`eval_examples`).
+"""
+
+import contextlib
+import threading
 
 import numpy as np
 import tensorflow as tf
 
 
 _FEATURES = ("token_ids", "segment_ids", "padding_mask")
+_COUNTERS = threading.local()
+
+
+class ExampleCount:
+    """How many examples the predictions inside `counting_examples` scored."""
+
+    def __init__(self):
+        self.count = 0
+
+
+@contextlib.contextmanager
+def counting_examples():
+    """Yield an `ExampleCount` that every `predict_logits` / `predict_tagging`
+    call inside the block adds its examples to (this thread only)."""
+    counter = ExampleCount()
+    stack = _COUNTERS.__dict__.setdefault("stack", [])
+    stack.append(counter)
+    try:
+        yield counter
+    finally:
+        stack.remove(counter)
+
+
+def _count(examples):
+    for counter in getattr(_COUNTERS, "stack", ()):
+        counter.count += int(examples)
 
 
 def _predict_fn(model):
@@ -20,6 +62,52 @@ def _predict_fn(model):
     return predict
 
 
+def _distributed_predict_fn(model, strategy):
+    """`per-replica features -> [global batch, ...]` logits of every replica,
+    gathered in replica order (one trace per batch shape)."""
+    cache = getattr(model, "_kerasbert_distributed_predict", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_kerasbert_distributed_predict", cache)
+    if id(strategy) not in cache:
+        @tf.function
+        def predict(features):
+            logits = strategy.run(lambda f: model(f, training=False), args=(features,))
+            return tf.nest.map_structure(lambda t: strategy.gather(t, axis=0), logits)
+        cache[id(strategy)] = (strategy, predict)  # the strategy kept alive with its id
+    return cache[id(strategy)][1]
+
+
+class _Runner:
+    """Runs `model` over `{name: [rows, length]}` batches, under the strategy of
+    the current scope when there is one; returns numpy logits `[rows, ...]`."""
+
+    def __init__(self, model):
+        self.model = model
+        self.strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+        self.rows = 0  # the padded batch size, fixed by the largest batch so far
+
+    def __call__(self, features):
+        features = {name: features[name] for name in _FEATURES}
+        if self.strategy is None:
+            return _predict_fn(self.model)(features).numpy()
+        rows = int(features["token_ids"].shape[0])
+        replicas = self.strategy.num_replicas_in_sync
+        self.rows = max(self.rows, -(-rows // replicas) * replicas)
+        padded = {name: np.pad(np.asarray(value), [(0, self.rows - rows), (0, 0)])
+                  for name, value in features.items()}  # all-zero rows: no tokens
+        per_replica = self.rows // replicas
+
+        def replica_slice(context):
+            start = context.replica_id_in_sync_group * per_replica
+            return {name: tf.constant(value[start:start + per_replica])
+                    for name, value in padded.items()}
+
+        values = self.strategy.experimental_distribute_values_from_function(replica_slice)
+        logits = _distributed_predict_fn(self.model, self.strategy)(values)
+        return logits.numpy()[:rows]
+
+
 def _concatenate(batches):
     """One array per leaf of a list of equally structured numpy batches."""
     return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)
@@ -28,13 +116,16 @@ def _concatenate(batches):
 def predict_logits(model, dataset):
     """(logits, labels) numpy arrays over a `(features, labels)` dataset of
     fixed-length batches; `labels` keeps the dataset's structure (an array,
-    or a dict of arrays)."""
-    predict = _predict_fn(model)
+    or a dict of arrays). Inside a strategy's scope the batches run on every
+    replica (see the module's docstring)."""
+    predict = _Runner(model)
     logits, labels = [], []
     for features, batch_labels in dataset:
-        logits.append(predict(features).numpy())
+        logits.append(predict(features))
         labels.append(tf.nest.map_structure(lambda t: t.numpy(), batch_labels))
-    return np.concatenate(logits), _concatenate(labels)
+    logits = np.concatenate(logits)
+    _count(len(logits))
+    return logits, _concatenate(labels)
 
 
 def _pad_positions(array, length, value):
@@ -59,12 +150,13 @@ def predict_tagging(model, dataset, sequence_length, ignore_label=-100):
         `[n, sequence_length]` labels (`ignore_label` on padding) and word
         ids (-1 on padding).
     """
-    predict = _predict_fn(model)
+    predict = _Runner(model)
     logits, labels, word_ids = [], [], []
     for features, batch_labels in dataset:
         features = dict(features)
         batch_words = features.pop("word_ids")
-        logits.append(_pad_positions(predict(features).numpy(), sequence_length, 0.0))
+        logits.append(_pad_positions(predict(features), sequence_length, 0.0))
         labels.append(_pad_positions(batch_labels.numpy(), sequence_length, ignore_label))
         word_ids.append(_pad_positions(batch_words.numpy(), sequence_length, -1))
+    _count(sum(len(batch) for batch in logits))
     return np.concatenate(logits), np.concatenate(labels), np.concatenate(word_ids)

@@ -6,6 +6,15 @@ Keras 3's `model.fit` fails under MultiWorkerMirroredStrategy
 MultiWorkerMirroredStrategy and TPUStrategy alike. The loss is a sum over the
 global batch divided by the global count of labelled items, so the gradients
 do not depend on how the batch is split over replicas.
+
+Updates run `steps_per_loop` at a time inside one compiled call (a `tf.range`
+loop over the distributed iterator), so that an accelerator never waits for
+the host between updates: the per-update losses stay on the device and are
+read once per loop. Progress, TensorBoard, checkpoints, evaluations and
+callbacks happen at loop boundaries; a loop never crosses an epoch's end, an
+evaluation or checkpoint point or `max_steps`, so the results (and a resumed
+run) are those of one update per call. Evaluation runs under the same
+strategy (`predictions.predict_logits` reads it from the scope).
 """
 
 import json
@@ -19,7 +28,36 @@ import tensorflow as tf
 
 from kerasbert.distribute.inputs import check_static_batch, split_batch
 from kerasbert.distribute.multi_worker import worker_output_dir
+from kerasbert.distribute.precision import wrap_optimizer
 from kerasbert.training.optimization import create_optimizer
+from kerasbert.training.predictions import counting_examples
+
+# Updates per compiled call when `steps_per_loop` is 0 ("auto"): on a CPU the
+# host is the device and a loop gains nothing; accelerators pay a host round
+# trip per call (10-50% for small and medium models).
+DEFAULT_STEPS_PER_LOOP = {"cpu": 1, "gpu": 100, "tpu": 100}
+
+
+def strategy_device(strategy=None):
+    """"tpu", "gpu" or "cpu": what the replicas of `strategy` run on."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if _is_tpu(strategy):
+        return "tpu"
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has none: the visible devices decide
+        devices = ()
+    if devices:
+        return "gpu" if any("GPU" in d.upper() for d in devices) else "cpu"
+    return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+
+
+def resolve_steps_per_loop(steps_per_loop, strategy=None):
+    """Updates per compiled call: `steps_per_loop`, or for 0 the default of
+    the strategy's device (`DEFAULT_STEPS_PER_LOOP`)."""
+    if steps_per_loop:
+        return int(steps_per_loop)
+    return DEFAULT_STEPS_PER_LOOP[strategy_device(strategy)]
 
 
 class TrainState:
@@ -81,8 +119,7 @@ class Trainer:
             optimizer = create_optimizer(
                 self.config.learning_rate, total_steps, self.config.warmup_ratio,
                 self.config.weight_decay, self.config.layer_decay, len(encoder_layers))
-            if keras.mixed_precision.global_policy().name == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer = wrap_optimizer(optimizer)  # loss scaling under mixed_float16
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
         self.state = TrainState()  # plain host variables, read by the Python loop
@@ -108,7 +145,8 @@ class Trainer:
 
     # -- the train step ---------------------------------------------------------------------
 
-    def _make_train_step(self):
+    def _make_replica_step(self):
+        """`(features, labels) -> mean loss` of one update on one replica."""
         model, task, optimizer = self.model, self.task, self.optimizer
         chunks, clip_norm = self.config.gradient_accumulation_steps, self.config.clip_norm
         loss_scale = (lambda: optimizer.dynamic_scale) if hasattr(optimizer, "dynamic_scale") \
@@ -143,17 +181,27 @@ class Trainer:
         # each replica's step is compiled, as Keras compiles its own.
         if self.jit_compile:
             replica_step = tf.function(replica_step, jit_compile=True)
+        return replica_step
+
+    def _make_train_loop(self):
+        """`(iterator, steps) -> [steps]` float32 losses: `steps` updates in one
+        compiled call, the losses kept on the device until the call returns."""
+        replica_step, strategy = self._make_replica_step(), self.strategy
 
         @tf.function
-        def train_step(iterator):
-            per_replica = self.strategy.run(replica_step, args=next(iterator))
-            return self.strategy.experimental_local_results(per_replica)[0]
+        def train_loop(iterator, steps):
+            losses = tf.TensorArray(tf.float32, size=steps)
+            for i in tf.range(steps):
+                per_replica = strategy.run(replica_step, args=next(iterator))
+                # The loss is all-reduced: every replica holds the global one.
+                losses = losses.write(i, strategy.experimental_local_results(per_replica)[0])
+            return losses.stack()
 
-        return train_step
+        return train_loop
 
     # -- loop -------------------------------------------------------------------------------
 
-    def fit(self, train_dataset_fn, steps_per_epoch, evaluate_fn=None):
+    def fit(self, train_dataset_fn, steps_per_epoch, evaluate_fn=None, callbacks=None):
         """Train; returns the history (a list of eval records).
 
         Args:
@@ -162,6 +210,13 @@ class Trainer:
                 shuffled by `seed + epoch`, sharded by the input context.
             steps_per_epoch: optimizer updates per epoch.
             evaluate_fn: `(model) -> {metric: value}` over the whole dev set, or None.
+            callbacks: Keras callbacks (`keras.callbacks.Callback`), driven
+                through a `keras.callbacks.CallbackList`: batch hooks once per
+                loop of `steps_per_loop` updates (with the index of its last
+                update, as Keras' `steps_per_execution`), epoch hooks with the
+                epoch's mean `loss` and the dev metrics as `val_<metric>`, test
+                hooks around each evaluation. Setting `model.stop_training`
+                stops at the end of the current loop.
         """
         config = self.config
         split_batch(config.batch_size, self.strategy.num_replicas_in_sync)
@@ -169,8 +224,13 @@ class Trainer:
         epochs = math.ceil(total / steps_per_epoch)
         self._build(total)
         self._restore()
-        train_step = self._make_train_step()
+        self.steps_per_loop = resolve_steps_per_loop(config.steps_per_loop, self.strategy)
+        train_loop = self._make_train_loop()
+        self.callbacks = keras.callbacks.CallbackList(
+            callbacks, model=self.model, verbose=0, epochs=epochs, steps=steps_per_epoch)
+        self.model.stop_training = False
         writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "logs", "train"))
+        self.callbacks.on_train_begin()
         stop = False
         while int(self.state.epoch) < epochs and not stop:
             epoch, start = int(self.state.epoch), int(self.state.step_in_epoch)
@@ -180,25 +240,33 @@ class Trainer:
             progress = keras.utils.Progbar(steps, verbose=config.verbose,
                                            stateful_metrics=["lr", "examples/s"])
             progress.update(start)
-            tick = time.perf_counter()
-            for _ in range(start, steps):
-                loss = float(train_step(iterator))
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss} at update {int(self.state.step)}")
-                self.state.step.assign_add(1)
-                self.state.step_in_epoch.assign_add(1)
-                step = int(self.state.step)
+            self.callbacks.on_epoch_begin(epoch)
+            epoch_losses = []
+            while int(self.state.step_in_epoch) < steps:
+                first = int(self.state.step_in_epoch)
+                count = self._loop_length(int(self.state.step), steps - first)
+                self.callbacks.on_train_batch_begin(first)
+                tick = time.perf_counter()
+                losses = train_loop(iterator, tf.constant(count, tf.int32)).numpy()
                 elapsed = time.perf_counter() - tick
+                bad = np.flatnonzero(~np.isfinite(losses))
+                if bad.size:
+                    raise FloatingPointError(f"loss became {losses[bad[0]]} at update "
+                                             f"{int(self.state.step) + int(bad[0])}")
+                self.state.step.assign_add(count)
+                self.state.step_in_epoch.assign_add(count)
+                step = int(self.state.step)
                 self.train_seconds += elapsed
-                self.step_seconds.append(elapsed)
-                rate = config.batch_size / max(elapsed, 1e-9)
+                self.step_seconds.extend([elapsed / count] * count)
+                epoch_losses.extend(losses.tolist())
+                rate = config.batch_size * count / max(elapsed, 1e-9)
                 lr = float(self.optimizer.learning_rate)
                 progress.update(int(self.state.step_in_epoch),
-                                [("loss", loss), ("lr", lr), ("examples/s", rate)])
-                if step % config.log_every_steps == 0:
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("loss", loss)
-                        tf.summary.scalar("learning_rate", lr)
+                                [("loss", float(losses.mean())), ("lr", lr),
+                                 ("examples/s", rate)])
+                self._log_losses(writer, step - count + 1, losses)
+                self.callbacks.on_train_batch_end(
+                    int(self.state.step_in_epoch) - 1, {"loss": float(losses.mean()), "lr": lr})
                 if self._evaluates_at(step):
                     stop = self._evaluate(evaluate_fn)
                 if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
@@ -209,19 +277,57 @@ class Trainer:
                     if not self._evaluates_at(step):
                         self._evaluate(evaluate_fn)
                     stop = True
+                stop = stop or bool(self.model.stop_training)
                 if stop:
                     break
-                tick = time.perf_counter()
             if not stop:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)
                 if not self._evaluates_at(int(self.state.step)):
                     stop = self._evaluate(evaluate_fn)
                 self.manager.save(int(self.state.step))
+            logs = {"loss": float(np.mean(epoch_losses))} if epoch_losses else {}
+            if self.history and self.history[-1]["step"] == int(self.state.step):
+                logs.update({f"val_{k}": v for k, v in self.history[-1].items()
+                             if k not in ("step", "epoch", "train_seconds")})
+            self.callbacks.on_epoch_end(epoch, logs)
+            stop = stop or bool(self.model.stop_training)
         writer.close()
+        self.callbacks.on_train_end()
         if evaluate_fn and config.restore_best and tf.io.gfile.exists(self._best_path):
             self.model.load_weights(self._best_path)
         return self.history
+
+    def _loop_length(self, step, remaining):
+        """Updates in the next loop after update `step`, with `remaining` left in
+        the epoch: at most `steps_per_loop`, ending at the next evaluation or
+        checkpoint point (the epoch's end and `max_steps` are in `remaining`)."""
+        count = min(self.steps_per_loop, remaining)
+        for every in (self.config.eval_every_steps, self.config.checkpoint_every_steps):
+            if every:
+                count = min(count, every - step % every)
+        return max(count, 1)
+
+    def _log_losses(self, writer, first_step, losses):
+        """TensorBoard `loss` of every update numbered `first_step`... that
+        `log_every_steps` selects, and the learning rate that follows it."""
+        every = self.config.log_every_steps
+        logged = [(first_step + i, float(loss)) for i, loss in enumerate(losses)
+                  if (first_step + i) % every == 0]
+        if not logged:
+            return
+        with writer.as_default():
+            for step, loss in logged:
+                tf.summary.scalar("loss", loss, step=step)
+                tf.summary.scalar("learning_rate", self._learning_rate_at(step), step=step)
+
+    def _learning_rate_at(self, step):
+        """The learning rate the schedule gives after `step` updates."""
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        schedule = optimizer._learning_rate
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            return float(schedule(step))
+        return float(optimizer.learning_rate)
 
     def _evaluates_at(self, step):
         """Whether the every-N-updates schedule evaluates after update `step`
@@ -250,11 +356,26 @@ class Trainer:
     def _best_path(self):
         return os.path.join(self.output_dir, "best.weights.h5")
 
+    def evaluate(self, evaluate_fn):
+        """`evaluate_fn(model)` under the trainer's strategy (the predictions run
+        through `strategy.run` on every replica), with `eval_examples`: the
+        count of examples (QA: windows) it scored."""
+        callbacks = getattr(self, "callbacks", None)
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        with self.strategy.scope(), counting_examples() as counter:
+            metrics = dict(evaluate_fn(self.model))
+        if counter.count:
+            metrics.setdefault("eval_examples", counter.count)
+        if callbacks is not None:
+            callbacks.on_test_end(metrics)
+        return metrics
+
     def _evaluate(self, evaluate_fn):
         """Evaluate, keep the best weights, and say whether to stop early."""
         if evaluate_fn is None:
             return False
-        metrics = evaluate_fn(self.model)
+        metrics = self.evaluate(evaluate_fn)
         step = int(self.state.step)
         record = {"step": step, "epoch": int(self.state.epoch),
                   "train_seconds": round(self.train_seconds, 1), **metrics}

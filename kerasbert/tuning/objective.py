@@ -18,10 +18,6 @@ class Objective:
     name: str
     direction: str  # "max" or "min"
 
-    def better(self, a, b):
-        """Whether value `a` beats `b`."""
-        return a > b if self.direction == "max" else a < b
-
     def to_keras_tuner(self):
         import keras_tuner
 
