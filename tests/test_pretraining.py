@@ -370,17 +370,30 @@ def _pretrain_cli(*args, timeout=300):
 
 
 def test_cli_pretrains_from_scratch_and_train_fine_tunes_the_result(corpus, tmp_path):
+    from absl import flags
+
+    from kerasbert.cli import pretrain as cli
+
     out_dir = tmp_path / "bert"
-    out = _pretrain_cli(f"--train_data={corpus[0]}", f"--output_dir={out_dir}",
-                        "--vocab_size=1000", "--num_layers=1", "--hidden_size=32",
-                        "--num_heads=2", "--intermediate_size=64", "--max_seq_length=32",
-                        "--max_predictions_per_seq=5", "--whole_word_masking", "--batch_size=16",
-                        "--max_steps=5", "--max_eval_examples=64", "--verbose=0")
+    args = [f"--train_data={corpus[0]}", f"--output_dir={out_dir}", "--vocab_size=1000",
+            "--num_layers=1", "--hidden_size=32", "--num_heads=2", "--intermediate_size=64",
+            "--max_seq_length=32", "--max_predictions_per_seq=5", "--whole_word_masking",
+            "--batch_size=16", "--max_steps=5", "--max_eval_examples=64", "--verbose=0"]
+    # The data first (in this process, as the program parses and runs it), then
+    # the run, which trains on those files without preparing them again.
+    fv = flags.FlagValues()
+    cli.define_flags(fv)
+    prepared = cli.run(cli.parse(["kerasbert.pretrain", *args, "--prepare_only"], fv))
+    stamps = {f: os.stat(f).st_mtime_ns for f in prepared["train_files"] + prepared["eval_files"]}
+    assert not (out_dir / "metrics.json").exists()
+    out = _pretrain_cli(*args)
     assert out.returncode == 0, out.stderr
+    assert stamps == {f: os.stat(f).st_mtime_ns for f in stamps}
     assert "held-out masked-LM:" in out.stdout and "perplexity" in out.stdout
     assert "Traceback" not in out.stderr and "cuda" not in out.stderr.lower()
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["masking"]["whole_word"] and metrics["steps"] == 5
+    assert metrics["train_instances"] == prepared["train_instances"]
     settings = json.loads((out_dir / "pretraining_data" / "pretraining_data.json").read_text())
     assert settings["settings"]["max_seq_length"] == 32 and len(settings["train_files"]) == 1
     # held out: the last 5% of the documents, not trained on. The counts are those
