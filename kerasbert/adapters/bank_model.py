@@ -113,12 +113,13 @@ class UserAdapter:
         return config, base
 
     def vocabulary(self):
-        """The tokens of the user's saved vocabulary, None when it kept none."""
-        from kerasbert.tokenizers.bert_tokenizer import read_vocabulary
-
+        """The text of the user's saved vocab.txt, None when it kept none."""
         if self._vocabulary is False:
             path = os.path.join(self.encoder_dir, "vocab.txt")
-            self._vocabulary = read_vocabulary(path) if tf.io.gfile.exists(path) else None
+            self._vocabulary = None
+            if tf.io.gfile.exists(path):
+                with tf.io.gfile.GFile(path) as f:
+                    self._vocabulary = f.read()
         return self._vocabulary
 
 
@@ -268,17 +269,12 @@ def tokenizer_source(users, base):
     """Where the bank's tokenizer is read: the first user's saved tokenizer
     (its exact settings), else the base's. ValueError unless every user's saved
     vocabulary (where it kept one) is the same."""
-    from kerasbert.checkpoints.sources import vocabulary_file
-    from kerasbert.tokenizers.bert_tokenizer import read_vocabulary
-
     kept = [u for u in users if u.vocabulary() is not None]
-    source = kept[0].encoder_dir if kept else base.tokenizer
-    tokens = read_vocabulary(vocabulary_file(source))
-    for user in kept:
-        if user.vocabulary() != tokens:
-            raise ValueError(f"user {user.user!r} has a different vocabulary than "
-                             f"{source}: a bank serves users of one base encoder")
-    return source
+    for user in kept[1:]:
+        if user.vocabulary() != kept[0].vocabulary():
+            raise ValueError(f"users {kept[0].user!r} and {user.user!r} have different "
+                             "vocabularies: a bank serves users of one base encoder")
+    return kept[0].encoder_dir if kept else base.tokenizer
 
 
 def _gelu(name):
