@@ -6,6 +6,7 @@ process, an interrupted preparation resumes, other settings are refused."""
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -254,3 +255,17 @@ def test_bad_preparation_flags_are_usage_errors(corpus, tmp_path, args, message)
     with pytest.raises(UsageError) as raised:
         cli.parse(argv, fv)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_without_apache_beam_the_beam_runner_names_the_extra(corpus, tmp_path, monkeypatch):
+    from absl import flags
+
+    from kerasbert.cli import pretrain as cli
+    from kerasbert.cli.flags import UsageError
+
+    monkeypatch.setitem(sys.modules, "apache_beam", None)  # as when it is not installed
+    fv = flags.FlagValues()
+    cli.define_flags(fv)
+    with pytest.raises(UsageError, match=r"^--beam_runner: .*pip install kerasbert\[beam\]$"):
+        cli.parse(["kerasbert.pretrain", f"--train_data={corpus}", f"--output_dir={tmp_path}",
+                   "--beam_runner=DirectRunner"], fv)
