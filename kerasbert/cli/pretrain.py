@@ -18,7 +18,7 @@ local or gs://. The TFRecords are prepared a shard of text at a time, in
 interrupted preparation resumes; --prepare_only stops there, and a later run
 with the same settings reads them without preparing again:
 
-    python -m kerasbert.pretrain --train_data='corpus/*.txt' --output_dir=runs/my_bert \
+    python -m kerasbert.pretrain --train_data='corpus/*.txt' --output_dir=runs/my_bert \\
         --prepare_only --num_workers=8
 The output directory is an encoder that `python -m kerasbert.train
 --model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
