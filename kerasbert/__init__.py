@@ -12,6 +12,15 @@ _LAZY = {
     "BertEncoder": "kerasbert.encoder.bert_encoder",
     "BertTokenizer": "kerasbert.tokenizers.bert_tokenizer",
     "list_presets": "kerasbert.presets",
+    "BertPreprocessor": "kerasbert.tasks.keras_task",
+    "BertClassifier": "kerasbert.tasks.classification",
+    "BertRegressor": "kerasbert.tasks.regression",
+    "BertTokenClassifier": "kerasbert.tasks.token_classification",
+    "BertTokenClassifierPreprocessor": "kerasbert.tasks.token_classification",
+    "BertQuestionAnswerer": "kerasbert.tasks.question_answering",
+    "BertQuestionAnswererPreprocessor": "kerasbert.tasks.question_answering",
+    "BertMaskedLM": "kerasbert.tasks.masked_lm",
+    "BertMaskedLMPreprocessor": "kerasbert.tasks.masked_lm",
 }
 
 

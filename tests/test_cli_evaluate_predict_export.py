@@ -183,6 +183,26 @@ def test_predict_export_and_a_fresh_process_agree(trained, sst2, tmp_path):
     trained_accuracy = json.loads((trained / "metrics.json").read_text())["accuracy"]
     assert accuracy == pytest.approx(trained_accuracy)
 
+    # The directory is a preset of the Keras task model, and its model.keras
+    # a Keras model: both predict what kerasbert.predict printed.
+    import keras
+
+    import kerasbert
+    from kerasbert.tasks.classification import softmax
+
+    keras_models = (kerasbert.BertClassifier.from_preset(trained),
+                    keras.models.load_model(trained / "model.keras"))
+    # (predict reads a text longer than a window as the mean over its windows;
+    # a Keras model cuts it: compare the texts that fit in one window.)
+    pieces = keras_models[0].preprocessor.tokenizer.tokenize([p["text"] for p in predictions])
+    fitting = [p for p, n in zip(predictions, pieces.row_lengths().numpy()) if n <= 30]
+    assert len(fitting) > 30
+    expected = np.array([[p["probabilities"][name] for name in ("0", "1")] for p in fitting])
+    for model in keras_models:
+        assert model.labels == ["0", "1"] and model.pooling == "mean"
+        logits = model.predict([p["text"] for p in fitting], verbose=0)
+        np.testing.assert_allclose(softmax(logits), expected, atol=1e-5)
+
     export_dir = tmp_path / "export"
     out = _run("export", f"--model={trained}", f"--export_dir={export_dir}")
     assert out.returncode == 0, out.stderr

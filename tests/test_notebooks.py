@@ -188,6 +188,10 @@ def test_finetune_tpu_notebook(run_notebook, tmp_path):
         for label, p in d["probabilities"].items():
             assert s["probabilities"][label] == pytest.approx(p, abs=1e-5)
     assert "labels agree: True" in printed
+    # Section 6: the directory is a Keras preset, and Keras alone trains one.
+    assert "Keras model agrees with the Predictor: True" in printed
+    assert "Keras fit dev accuracy:" in printed
+    assert (tmp_path / "runs" / "finetune_keras" / "model.keras").is_file()
 
 
 def test_finetune_tpu_notebook_reads_a_tfds_dataset(run_notebook, tmp_path):

@@ -20,8 +20,9 @@ from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_file,
                                  run_main, worker_failures_reported)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
+from kerasbert.tasks.registry import task_names
 
-TASKS = ("classification", "regression", "multilabel", "ner", "qa")
+TASKS = task_names()  # the task registry (kerasbert/tasks/registry.py)
 FLAGS = flags.FlagValues()
 
 

@@ -54,6 +54,8 @@ class BertEncoder(keras.Model):
             outputs["hidden_states"] = hidden_states
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
         self.embeddings, self.transformer_layers, self.pooler = embeddings, blocks, pooler
+        # The policy every sublayer got (a functional model keeps none of its own).
+        self._layers_dtype = embeddings.dtype_policy
         self._config = dict(
             vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
             num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
@@ -71,12 +73,14 @@ class BertEncoder(keras.Model):
         return config
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._config}
+        return {"name": self.name, "trainable": self.trainable, **self._config,
+                "dtype": keras.dtype_policies.serialize(self._layers_dtype)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config.pop("dtype", None)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
 
     @classmethod

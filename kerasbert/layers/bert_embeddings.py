@@ -24,14 +24,16 @@ class BertEmbeddings(keras.layers.Layer):
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.max_position_embeddings = max_position_embeddings
         self.word_embeddings = keras.layers.Embedding(
-            vocab_size, hidden_size, embeddings_initializer=init, name="word_embeddings")
+            vocab_size, hidden_size, embeddings_initializer=init, dtype=self.dtype_policy,
+            name="word_embeddings")
         self.token_type_embeddings = keras.layers.Embedding(
-            type_vocab_size, hidden_size, embeddings_initializer=init, name="token_type_embeddings")
+            type_vocab_size, hidden_size, embeddings_initializer=init,
+            dtype=self.dtype_policy, name="token_type_embeddings")
         self.hidden_size = hidden_size
         self.initializer = init
         self.layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="layer_norm")
-        self.dropout = keras.layers.Dropout(hidden_dropout_prob)
+        self.dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.word_embeddings.build(None)

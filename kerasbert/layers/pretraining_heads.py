@@ -29,6 +29,14 @@ class MaskedLMHead(keras.layers.Layer):
             epsilon=layer_norm_eps, dtype="float32", name="layer_norm")
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
 
+    @classmethod
+    def for_encoder(cls, encoder, **kwargs):
+        """The head of a `BertEncoder`, tied to its word embeddings, with its settings."""
+        config = encoder.bert_config
+        return cls(encoder.embeddings.word_embeddings.embeddings,
+                   hidden_act=config["hidden_act"], layer_norm_eps=config["layer_norm_eps"],
+                   initializer_range=config["initializer_range"], **kwargs)
+
     def build(self, input_shape=None):
         self.transform.build((None, None, self.hidden_size))
         self.layer_norm.build((None, None, self.hidden_size))

@@ -26,12 +26,12 @@ class BertSelfAttention(keras.layers.Layer):
 
         def dense(name):
             return keras.layers.Dense(
-                hidden_size, name=name,
+                hidden_size, name=name, dtype=self.dtype_policy,
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
 
         self.query, self.key, self.value = dense("query"), dense("key"), dense("value")
         self.output_dense = dense("output")
-        self.dropout = keras.layers.Dropout(attention_probs_dropout_prob)
+        self.dropout = keras.layers.Dropout(attention_probs_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         for layer in (self.query, self.key, self.value, self.output_dense):

@@ -24,15 +24,16 @@ class BertTransformerBlock(keras.layers.Layer):
         self.hidden_size = hidden_size
         self.attention = BertSelfAttention(
             hidden_size, num_attention_heads, attention_probs_dropout_prob, initializer_range,
-            name="attention")
-        self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob)
+            dtype=self.dtype_policy, name="attention")
+        self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=self.dtype_policy)
         self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
-            name="intermediate")
-        self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
-        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
+            dtype=self.dtype_policy, name="intermediate")
+        self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init,
+                                               dtype=self.dtype_policy, name="output")
+        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=self.dtype_policy)
         self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
 

@@ -1,21 +1,9 @@
-"""Task definitions (loss, metrics, predictions) and task models."""
+"""Tasks: one module each, holding the task's definition (loss, metrics,
+predictions), its Keras model and its preprocessor, registered once by name
+(`kerasbert.tasks.registry`)."""
 
-import importlib
+from kerasbert.tasks.registry import get_task, model_class, register_task, task_names
 
-_TASKS = {
-    "classification": ("kerasbert.tasks.classification", "ClassificationTask"),
-    "regression": ("kerasbert.tasks.regression", "RegressionTask"),
-    "multilabel": ("kerasbert.tasks.multilabel", "MultiLabelTask"),
-    "ner": ("kerasbert.tasks.token_classification", "TokenClassificationTask"),
-    "qa": ("kerasbert.tasks.question_answering", "QuestionAnsweringTask"),
-}
-TASK_NAMES = tuple(_TASKS)
+TASK_NAMES = task_names()
 
-
-def get_task(name, labels=None, **settings):
-    """The Task named `name` with its label names (and task settings, e.g.
-    the QA task's `version_2_with_negative`)."""
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
-    module, cls = _TASKS[name]
-    return getattr(importlib.import_module(module), cls)(labels, **settings)
+__all__ = ["TASK_NAMES", "get_task", "model_class", "register_task", "task_names"]

@@ -5,6 +5,13 @@ and what evaluate / predict / export / train --model read back.
                           whether pairs are used
     encoder/              the encoder in kerasbert's format, with its vocabulary
     head.safetensors      the task head's weights
+    model.keras           the same model as a Keras task model with its
+                          preprocessor, for `keras.models.load_model`
+
+It is also the preset format of the Keras task models: `save_to_preset`
+writes it and `from_preset` reads it (`kerasbert.BertClassifier.from_preset(
+"runs/sentiment")`). Directories written before `model.keras` existed load
+the same way.
 """
 
 import json
@@ -16,6 +23,7 @@ import tensorflow as tf
 TASK_FILE = "kerasbert_task.json"
 ENCODER_DIR = "encoder"
 HEAD_FILE = "head.safetensors"
+KERAS_FILE = "model.keras"
 
 
 def is_model_directory(path):
@@ -39,6 +47,9 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
             "head": model.head, "pooling": model.pooling, "num_outputs": model.num_outputs}
     with tf.io.gfile.GFile(os.path.join(directory, TASK_FILE), "w") as f:
         json.dump(meta, f, indent=2)
+    keras_model = _as_keras_task(model, tokenizer, meta)
+    if keras_model is not None:
+        keras_model.save(os.path.join(directory, KERAS_FILE))
 
 
 def read_task_config(directory):
@@ -50,24 +61,50 @@ def read_task_config(directory):
 
 
 def load_model_directory(directory):
-    """(model, task, tokenizer, task_config) from a model directory."""
+    """(model, task, tokenizer, task_config) from a model directory; the model
+    is the task's Keras model (`kerasbert.tasks.registry.model_class`) with
+    its preprocessor."""
     from safetensors.numpy import load
 
     from kerasbert.encoder.bert_encoder import BertEncoder
-    from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.registry import get_task
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
     directory = str(directory)
     meta = read_task_config(directory)
     encoder_dir = os.path.join(directory, ENCODER_DIR)
-    model = BertTaskModel(BertEncoder.from_preset(encoder_dir), meta["num_outputs"], meta["head"],
-                          pooling=meta.get("pooling", "cls"))
+    tokenizer = BertTokenizer.from_preset(encoder_dir, sequence_length=meta["max_seq_length"])
+    model = _keras_task(BertEncoder.from_preset(encoder_dir), tokenizer, meta)
     with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "rb") as f:
         head = load(f.read())
     logits = model.get_layer("logits")
     logits.kernel.assign(head["kernel"])
     logits.bias.assign(head["bias"])
-    tokenizer = BertTokenizer.from_preset(encoder_dir, sequence_length=meta["max_seq_length"])
     task = get_task(meta["task"], meta["labels"], **meta.get("settings", {}))
     return model, task, tokenizer, meta
+
+
+def _keras_task(encoder, tokenizer, meta):
+    """The Keras task model of `meta` (a kerasbert_task.json) on `encoder`."""
+    from kerasbert.tasks.registry import model_class
+
+    return model_class(meta["task"]).from_parts(
+        encoder, tokenizer, meta["num_outputs"], labels=meta.get("labels"),
+        pooling=meta.get("pooling", "cls"), task_name=meta["task"], **meta.get("settings", {}))
+
+
+def _as_keras_task(model, tokenizer, meta):
+    """`model` as its task's Keras model (itself when it is one), sharing its
+    weights, with a preprocessor from `tokenizer`; None for a model with LoRA
+    adapters (its merged weights are in encoder/ and head.safetensors)."""
+    from kerasbert.tasks.keras_task import BertTask
+
+    if isinstance(model, BertTask) and model.preprocessor is not None:
+        return model
+    if any(getattr(layer, "lora_enabled", False) for layer in model.encoder._flatten_layers()):
+        return None
+    keras_model = _keras_task(model.encoder, tokenizer, meta)
+    source, target = model.get_layer("logits"), keras_model.get_layer("logits")
+    target.kernel.assign(source.kernel)
+    target.bias.assign(source.bias)
+    return keras_model

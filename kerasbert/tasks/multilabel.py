@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.metrics import multilabel_metrics
+from kerasbert.tasks.registry import register_task
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -11,11 +12,13 @@ def sigmoid(logits):
     return 1.0 / (1.0 + np.exp(-logits))
 
 
+@register_task("multilabel", order=2)
 class MultiLabelTask(Task):
     """Labels float32 multi-hot `[batch, num_labels]` (rows of -1 are padding);
     logits `[batch, num_labels]`; sigmoid cross-entropy averaged over labels."""
 
-    name = "multilabel"
+    keras_model = "BertClassifier"  # with multi_label=True (kerasbert.tasks.classification)
+    keras_model_module = "kerasbert.tasks.classification"
     main_metric = "f1_micro"
     threshold = 0.5
 

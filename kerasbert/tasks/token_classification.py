@@ -6,12 +6,15 @@ the BERT paper's CoNLL-2003 set-up. Metrics and predictions go back to words
 through `word_ids` (`data.ner_alignment.word_tags`).
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.ner_alignment import word_tags
+from kerasbert.data.ner_alignment import align_tags, word_tags
 from kerasbert.metrics.sequence_labeling import entity_spans, sequence_labeling_metrics
 from kerasbert.tasks.classification import softmax
+from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
+from kerasbert.tasks.registry import register_task
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -23,13 +26,14 @@ def word_ids_from_labels(labels):
     return np.where(labelled, np.cumsum(labelled, axis=1) - 1, -1)
 
 
+@register_task("ner", order=3)
 class TokenClassificationTask(Task):
     """Labels int32 `[batch, seq]` tag ids (-100: not scored); logits
     `[batch, seq, num_tags]`. `labels` are the tag strings, e.g. `B-PER`.
     With `case_markers`, capitalised and all-caps words get a marker piece
     (`data.ner_alignment.align_tags`) in training, evaluation and serving."""
 
-    name = "ner"
+    keras_model = "BertTokenClassifier"
     head = "sequence"
     main_metric = "entity_f1"
 
@@ -106,3 +110,145 @@ class TokenClassificationTask(Task):
                  "score": float(np.mean(confidence[first:last + 1]))}
                 for type_, first, last in entity_spans(tags)])
         return outlined
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertTokenClassifierPreprocessor(BertPreprocessor):
+    """Words (and their tag ids) -> the encoder's inputs and per-position labels.
+
+    Call: `x` is a string RaggedTensor `[batch, (words)]`, or a 1-D string
+    tensor of sentences (split at whitespace); `y` an int RaggedTensor
+    `[batch, (words)]` of tag ids. Returns `(features, labels, sample_weight)`:
+    labels int32 `[batch, sequence_length]` hold each word's tag on its first
+    sub-token, and sample_weight (float32, same shape) is 1 there and 0 on
+    the other positions, which carry no loss and no metric. With
+    `case_markers`, capitalised and all-caps words get a marker piece
+    (`data.ner_alignment.align_tags`).
+    """
+
+    def __init__(self, tokenizer, case_markers=False, **kwargs):
+        super().__init__(tokenizer, **kwargs)
+        self.case_markers = bool(case_markers)
+
+    def words(self, x):
+        if isinstance(x, tf.RaggedTensor):
+            return x
+        x = tf.convert_to_tensor(x, tf.string)
+        return tf.strings.split(x) if x.shape.rank == 1 else tf.RaggedTensor.from_tensor(x)
+
+    def aligned(self, x, y=None):
+        words = self.words(x)
+        tags = tf.zeros_like(words, tf.int32) if y is None else tf.cast(y, tf.int32)
+        return align_tags(self.tokenizer, words, tags, self.sequence_length, self.case_markers)
+
+    def call(self, x, y=None, sample_weight=None):
+        if isinstance(x, dict):
+            return keras.utils.pack_x_y_sample_weight(self.features(x), y, sample_weight)
+        if sample_weight is not None:
+            raise ValueError("token classification weighs positions itself; no sample_weight")
+        aligned = self.aligned(x, y)
+        features = {name: aligned[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        if y is None:
+            return features
+        labels = aligned["labels"]
+        return features, tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "case_markers": self.case_markers}
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertTokenClassifier(BertTask):
+    """One tag per word (NER): words in, word-level tag logits out.
+
+        model = kerasbert.BertTokenClassifier.from_preset(
+            "bert_base_en", num_tags=9, labels=["O", "B-PER", ...])
+        model.compile()
+        model.fit(x=[["John", "lives", "in", "Paris"]], y=[[1, 0, 0, 5]], epochs=3)
+        model.predict([["Mary", "visited", "Rome"]])   # [n, sequence_length, num_tags]
+
+    Training scores each word on its first sub-token (the BERT paper's
+    CoNLL-2003 set-up); `predict` gives logits per word: row i, position j
+    is word j of sentence i (zeros past its last word and for words cut off
+    at `sequence_length`).
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_tags: the number of tags.
+        preprocessor: a `BertTokenClassifierPreprocessor`, or None (features in).
+        labels: the tag names, optional. Others: as `BertClassifier`'s.
+    """
+
+    task_name = "ner"
+    preprocessor_class = BertTokenClassifierPreprocessor
+    preprocessor_arguments = ("case_markers",)
+    weighted_metrics_by_default = True
+
+    def __init__(self, encoder, num_tags, preprocessor=None, labels=None, dropout=None, **kwargs):
+        kwargs.pop("pooling", None)
+        super().__init__(encoder, num_tags, "sequence", preprocessor, labels, dropout, **kwargs)
+        self.num_tags = int(num_tags)
+
+    @classmethod
+    def from_parts(cls, encoder, tokenizer, num_outputs, labels=None, pooling="cls",
+                   task_name="ner", case_markers=False, **settings):
+        return cls(encoder, num_outputs, BertTokenClassifierPreprocessor(tokenizer, case_markers),
+                   labels=labels)
+
+    def task_config(self):
+        config = super().task_config()
+        config.pop("pooling")
+        return {**config, "num_tags": self.num_tags}
+
+    def task_spec(self):
+        from kerasbert.tasks.registry import get_task
+
+        case_markers = getattr(self.preprocessor, "case_markers", False)
+        return get_task("ner", self.labels or [str(i) for i in range(self.num_tags)],
+                        case_markers=case_markers)
+
+    def default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight")
+
+    def default_metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def _slices(self, data):
+        if not isinstance(data, tuple):
+            data = (data,)
+        return tf.data.Dataset.from_tensor_slices(tuple(_ragged(item) for item in data))
+
+    def _batch(self, dataset, batch_size):
+        return dataset.ragged_batch(batch_size, drop_remainder=self._static_batches)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """Word-level logits `[n, sequence_length, num_tags]` of sentences
+        given as words (lists, a string RaggedTensor) or as strings."""
+        if self.preprocessor is None:
+            return super().predict(x, batch_size, **kwargs)
+        aligned = self._slices(x).apply(
+            lambda d: self._batch(d, batch_size or 32)).map(self.preprocessor.aligned)
+        features = aligned.map(lambda a: {name: a[name] for name in
+                                          ("token_ids", "segment_ids", "padding_mask")})
+        logits = keras.Model.predict(self, features.prefetch(tf.data.AUTOTUNE), **kwargs)
+        word_ids = np.concatenate([batch["word_ids"].numpy() for batch in aligned])
+        return word_level(logits, word_ids)
+
+
+def _ragged(item):
+    """Nested Python lists (words, tags) -> a RaggedTensor; others unchanged."""
+    if isinstance(item, list) and item and isinstance(item[0], (list, tuple)):
+        return tf.ragged.constant([list(row) for row in item])
+    return item
+
+
+def word_level(logits, word_ids):
+    """`[n, seq, tags]` per-position logits -> per-word logits, each word at
+    its first sub-token's values (`word_ids`: word index per position, -1 none)."""
+    out = np.zeros_like(logits)
+    for row, (row_logits, row_words) in enumerate(zip(logits, word_ids)):
+        positions = np.flatnonzero(row_words >= 0)
+        words, first = np.unique(row_words[positions], return_index=True)
+        out[row, words] = row_logits[positions[first]]
+    return out

@@ -49,6 +49,7 @@ class BertTokenizer(keras.layers.Layer):
                  tokenize_chinese_chars=True, sequence_length=128, max_chars_per_word=100,
                  **kwargs):
         kwargs.setdefault("dtype", "int32")
+        kwargs.pop("trainable", None)  # in configs; a tokenizer never trains
         super().__init__(trainable=False, **kwargs)
         tokens = read_vocabulary(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) \
             else list(vocabulary)

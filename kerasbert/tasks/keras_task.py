@@ -1,0 +1,371 @@
+"""The Keras way to a task: a task model with its preprocessor attached.
+
+    import kerasbert
+    model = kerasbert.BertClassifier.from_preset("all_minilm_l6_v2", num_classes=2)
+    model.compile()                            # the BERT recipe, sized at fit
+    model.fit(x=texts, y=labels, batch_size=16, epochs=2, callbacks=[...])
+    model.predict(["what a film"])             # logits
+    model.save("sentiment.keras")              # keras.models.load_model reads it
+    model.save_to_preset("runs/sentiment")     # what kerasbert.train writes
+
+A task model (`BertTask`) is a `BertTaskModel` (encoder + dropout + dense
+head, a Keras functional model) with a `preprocessor`: a Keras layer that
+turns raw text into the encoder's inputs inside `tf.data`, padded to a
+static `sequence_length`, so TPU input stays on the host pipeline. `fit`,
+`evaluate` and `predict` take raw text (a list, a numpy array, or a batched
+`tf.data.Dataset` of `(x, y)`), a `(texts, pairs)` tuple for sentence pairs,
+or the encoder's features already tokenized (a dict of int arrays, which the
+preprocessor passes through).
+
+Each task module (`kerasbert/tasks/<task>.py`) holds the task's definition
+(loss, metrics, predictions for the command-line programs), its Keras model
+and its preprocessor, and registers itself once (`tasks.registry`).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.encoder.bert_encoder import BertEncoder
+from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertPreprocessor(keras.layers.Layer):
+    """Raw text -> the encoder's inputs, for one text or a pair of texts.
+
+    Args:
+        tokenizer: a `BertTokenizer`; its `sequence_length` is the padded
+            length of every output.
+
+    Call: `x` is a 1-D string tensor (or list), a tuple `(texts, pairs)`, or
+    a dict of the encoder's inputs (passed through as int32). `y` and
+    `sample_weight` pass through. Returns
+    `keras.utils.pack_x_y_sample_weight(features, y, sample_weight)`, where
+    `features` holds int32 `[batch, sequence_length]` `token_ids`,
+    `segment_ids` and `padding_mask`.
+    """
+
+    def __init__(self, tokenizer, **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        kwargs.pop("trainable", None)
+        super().__init__(trainable=False, **kwargs)
+        self.tokenizer = tokenizer
+        self.built = True  # no weights
+
+    @property
+    def sequence_length(self):
+        return self.tokenizer.sequence_length
+
+    def features(self, x):
+        if isinstance(x, dict):
+            return {name: tf.cast(value, tf.int32) for name, value in x.items()}
+        if isinstance(x, tuple):
+            if len(x) != 2:
+                raise ValueError(f"x as a tuple must be (texts, pairs), got {len(x)} items")
+            return self.tokenizer(x[0], x[1])
+        return self.tokenizer(x)
+
+    def call(self, x, y=None, sample_weight=None):
+        return keras.utils.pack_x_y_sample_weight(self.features(x), y, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["tokenizer"] = keras.saving.deserialize_keras_object(
+            config["tokenizer"], custom_objects={"BertTokenizer": BertTokenizer})
+        return cls(**config)
+
+
+class TaskMixin:
+    """What every Keras task model shares, whatever its head: the attached
+    `preprocessor`, `compile()` defaults, and `fit` / `evaluate` / `predict`
+    on raw text. Subclasses set `default_loss()` / `default_metrics()`."""
+
+    preprocessor_class = BertPreprocessor
+    preprocessor_arguments = ()  # from_preset arguments that go to the preprocessor
+    _schedule = None  # the learning-rate schedule compile() made, sized at fit
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def task_config(self):
+        """The constructor's arguments other than encoder and preprocessor."""
+        return {}
+
+    def get_config(self):
+        return {"name": self.name, "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "preprocessor": (None if self.preprocessor is None else
+                                 keras.saving.serialize_keras_object(self.preprocessor)),
+                **self.task_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(
+            config["encoder"], custom_objects={"BertEncoder": BertEncoder})
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.saving.deserialize_keras_object(
+                config["preprocessor"], custom_objects={cls.preprocessor_class.__name__:
+                                                        cls.preprocessor_class})
+        return cls(**config)
+
+    def default_loss(self):
+        raise NotImplementedError
+
+    def default_metrics(self):
+        raise NotImplementedError
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", *, learning_rate=2e-5,
+                warmup_ratio=0.1, weight_decay=0.01, **kwargs):
+        """Keras' `compile`, where "auto" is the BERT recipe: AdamW (no
+        weight decay on LayerNorm and biases) at `learning_rate` with linear
+        warm-up over `warmup_ratio` of the updates and linear decay to 0,
+        sized from the first `fit` call's epochs and steps; the task's loss
+        from logits; the task's metrics."""
+        from kerasbert.training.optimization import BertAdamW, WarmupLinearDecay
+
+        self._schedule = None
+        auto = all(isinstance(part, str) and part == "auto" for part in (optimizer, loss, metrics))
+        self._auto_compile = dict(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+                                  weight_decay=weight_decay) if auto and not kwargs else None
+        if isinstance(optimizer, str) and optimizer == "auto":
+            self._schedule = WarmupLinearDecay(learning_rate, total_steps=0, warmup_steps=0)
+            self._warmup_ratio = float(warmup_ratio)
+            optimizer = BertAdamW(learning_rate=self._schedule, weight_decay=weight_decay,
+                                  beta_1=0.9, beta_2=0.999, epsilon=1e-6)
+        if isinstance(loss, str) and loss == "auto":
+            loss = self.default_loss()
+        if isinstance(metrics, str) and metrics == "auto":
+            metrics, weighted = self.default_metrics(), None
+            if self.weighted_metrics_by_default:
+                metrics, weighted = None, metrics
+            kwargs.setdefault("weighted_metrics", weighted)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    weighted_metrics_by_default = False
+
+    def get_compile_config(self):
+        """What `model.keras` keeps of `compile()`: the recipe's settings when
+        every part was "auto", else Keras' serialization of the parts."""
+        if getattr(self, "_auto_compile", None) is not None:
+            return {"kerasbert_recipe": self._auto_compile}
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        if "kerasbert_recipe" in config:
+            self.compile(**config["kerasbert_recipe"])
+            if self.built:  # Keras then loads the optimizer's variables, if saved
+                self.optimizer.build(self.trainable_variables)
+            return
+        super().compile_from_config(config)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def _batched(self, x, y, sample_weight, batch_size, shuffle):
+        """(x, y, sample_weight) as a batched, preprocessed tf.data.Dataset."""
+        if isinstance(x, tf.data.Dataset):
+            if y is not None or sample_weight is not None:
+                raise ValueError("with a tf.data.Dataset x, put y (and sample weights) in it")
+            dataset = x
+        else:
+            data = keras.utils.pack_x_y_sample_weight(_as_arrays(x), _as_arrays(y),
+                                                      _as_arrays(sample_weight))
+            dataset = self._slices(data)
+            if shuffle:
+                dataset = dataset.shuffle(_num_rows(data), reshuffle_each_iteration=True)
+            dataset = self._batch(dataset, batch_size or DEFAULT_BATCH_SIZE)
+        if self.preprocessor is not None:
+            dataset = dataset.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _slices(self, data):
+        return tf.data.Dataset.from_tensor_slices(data)
+
+    def _batch(self, dataset, batch_size):
+        return dataset.batch(batch_size, drop_remainder=self._static_batches)
+
+    # fit's batches all have batch_size rows under TPUStrategy (static shapes).
+    _static_batches = False
+
+    def _size_schedule(self, dataset, epochs, steps_per_epoch, initial_epoch):
+        """Set the auto schedule's length from this fit's updates (first fit only)."""
+        if self._schedule is None or self._schedule.total_steps:
+            return
+        if steps_per_epoch is None:
+            steps_per_epoch = int(dataset.cardinality())
+        if steps_per_epoch < 0:
+            raise ValueError("compile()'s learning-rate schedule needs the number of updates: "
+                             "pass steps_per_epoch to fit for an endless dataset, or compile "
+                             "with an optimizer of your own")
+        total = max(int(steps_per_epoch) * (epochs - initial_epoch), 1)
+        self._schedule.total_steps = total
+        self._schedule.warmup_steps = round(total * self._warmup_ratio)
+        self.train_function = None  # the schedule is read when the step is traced
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, **kwargs):
+        """Keras' `fit`, on raw text or on the encoder's features."""
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = keras.utils.split_dataset(
+                (x, y, sample_weight), right_size=validation_split) \
+                if isinstance(x, tf.data.Dataset) else _split((x, y, sample_weight),
+                                                              validation_split)
+        self._static_batches = "TPUStrategy" in type(self.distribute_strategy).__name__
+        try:
+            dataset = self._batched(x, y, sample_weight, batch_size, shuffle)
+        finally:
+            self._static_batches = False
+        if validation_data is not None:
+            validation_data = self._batched(
+                *_unpack(validation_data), batch_size, shuffle=False)
+        if (self._schedule is not None and steps_per_epoch is None
+                and dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY):
+            # e.g. QA's windows: count the batches once, for the schedule.
+            count = int(dataset.reduce(0, lambda count, _: count + 1))
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+        self._size_schedule(dataset, epochs, steps_per_epoch, initial_epoch)
+        return super().fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           validation_data=validation_data, shuffle=False,
+                           initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                           **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        """Keras' `evaluate`, on raw text or on the encoder's features."""
+        dataset = self._batched(x, y, sample_weight, batch_size, shuffle=False)
+        return super().evaluate(dataset, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """Keras' `predict` (the head's logits), on raw text or features."""
+        dataset = self._batched(x, None, None, batch_size, shuffle=False)
+        return super().predict(dataset, **kwargs)
+
+    # -- presets ----------------------------------------------------------------------------
+
+class BertTask(TaskMixin, BertTaskModel):
+    """Base of the Keras task models with a head on the encoder: a
+    `BertTaskModel` with a `preprocessor`, `compile()` defaults, raw-text
+    `fit` / `evaluate` / `predict`, presets.
+
+    Subclasses set `task_name` (the registry's name), `head`, and
+    `default_loss()` / `default_metrics()`; their `__init__` takes the
+    encoder, the task's sizes, `preprocessor` and `labels` (names, optional).
+    """
+
+    task_name = None
+
+    def __init__(self, encoder, num_outputs, head="pooled", preprocessor=None, labels=None,
+                 dropout=None, pooling="cls", **kwargs):
+        super().__init__(encoder, num_outputs, head=head, dropout=dropout, pooling=pooling,
+                         **kwargs)
+        self.preprocessor = preprocessor
+        self.labels = None if labels is None else [str(label) for label in labels]
+        if self.labels is not None and len(self.labels) != self.num_labels:
+            raise ValueError(f"{len(self.labels)} label names for {self.num_labels} outputs")
+
+    @property
+    def num_labels(self):
+        return self.num_outputs
+
+    def task_config(self):
+        return {"labels": self.labels, "dropout": self.dropout, "pooling": self.pooling}
+
+
+    # -- compile ----------------------------------------------------------------------------
+
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, sequence_length=128, allow_pickle=False,
+                    pooling="auto", dropout=None, **task_arguments):
+        """A task model from a preset, a hub handle (`hf://ORG/NAME`), a
+        checkpoint directory, or a directory this class (or
+        `kerasbert.train`) saved, which comes back whole: weights, head,
+        labels and preprocessor; other sources give the pretrained encoder
+        with a new head of `task_arguments` (e.g. `num_classes`).
+
+        `pooling`: "cls", "mean", or "auto" (what the checkpoint declares).
+        `dropout`: the encoder's dropout rates (hidden and attention) and the
+        head's, as `kerasbert.train --dropout` (default: the checkpoint's).
+        """
+        from kerasbert.checkpoints.sources import declared_pooling
+        from kerasbert.tasks.model_directory import is_model_directory, load_model_directory
+
+        if is_model_directory(preset):
+            model = load_model_directory(preset)[0]
+            if not isinstance(model, cls):
+                raise ValueError(f"{preset} holds a {type(model).__name__}, not a {cls.__name__}")
+            return model
+        overrides = {} if dropout is None else {"hidden_dropout_prob": dropout,
+                                                "attention_probs_dropout_prob": dropout}
+        encoder = BertEncoder.from_preset(preset, load_weights=load_weights,
+                                          allow_pickle=allow_pickle, **overrides)
+        tokenizer = BertTokenizer.from_preset(preset, sequence_length=sequence_length)
+        if pooling == "auto":
+            pooling = declared_pooling(preset)
+        preprocessing = {name: task_arguments.pop(name) for name in cls.preprocessor_arguments
+                         if name in task_arguments}
+        return cls(encoder, preprocessor=cls.preprocessor_class(tokenizer, **preprocessing),
+                   pooling=pooling, **task_arguments)
+
+    def task_spec(self):
+        """The task's definition (`kerasbert.tasks.Task`) with this model's labels."""
+        from kerasbert.tasks.registry import get_task
+
+        return get_task(self.task_name, self.labels or
+                        [str(i) for i in range(self.num_labels)])
+
+    def save_to_preset(self, directory, text_pair=False):
+        """Write the model as a preset directory: what `kerasbert.train`
+        writes, read by `from_preset`, the command-line programs and, for its
+        `model.keras`, `keras.models.load_model`."""
+        from kerasbert.tasks.model_directory import save_model_directory
+
+        if self.preprocessor is None:
+            raise ValueError("a preset needs the model's preprocessor (its tokenizer)")
+        save_model_directory(directory, self, self.task_spec(), self.preprocessor.tokenizer,
+                             self.preprocessor.sequence_length, text_pair)
+
+
+def _as_arrays(data):
+    """Lists of strings -> numpy arrays, for `from_tensor_slices`."""
+    if data is None or isinstance(data, (np.ndarray, tf.Tensor, tf.RaggedTensor, dict)):
+        return data
+    if isinstance(data, tuple):
+        return tuple(_as_arrays(item) for item in data)
+    if isinstance(data, list) and data and isinstance(data[0], (list, tuple)):
+        return data  # nested lists (words, tags): the task makes them ragged
+    return np.asarray(data)
+
+
+def _num_rows(data):
+    """Rows of arrays (a structure of them; nested Python lists are rows too)."""
+    while isinstance(data, (tuple, dict)):
+        data = data[0] if isinstance(data, tuple) else next(iter(data.values()))
+    return len(data)
+
+
+def _unpack(data):
+    if isinstance(data, tf.data.Dataset):
+        return data, None, None
+    return keras.utils.unpack_x_y_sample_weight(data)
+
+
+def _split(arrays, fraction):
+    """The last `fraction` of the rows as validation data, as Keras does."""
+    arrays = tuple(_as_arrays(a) for a in arrays)
+    n = _num_rows(arrays[0])
+    cut = n - int(round(n * fraction))
+
+    def take(data, part):
+        return None if data is None else tf.nest.map_structure(lambda a: a[part], data)
+
+    train = tuple(take(a, slice(0, cut)) for a in arrays)
+    valid = tuple(take(a, slice(cut, n)) for a in arrays)
+    return train, valid

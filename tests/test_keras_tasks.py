@@ -1,0 +1,396 @@
+"""The Keras task models as a Keras user drives them: `from_preset`, `compile()`
+with no arguments, `fit` / `evaluate` / `predict` on raw text, the standard
+callbacks (BackupAndRestore across a kill -9), `.keras` and preset round
+trips, MirroredStrategy, the dtype policy, and the task registry."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasbert
+from kerasbert.encoder.bert_encoder import BertEncoder
+from kerasbert.tasks import registry
+
+TINY = "bert_tiny_en_uncased"  # L-2 H-128 from the hub stand-in
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+POSITIVE = ["a great and moving film", "wonderful acting , great story", "i loved it",
+            "great fun from start to end", "a moving , wonderful story", "loved every minute"]
+NEGATIVE = ["a dull and boring film", "awful acting , terrible story", "i hated it",
+            "boring from start to end", "a terrible , awful mess", "hated every minute"]
+TEXTS = POSITIVE + NEGATIVE
+LABELS = [1] * len(POSITIVE) + [0] * len(NEGATIVE)
+
+
+def _classifier(**kwargs):
+    keras.utils.set_random_seed(7)
+    return kerasbert.BertClassifier.from_preset(TINY, num_classes=2, sequence_length=16,
+                                                labels=["negative", "positive"], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A classifier fitted on raw strings with compile()'s defaults, and its history."""
+    model = _classifier()
+    model.compile(learning_rate=1e-3)
+    before = model.evaluate(TEXTS, LABELS, verbose=0)[0]
+    history = model.fit(TEXTS, LABELS, batch_size=4, epochs=4, verbose=0)
+    history.loss_before = before
+    return model, history
+
+
+def test_compile_defaults_are_the_recipe_sized_from_fit(fitted):
+    model, history = fitted
+    assert isinstance(model.optimizer, kerasbert.training.optimization.BertAdamW)
+    # 12 examples in batches of 4 for 4 epochs: 12 updates, 10% of them warm-up.
+    schedule = model._schedule
+    assert (schedule.total_steps, schedule.warmup_steps) == (12, 1)
+    assert int(model.optimizer.iterations) == 12
+    assert float(schedule(12)) == 0.0 and float(schedule(1)) == pytest.approx(1e-3)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] and set(history.history) == {"loss", "accuracy"}
+    # evaluate() on raw strings scores what fit() learnt.
+    assert model.evaluate(TEXTS, LABELS, verbose=0)[0] < history.loss_before
+
+
+def test_raw_strings_and_features_give_the_same_predictions(fitted):
+    model, _ = fitted
+    logits = model.predict(TEXTS[:3], verbose=0)
+    assert logits.shape == (3, 2)
+    features = model.preprocessor.tokenizer(TEXTS[:3])
+    from_features = model.predict({k: v.numpy() for k, v in features.items()}, verbose=0)
+    np.testing.assert_allclose(from_features, logits, atol=1e-6)
+    from_dataset = model.predict(tf.data.Dataset.from_tensor_slices(TEXTS[:3]).batch(2),
+                                 verbose=0)
+    np.testing.assert_allclose(from_dataset, logits, atol=1e-6)
+    assert model.predict(np.array(TEXTS[:3]), verbose=0) == pytest.approx(logits, abs=1e-6)
+
+
+def test_keras_file_and_preset_round_trips_are_exact(fitted, tmp_path):
+    model, _ = fitted
+    expected = model.predict(TEXTS, verbose=0)
+    model.save(tmp_path / "sentiment.keras")
+    loaded = keras.models.load_model(tmp_path / "sentiment.keras")
+    assert type(loaded) is kerasbert.BertClassifier and loaded.labels == ["negative", "positive"]
+    np.testing.assert_array_equal(loaded.predict(TEXTS, verbose=0), expected)
+    # Compiled again with the recipe on load: it can go on training.
+    assert isinstance(loaded.optimizer, kerasbert.training.optimization.BertAdamW)
+
+    preset = tmp_path / "preset"
+    model.save_to_preset(preset)
+    assert {"kerasbert_task.json", "encoder", "head.safetensors", "model.keras"} <= set(
+        os.listdir(preset))
+    reloaded = kerasbert.BertClassifier.from_preset(preset)
+    np.testing.assert_array_equal(reloaded.predict(TEXTS, verbose=0), expected)
+    assert reloaded.preprocessor.sequence_length == 16
+    np.testing.assert_array_equal(
+        keras.models.load_model(preset / "model.keras").predict(TEXTS, verbose=0), expected)
+    with pytest.raises(ValueError, match="BertClassifier, not a BertRegressor"):
+        kerasbert.BertRegressor.from_preset(preset)
+
+
+def test_sentence_pairs_and_validation_split():
+    model = _classifier()
+    model.compile()
+    history = model.fit((TEXTS, TEXTS[::-1]), LABELS, batch_size=4, validation_split=0.25,
+                        verbose=0)
+    assert {"val_loss", "val_accuracy"} <= set(history.history)
+    features = model.preprocessor((tf.constant(TEXTS[:1]), tf.constant(TEXTS[-1:])))
+    assert features["segment_ids"].numpy().max() == 1  # the pair is in the second segment
+    assert model.predict((TEXTS[:1], TEXTS[-1:]), verbose=0).shape == (1, 2)
+
+
+def test_standard_callbacks(tmp_path):
+    model = _classifier()
+    model.compile(learning_rate=1e-3)
+    logs, checkpoint = tmp_path / "tensorboard", tmp_path / "best.keras"
+    history = model.fit(
+        TEXTS, LABELS, batch_size=4, epochs=6, verbose=0, validation_data=(TEXTS, LABELS),
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=10.0),
+                   keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss"),
+                   keras.callbacks.TensorBoard(logs),
+                   keras.callbacks.CSVLogger(tmp_path / "log.csv")])
+    # min_delta=10 is never met: EarlyStopping stops after the second epoch.
+    assert len(history.history["loss"]) == 2
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert float(rows[-1]["loss"]) == pytest.approx(history.history["loss"][-1], rel=1e-6)
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(logs / "train"))
+    np.testing.assert_array_equal(
+        keras.models.load_model(checkpoint).predict(TEXTS, verbose=0),
+        model.predict(TEXTS, verbose=0))
+
+
+BACKUP_RUN = textwrap.dedent("""
+    import os, signal, sys
+    import keras, kerasbert
+    sys.path.insert(0, {tests!r})
+    import test_keras_tasks as t
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # after the backup of the second epoch
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    model = t._backup_model()
+    model.fit(t.TEXTS, t.LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0,
+              callbacks=[keras.callbacks.BackupAndRestore({backup!r}), Kill()])
+""")
+
+
+def _backup_model():
+    keras.utils.set_random_seed(11)
+    model = kerasbert.BertClassifier.from_preset(TINY, num_classes=2, sequence_length=16,
+                                                 dropout=0.0)
+    model.compile(learning_rate=1e-3)
+    return model
+
+
+def test_backup_and_restore_resumes_a_killed_fit_to_the_same_weights(tmp_path):
+    backup = str(tmp_path / "backup")
+    script = BACKUP_RUN.format(tests=os.path.dirname(__file__), backup=backup)
+    killed = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert os.path.isdir(backup)
+
+    epochs = []
+    resumed = _backup_model()
+    resumed.fit(TEXTS, LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(backup),
+                           keras.callbacks.LambdaCallback(
+                               on_epoch_begin=lambda epoch, logs: epochs.append(epoch))])
+    assert epochs == [2, 3]  # the two epochs the killed run had not finished
+    straight = _backup_model()
+    straight.fit(TEXTS, LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0)
+    assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations) == 12
+    for a, b in zip(resumed.weights, straight.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+
+
+MIRRORED_RUN = textwrap.dedent("""
+    import json, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, kerasbert
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    keras.utils.set_random_seed(3)
+    with strategy.scope():
+        model = kerasbert.BertClassifier.from_preset({tiny!r}, num_classes=2, sequence_length=16)
+        model.compile(learning_rate=1e-3)
+    texts, labels = {texts!r}, {labels!r}
+    before = model.evaluate(texts, labels, verbose=0)[0]
+    history = model.fit(texts, labels, batch_size=4, epochs=3, verbose=0)
+    print(json.dumps({{"replicas": strategy.num_replicas_in_sync,
+                      "loss": history.history["loss"], "before": before,
+                      "after": model.evaluate(texts, labels, verbose=0)[0],
+                      "logits": model.predict(texts[:2], verbose=0).tolist()}}))
+""")
+
+
+def test_mirrored_strategy_over_two_cpus_fits_raw_strings():
+    script = MIRRORED_RUN.format(tiny=TINY, texts=TEXTS, labels=LABELS)
+    out = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert all(np.isfinite(result["loss"])) and result["after"] < result["before"]
+    assert np.asarray(result["logits"]).shape == (2, 2)
+
+
+def test_multi_label_and_regression_have_their_own_defaults(tmp_path):
+    keras.utils.set_random_seed(5)
+    multi = kerasbert.BertClassifier.from_preset(TINY, num_classes=3, multi_label=True,
+                                                 sequence_length=16)
+    multi.compile(learning_rate=1e-3)
+    y = np.array([[1, 0, 1], [0, 1, 0]] * 6, "float32")
+    losses = multi.fit(TEXTS, y, batch_size=4, epochs=3, verbose=0).history["loss"]
+    assert isinstance(multi.loss, keras.losses.BinaryCrossentropy) and losses[-1] < losses[0]
+    multi.save_to_preset(tmp_path / "multi")
+    assert json.loads((tmp_path / "multi" / "kerasbert_task.json").read_text())["task"] == \
+        "multilabel"
+    again = kerasbert.BertClassifier.from_preset(tmp_path / "multi")
+    assert again.multi_label
+    np.testing.assert_array_equal(again.predict(TEXTS, verbose=0), multi.predict(TEXTS, verbose=0))
+
+    regressor = kerasbert.BertRegressor.from_preset(TINY, sequence_length=16)
+    regressor.compile(learning_rate=1e-3)
+    scores = np.linspace(0.0, 5.0, len(TEXTS)).astype("float32")
+    history = regressor.fit(TEXTS, scores, batch_size=4, epochs=3, verbose=0).history
+    assert isinstance(regressor.loss, keras.losses.MeanSquaredError)
+    assert history["loss"][-1] < history["loss"][0]
+    assert regressor.predict(TEXTS, verbose=0).shape == (len(TEXTS), 1)
+
+
+WORDS = [["John", "lives", "in", "Paris"], ["Mary", "visited", "Rome", "yesterday", "."],
+         ["The", "Smiths", "left", "London"]] * 4
+TAGS = [[1, 0, 0, 2], [1, 0, 2, 0, 0], [0, 1, 0, 2]] * 4
+
+
+def test_token_classifier_words_in_word_logits_out(tmp_path):
+    keras.utils.set_random_seed(9)
+    model = kerasbert.BertTokenClassifier.from_preset(TINY, num_tags=3, sequence_length=16,
+                                                      labels=["O", "B-PER", "B-LOC"])
+    model.compile(learning_rate=1e-3)
+    losses = model.fit(WORDS, TAGS, batch_size=4, epochs=3, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+
+    sentences = [["Mary", "visited", "Rome"], ["unbelievably", "long", "Paris"]]
+    word_logits = model.predict(sentences, verbose=0)
+    assert word_logits.shape == (2, 16, 3)
+    # Each word's logits are those of its first sub-token; nothing past the last word.
+    aligned = model.preprocessor.aligned(tf.ragged.constant(sentences))
+    positions = model({k: aligned[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+    word_ids = aligned["word_ids"].numpy()
+    for row in range(2):
+        starts = [int(np.flatnonzero(word_ids[row] == w)[0]) for w in range(3)]
+        np.testing.assert_allclose(word_logits[row, :3], positions.numpy()[row, starts],
+                                   atol=1e-5)
+        assert not word_logits[row, 3:].any()
+    # Sentences given as strings are split at whitespace the same way.
+    np.testing.assert_allclose(model.predict(["Mary visited Rome"], verbose=0)[0],
+                               word_logits[0], atol=1e-6)
+
+    model.save(tmp_path / "ner.keras")
+    loaded = keras.models.load_model(tmp_path / "ner.keras")
+    np.testing.assert_array_equal(loaded.predict(sentences, verbose=0), word_logits)
+    model.save_to_preset(tmp_path / "ner")
+    again = kerasbert.BertTokenClassifier.from_preset(tmp_path / "ner")
+    assert again.labels == ["O", "B-PER", "B-LOC"]
+    np.testing.assert_array_equal(again.predict(sentences, verbose=0), word_logits)
+
+
+def test_question_answerer_targets_match_squad_features(shared_data, tmp_path):
+    from kerasbert.data.qa_features import squad_features
+    from kerasbert.data.squad import read_squad
+
+    examples = [e for e in read_squad(shared_data / "squad" / "dev-v1.1.json")[:6]]
+    model = kerasbert.BertQuestionAnswerer.from_preset(TINY, sequence_length=64, doc_stride=24,
+                                                       max_query_length=16)
+    reference = squad_features(examples, model.preprocessor.tokenizer, sequence_length=64,
+                               doc_stride=24, max_query_length=16)
+    x = ([e.question for e in examples], [e.context for e in examples])
+    y = ([e.answers[0].start for e in examples], [e.answers[0].text for e in examples])
+    features, targets = model.preprocessor((tf.constant(x[0]), tf.constant(x[1])),
+                                           (tf.constant(y[0]), tf.constant(y[1])))
+    np.testing.assert_array_equal(features["token_ids"].numpy(), reference.token_ids)
+    np.testing.assert_array_equal(targets.numpy()[:, 0], reference.start_positions)
+    np.testing.assert_array_equal(targets.numpy()[:, 1], reference.end_positions)
+    assert reference.start_positions.any()  # some windows hold their answer
+
+    model.compile(learning_rate=1e-3)
+    losses = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
+    assert np.isfinite(losses).all()
+    answers = model.predict(x, verbose=0)
+    assert answers["answers"].shape == (6,) and answers["scores"].shape == (6,)
+    for answer, context in zip(answers["answers"], x[1]):
+        assert answer in context
+    model.save(tmp_path / "qa.keras")
+    loaded = keras.models.load_model(tmp_path / "qa.keras")
+    assert loaded.preprocessor.doc_stride == 24
+    assert list(loaded.predict(x, verbose=0)["answers"]) == list(answers["answers"])
+
+
+def test_dtype_policy_is_serialized_and_reaches_every_sublayer():
+    encoder = BertEncoder(vocab_size=64, hidden_size=16, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=32, dtype="bfloat16")
+    again = BertEncoder.from_config(encoder.get_config())
+    inputs = {name: tf.ones((1, 4), tf.int32) for name in ("token_ids", "segment_ids",
+                                                           "padding_mask")}
+    for model in (encoder, again):
+        outputs = model(inputs)
+        assert outputs["sequence_output"].dtype == tf.bfloat16
+        assert outputs["pooled_output"].dtype == tf.bfloat16
+        block = model.transformer_layers[0]
+        assert block.attention.query.compute_dtype == "bfloat16"
+        assert block.intermediate.kernel.dtype == "bfloat16"
+        assert block.attention_layer_norm.compute_dtype == "float32"  # kept in float32
+
+
+def test_a_task_is_one_module(tmp_path, monkeypatch):
+    """A task added as one new module, touching no other file, is listed,
+    built and trained through the registry."""
+    package = tmp_path / "plugins"
+    package.mkdir()
+    (package / "sentence_length.py").write_text(textwrap.dedent('''
+        import keras
+        from kerasbert.tasks.regression import BertRegressor, RegressionTask
+        from kerasbert.tasks.registry import register_task
+
+        @register_task("sentence_length", order=50)
+        class SentenceLengthTask(RegressionTask):
+            keras_model = "LengthRegressor"
+
+        @keras.saving.register_keras_serializable(package="plugins")
+        class LengthRegressor(BertRegressor):
+            task_name = "sentence_length"
+    '''))
+    import kerasbert.tasks as tasks
+
+    # The package's folder with one more file in it, as if it had been added there.
+    monkeypatch.setattr(tasks, "__path__", [*tasks.__path__, str(package)])
+    registry._declared.cache_clear()
+    try:
+        assert registry.task_names()[-1] == "sentence_length"
+        assert registry.task_names()[:5] == ("classification", "regression", "multilabel",
+                                             "ner", "qa")
+        assert registry.get_task("sentence_length").main_metric == "pearson"
+        model_class = registry.model_class("sentence_length")
+        assert model_class.__name__ == "LengthRegressor"
+        model = model_class.from_preset(TINY, sequence_length=16)
+        model.compile()
+        model.fit(TEXTS, [len(t.split()) for t in TEXTS], batch_size=6, verbose=0)
+        assert model.task_spec().name == "sentence_length"
+    finally:
+        registry._declared.cache_clear()
+        sys.modules.pop("kerasbert.tasks.sentence_length", None)
+        registry._REGISTERED.pop("sentence_length", None)
+
+
+def test_registry_lists_tasks_without_importing_them():
+    code = ("import sys; from kerasbert.tasks import TASK_NAMES; print(TASK_NAMES); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split("\n")[:2] == [
+        "('classification', 'regression', 'multilabel', 'ner', 'qa')", "False"]
+    with pytest.raises(ValueError, match="unknown task 'nope'; choose one of classification"):
+        registry.get_task("nope")
+
+
+def test_masked_lm_continues_pretraining_into_an_encoder_directory(tmp_path):
+    keras.utils.set_random_seed(13)
+    model = kerasbert.BertMaskedLM.from_preset(TINY, sequence_length=16, max_predictions=4)
+    model.compile(learning_rate=1e-3)
+    features, ids, weights = model.preprocessor(tf.constant(TEXTS[:4]))
+    # BERT's masking: the chosen positions, the original tokens and their weights.
+    assert features["masked_positions"].shape == ids.shape == weights.shape == (4, 4)
+    original = model.preprocessor.tokenizer(TEXTS[:4])["token_ids"].numpy()
+    np.testing.assert_array_equal(
+        np.take_along_axis(original, features["masked_positions"].numpy(), 1) * weights.numpy(),
+        ids.numpy() * weights.numpy())
+    losses = model.fit(TEXTS, batch_size=4, epochs=3, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+
+    model.save_to_preset(tmp_path / "adapted")
+    again = kerasbert.BertMaskedLM.from_preset(tmp_path / "adapted", sequence_length=16,
+                                               max_predictions=4)
+    np.testing.assert_array_equal(again(features).numpy(), model(features).numpy())
+    classifier = kerasbert.BertClassifier.from_preset(tmp_path / "adapted", num_classes=2,
+                                                      sequence_length=16)
+    np.testing.assert_array_equal(classifier.encoder.weights[0].numpy(),
+                                  model.encoder.weights[0].numpy())
+    model.save(tmp_path / "mlm.keras")
+    loaded = keras.models.load_model(tmp_path / "mlm.keras")
+    np.testing.assert_array_equal(loaded(features).numpy(), model(features).numpy())
