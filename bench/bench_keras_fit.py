@@ -24,7 +24,7 @@ import time
 KERAS_RUN = """
 import json, sys, time
 import keras, kerasbert
-args = json.loads(sys.argv[1])
+args = json.load(open(sys.argv[1]))
 keras.utils.set_random_seed(0)
 model = kerasbert.BertClassifier.from_preset(args["model"], num_classes=2,
                                              sequence_length=args["max_seq_length"])
@@ -56,6 +56,10 @@ def main():
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--batch_mode", default="bucket",
+                        help="the trainer's batching: bucket (its default: batches of similar "
+                             "lengths, padded to their longest) or static (padded to "
+                             "max_seq_length, as the Keras preprocessor pads)")
     args = parser.parse_args()
 
     sst2 = os.path.join(args.data_dir, "glue", "SST-2")
@@ -71,7 +75,10 @@ def main():
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    train_texts=train_texts, train_labels=train_labels,
                    dev_texts=dev_texts, dev_labels=dev_labels)
-    out = subprocess.run([sys.executable, "-c", KERAS_RUN, json.dumps(payload)],
+    payload_file = os.path.join(work, "payload.json")
+    with open(payload_file, "w", encoding="utf-8") as f:
+        json.dump(payload, f)
+    out = subprocess.run([sys.executable, "-c", KERAS_RUN, payload_file],
                          capture_output=True, text=True, check=True)
     keras_result = json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -81,7 +88,8 @@ def main():
                "--text_column=sentence", f"--model={args.model}", f"--output_dir={output_dir}",
                "--epochs=1", f"--batch_size={args.batch_size}",
                f"--max_seq_length={args.max_seq_length}",
-               f"--learning_rate={args.learning_rate}", "--verbose=0"]
+               f"--learning_rate={args.learning_rate}", f"--batch_mode={args.batch_mode}",
+               "--verbose=0"]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -97,7 +105,8 @@ def main():
           f"model {args.model}")
     print(f"keras fit      : {keras_rate:7.1f} examples/s  dev accuracy "
           f"{keras_result['accuracy']:.4f}")
-    print(f"kerasbert.train: {trainer_rate:7.1f} examples/s  dev accuracy {trainer_accuracy:.4f}"
+    print(f"kerasbert.train ({args.batch_mode}): {trainer_rate:7.1f} examples/s  dev accuracy "
+          f"{trainer_accuracy:.4f}"
           f"  (whole program {wall:.0f} s)")
     print(f"ratio keras/trainer examples/s: {keras_rate / trainer_rate:.2f}")
 

@@ -12,7 +12,6 @@ original context.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from kerasbert.serving.task_io import Evaluation, TaskIO, check_inputs
 from kerasbert.tasks.question_answering import answer_spans, question_windows
