@@ -222,6 +222,8 @@ def test_ner_fine_tunes_reloads_and_scores_the_same(conll, tmp_path, tiny_model)
     assert (task.name, task.labels, meta["head"]) == ("ner", train_tags, "sequence")
     data = TaggingData.read(conll[0], conll[1])
     inputs = data.inputs(tokenizer, batch_size=16, seed=0, batch_mode="bucket")
+    # Training also says how many dev sentences its evaluation scored: all of them.
+    assert metrics.pop("eval_examples") == len(read_conll(conll[1]))
     assert inputs.evaluate_fn(model) == pytest.approx(metrics, abs=1e-6)
 
 
@@ -266,6 +268,8 @@ def test_qa_metrics_and_answers_from_oracle_logits(dev_features):
     task = get_task("qa")
     logits = _oracle_logits(dev_features)
     metrics = task.compute_metrics(logits, dev_features)
+    # Training's evaluation scored every dev window (eval_examples counts windows).
+    assert metrics.pop("eval_examples") == len(data.features(data.dev, tokenizer))
     assert set(metrics) == {"exact_match", "f1"}
     assert 90.0 <= metrics["exact_match"] <= metrics["f1"] <= 100.0
     answers = task.postprocess(logits, dev_features)
@@ -321,6 +325,8 @@ def test_qa_fine_tunes_reloads_and_scores_the_same(squad, tmp_path, tiny_model):
     windows = len(data.features(data.train, tokenizer))
     first, last = _assert_loss_falls(out, 3 * (windows // 16))
     print(f"qa loss {first:.3f} -> {last:.3f} over {windows} windows; dev {metrics}")
+    # Training's evaluation scored every dev window (eval_examples counts windows).
+    assert metrics.pop("eval_examples") == len(data.features(data.dev, tokenizer))
     assert set(metrics) == {"exact_match", "f1"}
     assert 0.0 <= metrics["exact_match"] <= metrics["f1"] <= 100.0
     assert (task.name, task.doc_stride, task.max_query_length) == ("qa", 32, 24)
@@ -356,6 +362,7 @@ def test_cli_trains_ner_with_case_markers(conll, tmp_path, tiny_model):
     assert len(LabelVocabulary.load(out)) == 9
     # The reloaded model marks the words as training did: the same dev metrics.
     evaluation = Predictor.from_directory(out).evaluate(conll[1])
+    assert metrics.pop("eval_examples") == evaluation.num_examples
     assert evaluation.metrics == pytest.approx(metrics, abs=1e-6)
 
 
