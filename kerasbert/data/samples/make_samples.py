@@ -45,8 +45,10 @@ def _rows(positive, negative, seed):
 
 
 def write(directory):
-    """Write sentiment_train.csv (240 rows), sentiment_dev.csv (120 rows) and
-    reviews_corpus.txt (80 reviews of plain text, for pretraining)."""
+    """Write sentiment_train.csv (240 rows), sentiment_dev.csv (120 rows),
+    reviews_corpus.txt (80 reviews of plain text, for pretraining) and
+    user_requests.csv (8 dev sentences, each with the user whose adapters
+    serve it, for the adapter bank)."""
     directory = Path(directory)
     for name, rows in (("sentiment_train.csv", _rows(POSITIVE_TRAIN, NEGATIVE_TRAIN, 0)),
                        ("sentiment_dev.csv", _rows(POSITIVE_DEV, NEGATIVE_DEV, 1))):
@@ -57,6 +59,12 @@ def write(directory):
 
     with open(directory / "reviews_corpus.txt", "w", encoding="utf-8") as f:
         f.write(_corpus(seed=2))
+
+    with open(directory / "user_requests.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "user"])
+        dev = _rows(POSITIVE_DEV, NEGATIVE_DEV, 1)[:8]
+        writer.writerows((text, ("alice", "bob")[i % 2]) for i, (text, _) in enumerate(dev))
 
 
 def _corpus(seed, documents=80):
