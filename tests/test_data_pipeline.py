@@ -3,7 +3,6 @@ deterministic shuffling, sharding, pairs, the feature cache and long texts.
 Token ids are checked against Hugging Face's BertTokenizerFast on the same vocab."""
 
 import collections
-import os
 
 import numpy as np
 import pytest
@@ -169,24 +168,6 @@ def test_regression_and_multi_label_targets(tokenizer):
     assert dataset.element_spec[1].shape.as_list() == [2, 3]
     _, targets = next(dataset.as_numpy_iterator())
     np.testing.assert_array_equal(targets, [[1, 0, 1], [0, 1, 0]])
-
-
-def test_feature_cache_is_reused_and_keyed_by_settings(tokenizer, dev, labels, tmp_path):
-    def run(tok, examples=dev):
-        return _rows(classification_dataset(examples, tok, batch_size=64, mode="bucket",
-                                            label_vocabulary=labels, cache_dir=tmp_path))
-
-    uncached = _rows(classification_dataset(dev, tokenizer, batch_size=64, mode="bucket",
-                                            label_vocabulary=labels))
-    assert run(tokenizer) == uncached
-    (key,) = os.listdir(tmp_path)
-    stamp = os.path.getmtime(tmp_path / key / "manifest.json")
-    assert run(tokenizer) == uncached
-    assert os.listdir(tmp_path) == [key]
-    assert os.path.getmtime(tmp_path / key / "manifest.json") == stamp
-    run(BertTokenizer.from_preset(PRESET, sequence_length=64))
-    run(tokenizer, dev[:-1])
-    assert len(os.listdir(tmp_path)) == 3
 
 
 def test_long_text_windows_cover_the_document(tokenizer, reference, dev):

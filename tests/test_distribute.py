@@ -95,11 +95,15 @@ def test_colab_tpu_address_comes_from_colab_tpu_addr(monkeypatch):
 _WORKER_SCRIPT = r"""
 import json
 import tensorflow as tf
-from kerasbert.distribute import distribute_dataset, resolve_strategy
+from kerasbert.data.pipeline import distribute
+from kerasbert.distribute import resolve_strategy
 
 setup = resolve_strategy()
 print(setup.describe(8))
-data = distribute_dataset(setup, lambda context: tf.data.Dataset.range(16), 8)
+# The training input's sharding: each worker reads every second example.
+data = setup.strategy.distribute_datasets_from_function(
+    lambda context: distribute(tf.data.Dataset.range(16), input_context=context).batch(
+        context.get_per_replica_batch_size(8)))
 local = setup.strategy.experimental_local_results
 print(json.dumps([[int(v) for v in part] for batch in data for part in local(batch)]))
 """
@@ -399,23 +403,6 @@ def test_check_static_batch_names_the_offending_feature(kwargs, fragments):
         check_static_batch(_batches(**kwargs), 32, 4)
     for fragment in fragments:
         assert fragment in str(raised.value)
-
-
-def test_distribute_dataset_checks_static_shapes_when_asked():
-    import tensorflow as tf
-
-    from kerasbert.distribute import DistributionSetup, distribute_dataset
-
-    setup = DistributionSetup(tf.distribute.get_strategy(), "cpu", 1, "float32", False)
-    examples = _batches(label_dtype="int64").unbatch()
-    # 70 examples padded into 2 full batches of 32 and unbatched: 64, in order.
-    batches = list(distribute_dataset(setup, lambda context: examples, 32))
-    assert [features["token_ids"][:, 0].numpy().tolist() for features, _ in batches] == [
-        list(range(32)), list(range(32, 64))]
-    assert [labels.numpy().tolist() for _, labels in batches] == [
-        [i % 2 for i in range(32)], [i % 2 for i in range(32, 64)]]
-    with pytest.raises(ValueError, match="'labels' is int64"):
-        distribute_dataset(setup, lambda context: examples, 32, check_static=True)
 
 
 def test_check_static_batch_checks_batch_size_and_replicas():

@@ -14,7 +14,7 @@ Labels: `label_vocabulary.LabelVocabulary`, saved next to the model.
 
 Pipelines: `pipeline.classification_dataset` (of a list or a TextSource;
 static or bucketed batches, sharding, seeded shuffling in a buffer of at most
-`pipeline.SHUFFLE_BUFFER` examples, `feature_cache.FeatureCache`),
+`pipeline.SHUFFLE_BUFFER` examples),
 `ner_alignment.tagging_dataset`, `qa_features.squad_features` / `qa_dataset`,
 `long_text.window_features` / `aggregate_windows`.
 """

@@ -17,13 +17,10 @@ Elements are `(features, labels)` with `features` a dict of int32
 """
 
 import hashlib
-import json
 
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.feature_cache import FeatureCache
-from kerasbert.data.feature_cache import cache_key
 
 FEATURES = ("token_ids", "segment_ids", "padding_mask")
 LABELS = "labels"
@@ -35,13 +32,6 @@ CHUNK_BATCHES = 64  # batches per chunk: tokenized together, sorted together
 # whole (as before streaming), larger ones within a window of this many
 # strings, so memory stays flat in the data size.
 SHUFFLE_BUFFER = 100_000
-
-
-def tokenizer_fingerprint(tokenizer):
-    """sha256 of a tokenizer's config (its vocabulary and every setting): part
-    of every cache key."""
-    config = json.dumps(tokenizer.get_config(), sort_keys=True, default=str)
-    return hashlib.sha256(config.encode("utf-8")).hexdigest()
 
 
 def examples_fingerprint(examples):
@@ -262,8 +252,7 @@ def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=
 def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=None,
                            label_type="categorical", mode="bucket", shuffle=False, seed=0,
                            num_shards=1, shard_index=0, input_context=None,
-                           bucket_boundaries=None, cache_dir=None, task_settings=None,
-                           summary=None, shuffle_buffer=SHUFFLE_BUFFER):
+                           bucket_boundaries=None, summary=None, shuffle_buffer=SHUFFLE_BUFFER):
     """The input pipeline of a (pair) classification or regression task.
 
     Args:
@@ -278,12 +267,8 @@ def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=
         bucket_boundaries: see `batch_chunks`.
         shuffle, seed, num_shards, shard_index, input_context, shuffle_buffer:
             see `distribute`.
-        cache_dir: when set, tokenized features are cached there as TFRecord
-            shards and reused by later runs with the same key.
-        task_settings: a JSON-able dict of anything else that changes the
-            features, added to the cache key.
-        summary: a TextSource's `scan` (its count and fingerprint); scanned
-            here when not given.
+        summary: a TextSource's `scan` (its count and labels); scanned here
+            when not given.
 
     Returns:
         A prefetched dataset of `(features, labels)` (or features when unlabelled).
@@ -291,44 +276,24 @@ def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=
     if hasattr(examples, "columns"):
         source = examples
         summary = summary or source.scan(label_vocabulary)
-        num_examples, label_type = summary.num_examples, source.label_type
-
-        def columns():
-            return source.columns(label_vocabulary, text_pair=summary.text_pair)
-
-        def fingerprint():
-            return summary.fingerprint
+        num_examples = summary.num_examples
+        columns = source.columns(label_vocabulary, text_pair=summary.text_pair)
     else:
         labels = encode_labels(examples, label_vocabulary, label_type)
         texts = [e.text for e in examples]
         pairs = [e.text_pair for e in examples] if examples[0].text_pair is not None else None
         num_examples = len(examples)
-
-        def columns():
-            return text_columns(texts, pairs, labels)
-
-        def fingerprint():
-            return examples_fingerprint(examples)
+        columns = text_columns(texts, pairs, labels)
 
     where = dict(shuffle=shuffle, seed=seed, num_examples=num_examples, num_shards=num_shards,
                  shard_index=shard_index, input_context=input_context,
                  shuffle_buffer=shuffle_buffer)
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if cache_dir is None:
-        # Shuffle and shard the strings, then tokenize whole chunks of them.
-        chunks = distribute(columns(), **where).batch(
-            chunk_size(batch_size)).map(lambda batch: tokenize_chunk(tokenizer, batch),
-                                        num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        key = cache_key(source=fingerprint(),
-                        tokenizer=tokenizer_fingerprint(tokenizer),
-                        sequence_length=tokenizer.sequence_length, label_type=label_type,
-                        labels=label_vocabulary.get_config() if label_vocabulary else None,
-                        task=task_settings)
-        dataset = FeatureCache(cache_dir).load_or_build(
-            key, lambda: tokenize_columns(tokenizer, columns()))
-        chunks = distribute(dataset, **where).ragged_batch(chunk_size(batch_size))
+    # Shuffle and shard the strings, then tokenize whole chunks of them.
+    chunks = distribute(columns, **where).batch(
+        chunk_size(batch_size)).map(lambda batch: tokenize_chunk(tokenizer, batch),
+                                    num_parallel_calls=tf.data.AUTOTUNE)
     dataset = batch_chunks(chunks, batch_size=batch_size, mode=mode,
                            sequence_length=tokenizer.sequence_length,
                            pad_token_id=tokenizer.pad_token_id,

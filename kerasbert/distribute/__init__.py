@@ -14,7 +14,6 @@ _LAZY = {
     "precision_policy": "kerasbert.distribute.precision",
     "wrap_optimizer": "kerasbert.distribute.precision",
     "check_static_batch": "kerasbert.distribute.inputs",
-    "distribute_dataset": "kerasbert.distribute.inputs",
     "per_replica_batch_size": "kerasbert.distribute.inputs",
     "define_flags": "kerasbert.distribute.flags",
     "setup_from_flags": "kerasbert.distribute.flags",

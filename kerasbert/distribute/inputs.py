@@ -81,39 +81,3 @@ def _feature_name(path, spec):
     if isinstance(spec, tuple) and 2 <= len(spec) <= 3 and parts:
         parts[0] = _KERAS_POSITIONS[int(parts[0])]
     return "/".join(parts) or "element"
-
-
-def distribute_dataset(setup, dataset_fn, global_batch_size, shard=True, drop_remainder=True,
-                       check_static=None):
-    """A distributed dataset of per-replica batches, one input pipeline per worker.
-
-    Args:
-        setup: the `DistributionSetup` from `resolve_strategy`.
-        dataset_fn: `fn(input_context) -> tf.data.Dataset` of single, unbatched
-            examples, in the same order on every worker (shuffle with a fixed
-            seed), or already sharded by `input_context.input_pipeline_id`
-            with `shard=False`.
-        global_batch_size: examples per step across all replicas.
-        shard: keep every `num_input_pipelines`-th example, starting at this
-            pipeline's id, so that workers read disjoint data.
-        drop_remainder: drop a last, smaller batch (needed for static shapes).
-        check_static: run `check_static_batch` on each pipeline's batches;
-            default: on TPU.
-
-    Returns:
-        A `tf.distribute.DistributedDataset` to iterate and feed `strategy.run`.
-    """
-    split_batch(global_batch_size, setup.num_replicas)
-    check_static = setup.kind == "tpu" if check_static is None else check_static
-
-    def input_fn(context):
-        dataset = dataset_fn(context)
-        if shard and context.num_input_pipelines > 1:
-            dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
-        dataset = dataset.batch(context.get_per_replica_batch_size(global_batch_size),
-                                drop_remainder=drop_remainder)
-        if check_static:
-            check_static_batch(dataset, global_batch_size, setup.num_replicas)
-        return dataset.prefetch(tf.data.AUTOTUNE)
-
-    return setup.strategy.distribute_datasets_from_function(input_fn)
