@@ -24,6 +24,10 @@ class ClassificationTask(Task):
 
     keras_model = "BertClassifier"
     main_metric = "accuracy"
+    label_type = "categorical"
+    accepts_label_list = True
+    stride_windows = True
+    task_io = "kerasbert.serving.text_io:ClassificationIO"
 
     def loss(self, labels, logits):
         valid = labels >= 0

@@ -21,6 +21,9 @@ class MultiLabelTask(Task):
     keras_model_module = "kerasbert.tasks.classification"
     main_metric = "f1_micro"
     threshold = 0.5
+    label_type = "multi_label"
+    accepts_label_list = True
+    task_io = "kerasbert.serving.text_io:MultiLabelIO"
 
     def loss(self, labels, logits):
         valid = tf.reduce_all(labels >= 0, axis=-1)

@@ -37,6 +37,14 @@ class QuestionAnsweringTask(Task):
     keras_model = "BertQuestionAnswerer"
     head = "sequence"
     main_metric = "f1"
+    reads_text_columns = False  # SQuAD JSON
+    setting_names = ("version_2_with_negative", "null_score_diff_threshold", "n_best_size",
+                     "max_answer_length", "doc_stride", "max_query_length")
+    input_names = ("question", "context")
+    data_reader = "kerasbert.training.squad_data:SquadData"
+    task_io = "kerasbert.serving.qa_io:QuestionAnsweringIO"
+    search_space = {**Task.search_space, "epochs": {"type": "int", "min": 2, "max": 3},
+                    "warmup_ratio": {"type": "choice", "values": [0.1]}}
 
     def __init__(self, labels=None, version_2_with_negative=False, null_score_diff_threshold=0.0,
                  n_best_size=20, max_answer_length=30, doc_stride=128, max_query_length=64):

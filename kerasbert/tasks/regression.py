@@ -18,6 +18,8 @@ class RegressionTask(Task):
 
     keras_model = "BertRegressor"
     main_metric = "pearson"
+    label_type = "regression"
+    task_io = "kerasbert.serving.text_io:RegressionIO"
 
     @property
     def num_outputs(self):

@@ -36,6 +36,12 @@ class TokenClassificationTask(Task):
     keras_model = "BertTokenClassifier"
     head = "sequence"
     main_metric = "entity_f1"
+    reads_text_columns = False  # CoNLL files
+    setting_names = ("case_markers",)
+    input_names = ("text",)
+    data_reader = "kerasbert.training.tagging_data:TaggingData"
+    task_io = "kerasbert.serving.tagging_io:TaggingIO"
+    search_space = {**Task.search_space, "epochs": {"type": "int", "min": 3, "max": 5}}
 
     def __init__(self, labels=None, case_markers=False):
         super().__init__(labels)
