@@ -350,6 +350,13 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
         assert registry.task_names()[-1] == "sentence_length"
         assert registry.task_names()[:5] == ("classification", "regression", "multilabel",
                                              "ner", "qa")
+        # What the command-line programs ask of it, read from the source (its base's
+        # attributes included) before its module, and TensorFlow, is imported.
+        assert registry.task_attribute("sentence_length", "label_type") == "regression"
+        assert not registry.task_has("sentence_length", "accepts_label_list")
+        assert "sentence_length" not in registry.tasks_with("setting_names", "case_markers")
+        assert "kerasbert.tasks.sentence_length" not in sys.modules
+        _assert_source_attributes_are_the_classes()
         assert registry.get_task("sentence_length").main_metric == "pearson"
         model_class = registry.model_class("sentence_length")
         assert model_class.__name__ == "LengthRegressor"
@@ -357,10 +364,59 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
         model.compile()
         model.fit(TEXTS, [len(t.split()) for t in TEXTS], batch_size=6, verbose=0)
         assert model.task_spec().name == "sentence_length"
+        _train_predict_and_tune_a_plugin_task(tmp_path)
     finally:
         registry._declared.cache_clear()
         sys.modules.pop("kerasbert.tasks.sentence_length", None)
         registry._REGISTERED.pop("sentence_length", None)
+
+
+# The class attributes the rest of the package asks of a task (`Task`'s documented ones).
+TASK_ATTRIBUTES = ("label_type", "accepts_label_list", "reads_text_columns", "setting_names",
+                   "input_names", "stride_windows", "data_reader", "task_io", "search_space",
+                   "main_metric", "head")
+
+
+def _assert_source_attributes_are_the_classes():
+    """What `registry.task_attribute` reads from a task's source (no import) is
+    what its class holds, for every registered task."""
+    for name in registry.task_names():
+        _, module, class_name = registry._declared()[name]
+        cls = registry.task_class(name)
+        for attribute in TASK_ATTRIBUTES:
+            assert registry._source_attribute(module, class_name, attribute) == \
+                getattr(cls, attribute), (name, attribute)
+
+
+def _train_predict_and_tune_a_plugin_task(tmp_path):
+    """The plug-in task trains as `kerasbert.train` runs it, is served by
+    `Predictor`, and has the tuner's default space: from its module alone."""
+    from kerasbert.cli.tune import tunable_flags
+    from kerasbert.serving.predictor import Predictor
+    from kerasbert.training.config import TrainingConfig
+    from kerasbert.training.run_config import FineTuneConfig, run_fine_tune
+    from kerasbert.tuning.search_space import load_search_space
+
+    data = tmp_path / "lengths.csv"
+    with open(data, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows((text, len(text.split())) for text in TEXTS * 2)
+    out = tmp_path / "run"
+    metrics = run_fine_tune(FineTuneConfig(
+        task="sentence_length", train_data=str(data), eval_data=str(data), model=TINY,
+        output_dir=str(out), max_seq_length=16, pooling="cls",
+        training=TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, verbose=0,
+                                checkpoint_every_steps=0)))
+    assert "pearson" in metrics
+    assert json.loads((out / "kerasbert_task.json").read_text())["task"] == "sentence_length"
+    predictor = Predictor.from_directory(out)
+    assert predictor.input_names == ("text",)
+    predictions = predictor.predict({"text": ["a short one", "i loved it"]})
+    assert [sorted(p) for p in predictions] == [["score"], ["score"]]
+    space = load_search_space(None, "sentence_length", tunable_flags())
+    assert space.to_dict() == load_search_space(None, "regression", tunable_flags()).to_dict()
+    assert set(space.to_dict()) >= {"learning_rate", "batch_size", "epochs"}
 
 
 def test_registry_lists_tasks_without_importing_them():

@@ -19,9 +19,10 @@ from absl import flags
 from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
                                  define_reader_flags, parse_argv, parse_column, quiet_tensorflow)
+from kerasbert.tasks.registry import tasks_with
 
 FLAGS = flags.FlagValues()
-TASKS = ("classification", "regression", "multilabel")
+TASKS = tasks_with("reads_text_columns")  # the registry's tasks of text columns
 
 
 def define_flags(fv):

@@ -21,6 +21,7 @@ from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_files,
                                  define_reader_flags, define_stride_flag, parse_argv,
                                  parse_column, quiet_tensorflow, run_main)
 from kerasbert.serving.model_info import check_model_flag, evaluation_dir
+from kerasbert.tasks.registry import task_attribute
 
 
 def define_flags(fv):
@@ -65,7 +66,7 @@ def check_flags(fv):
         raise UsageError("--eval_data is required")
     check_input_files(fv, ("eval_data",), allow_tfds=True)
     check_input_dir(fv.data_dir, "--data_dir")
-    if info["task"] not in ("ner", "qa"):
+    if task_attribute(info["task"], "reads_text_columns"):
         if info.get("text_pair") and fv.text_pair_column is None:
             raise UsageError("--text_pair_column is required: the model reads text pairs")
         if not info.get("text_pair") and fv.text_pair_column is not None:

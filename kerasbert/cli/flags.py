@@ -271,8 +271,11 @@ def check_stride_flag(stride, info):
     """--stride against the model's task config (`kerasbert_task.json`)."""
     if stride is None:
         return
-    if info["task"] != "classification":
-        raise UsageError(f"--stride applies to classification models, not {info['task']}")
+    from kerasbert.tasks.registry import listing, task_has, tasks_with
+
+    if not task_has(info["task"], "stride_windows"):
+        raise UsageError(f"--stride applies to {listing(tasks_with('stride_windows'), 'or')} "
+                         f"models, not {info['task']}")
     if info.get("text_pair"):
         raise UsageError("--stride needs a single-text model (this one reads text pairs)")
     width = info["max_seq_length"] - 2

@@ -81,8 +81,9 @@ def check_flags(fv, texts):
         info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
     check_ranges(fv)
-    pair = len(input_names(info)) > 1
-    second = "--text_pair (the context)" if info["task"] == "qa" else "--text_pair"
+    names = input_names(info)
+    pair = len(names) > 1
+    second = "--text_pair" if names[1:] == ("text_pair",) else f"--text_pair (the {names[-1]})"
     if bool(texts) == bool(fv.input_file):
         raise UsageError("give texts to predict as arguments, or --input_file (not both)")
     if fv.input_file:
@@ -139,7 +140,7 @@ def _read_users(path, column, header, encoding, count):
     """The user column of an input file (as `read_delimited` reads its rows)."""
     from kerasbert.training.inputs import read_text_examples
 
-    examples = read_text_examples(path, "classification", column, None, None,
+    examples = read_text_examples(path, None, column, None, None,
                                   encoding=encoding, labelled=False, header=header)
     if len(examples) != count:
         raise ValueError(f"--user_column: {len(examples)} users for {count} rows")

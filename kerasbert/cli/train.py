@@ -20,7 +20,7 @@ from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_file,
                                  run_main, worker_failures_reported)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
-from kerasbert.tasks.registry import task_names
+from kerasbert.tasks.registry import listing, task_has, task_names, tasks_with
 
 TASKS = task_names()  # the task registry (kerasbert/tasks/registry.py)
 FLAGS = flags.FlagValues()
@@ -160,11 +160,12 @@ def check_flags(fv):
     if fv.batch_size % fv.gradient_accumulation_steps:
         raise UsageError(f"--batch_size {fv.batch_size} is not divisible by "
                          f"--gradient_accumulation_steps {fv.gradient_accumulation_steps}")
-    if fv.case_markers and fv.task != "ner":
-        raise UsageError(f"--case_markers applies to --task=ner, not {fv.task}")
-    if fv.labels and fv.task not in ("classification", "multilabel"):
-        raise UsageError(f"--labels applies to --task=classification or multilabel, "
-                         f"not {fv.task}")
+    # What the task takes, read from its class without importing TensorFlow.
+    for flag, attribute, value in (("case_markers", "setting_names", "case_markers"),
+                                   ("labels", "accepts_label_list", True)):
+        if fv[flag].value and not task_has(fv.task, attribute, value):
+            takers = listing(tasks_with(attribute, value), "or")
+            raise UsageError(f"--{flag} applies to --task={takers}, not {fv.task}")
 
 
 def fine_tune_config(fv):

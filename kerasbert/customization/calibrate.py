@@ -16,16 +16,17 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.training.config import TrainingConfig
     from kerasbert.training.fine_tune import load_encoder_and_tokenizer
-    from kerasbert.training.inputs import LABEL_TYPES
+    from kerasbert.training.inputs import label_type_of
     from kerasbert.training.trainer import Trainer
 
     sample = list(examples[: batch_size * (steps + 1)])
-    multi = LABEL_TYPES[task] == "multi_label"
-    vocabulary = None if task == "regression" else LabelVocabulary.from_examples(sample, multi)
+    label_type = label_type_of(task)
+    vocabulary = (None if label_type == "regression" else
+                  LabelVocabulary.from_examples(sample, label_type == "multi_label"))
     spec = get_task(task, vocabulary.labels if vocabulary else None)
     encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length)
     dataset = classification_dataset(sample, tokenizer, batch_size=batch_size,
-                                      label_vocabulary=vocabulary, label_type=LABEL_TYPES[task])
+                                      label_vocabulary=vocabulary, label_type=label_type)
     config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0)
     with tempfile.TemporaryDirectory() as directory:
         trainer = Trainer(lambda: BertTaskModel(encoder, spec.num_outputs), spec, config,

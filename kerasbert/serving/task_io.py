@@ -8,24 +8,18 @@ the very same tokenization; predictions are then made by the Task itself
 the SavedModel. `decode_outputs` turns the SavedModel's tensors back into
 `postprocess`'s records, so the two can be compared.
 
-To support a new task, subclass `TaskIO` and `register_task_io("name", Cls)`.
+A task names its TaskIO (`Task.task_io`, "module:Class"); a TaskIO can also be
+given to a task by name, `register_task_io("name", Cls)` (replacing the one it
+names).
 """
 
 import dataclasses
-import importlib
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
-_REGISTRY = {}
-_BUILTIN = {
-    "classification": ("kerasbert.serving.text_io", "ClassificationIO"),
-    "regression": ("kerasbert.serving.text_io", "RegressionIO"),
-    "multilabel": ("kerasbert.serving.text_io", "MultiLabelIO"),
-    "ner": ("kerasbert.serving.tagging_io", "TaggingIO"),
-    "qa": ("kerasbert.serving.qa_io", "QuestionAnsweringIO"),
-}
+_REGISTRY = {}  # task name -> TaskIO class given by register_task_io
 
 
 @dataclasses.dataclass
@@ -102,7 +96,7 @@ class TaskIO:
         if len(self.input_names) > 1 and columns.text_pair is None:
             raise ValueError(f"this {self.task.name} model reads "
                              f"{' and '.join(self.input_names)}: give --text_pair_column")
-        examples = read_text_examples(path, "classification", columns.text, None,
+        examples = read_text_examples(path, None, columns.text, None,
                                       columns.text_pair if len(self.input_names) > 1 else None,
                                       encoding=encoding, labelled=False,
                                       header=columns.header)
@@ -203,16 +197,20 @@ def check_inputs(inputs, names):
 
 def register_task_io(task_name, cls):
     """Make `cls` (a TaskIO subclass) the inputs / outputs of task `task_name`
-    (a new task, or a replacement for a built-in one)."""
+    (in place of the one its Task names, `Task.task_io`)."""
     _REGISTRY[task_name] = cls
 
 
 def get_task_io(task, tokenizer, info):
-    """The TaskIO of `task` (by `task.name`): a registered one, else the built-in."""
-    if task.name not in _REGISTRY and task.name in _BUILTIN:
-        module, name = _BUILTIN[task.name]
-        _REGISTRY[task.name] = getattr(importlib.import_module(module), name)
-    if task.name not in _REGISTRY:
+    """The TaskIO of `task`: one registered for `task.name`, else the one its
+    Task names (`Task.task_io`)."""
+    cls = _REGISTRY.get(task.name)
+    if cls is None and getattr(task, "task_io", None):
+        from kerasbert.tasks.registry import load_declared
+
+        cls = load_declared(task.task_io)
+    if cls is None:
         raise ValueError(f"task {task.name!r} has no prediction / serving support yet; "
-                         f"add one with kerasbert.serving.register_task_io")
-    return _REGISTRY[task.name](task, tokenizer, info)
+                         f"name its TaskIO (Task.task_io) or add one with "
+                         f"kerasbert.serving.register_task_io")
+    return cls(task, tokenizer, info)

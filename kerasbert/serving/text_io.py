@@ -19,19 +19,18 @@ class TextTaskIO(TaskIO):
 
         if self.task.labels is None:
             return None
-        return LabelVocabulary(self.task.labels, multi_label=self.task.name == "multilabel")
+        return LabelVocabulary(self.task.labels, multi_label=self.task.label_type == "multi_label")
 
     def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """Metrics over a labelled CSV / TSV / JSONL file (or `tfds:NAME`); a
         label the model was not trained on is a DataError naming its line."""
         from kerasbert.data.pipeline import classification_dataset
-        from kerasbert.training.inputs import LABEL_TYPES
         from kerasbert.training.predictions import predict_logits
 
         examples = self.labelled_examples(path, columns, encoding, data_dir)
         dataset = classification_dataset(
             examples, self.tokenizer, batch_size=batch_size,
-            label_vocabulary=self.label_vocabulary(), label_type=LABEL_TYPES[self.task.name],
+            label_vocabulary=self.label_vocabulary(), label_type=self.task.label_type,
             mode="bucket")
         logits, labels = predict_logits(model, dataset)
         return Evaluation(self.task.compute_metrics(logits, labels), len(examples),

@@ -35,7 +35,7 @@ def write_dev_report(output_dir, model, task, tokenizer, metrics, source, column
     from kerasbert.metrics.report import write_metrics_report
 
     confusion = label_names = num_examples = None
-    if task.name == "classification":
+    if task.label_type == "categorical":
         confusion, label_names, num_examples = classification_confusion(
             model, task, tokenizer, source, columns, batch_size, encoding, data_dir, header)
     return write_metrics_report(output_dir, metrics, task=task.name, source=source,
@@ -56,7 +56,7 @@ def classification_confusion(model, task, tokenizer, source, columns, batch_size
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.data.pipeline import classification_dataset
     from kerasbert.metrics import confusion_matrix
-    from kerasbert.training.inputs import LABEL_TYPES, read_text_examples
+    from kerasbert.training.inputs import read_text_examples
     from kerasbert.training.predictions import predict_logits
 
     text, text_pair, label = columns
@@ -66,7 +66,7 @@ def classification_confusion(model, task, tokenizer, source, columns, batch_size
                                   header=header)
     dataset = classification_dataset(examples, tokenizer, batch_size=batch_size,
                                      label_vocabulary=vocabulary,
-                                     label_type=LABEL_TYPES[task.name], mode="bucket")
+                                     label_type=task.label_type, mode="bucket")
     logits, labels = predict_logits(model, dataset)
     keep = labels >= 0
     matrix = confusion_matrix(labels[keep], logits[keep].argmax(-1), len(task.labels))

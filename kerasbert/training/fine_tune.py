@@ -109,14 +109,15 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
     run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
-    qa_settings = dict(doc_stride=doc_stride, max_query_length=max_query_length,
-                       version_2_with_negative=version_2_with_negative,
-                       null_score_diff_threshold=null_score_diff_threshold,
-                       n_best_size=n_best_size, max_answer_length=max_answer_length)
+    settings = dict(doc_stride=doc_stride, max_query_length=max_query_length,
+                    version_2_with_negative=version_2_with_negative,
+                    null_score_diff_threshold=null_score_diff_threshold,
+                    n_best_size=n_best_size, max_answer_length=max_answer_length,
+                    case_markers=case_markers)
     data = read_task_data(task, train_data, eval_data, text_column=text_column,
                           text_pair_column=text_pair_column, label_column=label_column,
                           data_dir=data_dir, encoding=encoding,
-                          task_settings=_task_settings(task, qa_settings, case_markers),
+                          task_settings=_task_settings(task, settings),
                           header=header, labels=labels)
     task_spec = data.task
     with strategy.scope():
@@ -161,15 +162,18 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
     return metrics
 
 
-def _task_settings(task, qa_settings, case_markers):
-    """The settings of `task` among fine_tune's arguments (None: the task has none)."""
-    if task == "qa":
-        return qa_settings
-    if task == "ner":
-        return {"case_markers": case_markers}
-    if case_markers:
-        raise ValueError(f"case_markers applies to the ner task, not {task!r}")
-    return None
+def _task_settings(task, settings):
+    """The settings of `task` (its `setting_names`) among fine_tune's task
+    arguments `settings` (None: the task has none). `case_markers` on is an
+    error for a task without it."""
+    from kerasbert.tasks.registry import listing, task_attribute, tasks_with
+
+    names = task_attribute(task, "setting_names")
+    if settings.get("case_markers") and "case_markers" not in names:
+        raise ValueError(f"case_markers applies to the "
+                         f"{listing(tasks_with('setting_names', 'case_markers'), 'or')} task, "
+                         f"not {task!r}")
+    return {name: settings[name] for name in names} or None
 
 
 def _final_metrics(trainer, evaluate_fn):

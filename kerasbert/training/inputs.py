@@ -6,17 +6,29 @@ from kerasbert.data.squad import read_squad
 from kerasbert.data.streaming import TextSource
 from kerasbert.data.tfds_source import is_tfds_spec
 
-LABEL_TYPES = {"classification": "categorical", "regression": "regression",
-               "multilabel": "multi_label"}
+
+def label_type_of(task):
+    """The label type of task `task` (a name; `Task.label_type`): "categorical",
+    "multi_label" or "regression"; a task without one reads no text columns."""
+    from kerasbert.tasks.registry import task_attribute
+
+    label_type = task_attribute(task, "label_type")
+    if label_type is None:
+        raise ValueError(f"task {task!r} does not read CSV / TSV / JSONL or tfds: data")
+    return label_type
 
 
 def text_source(source, task, text_column, label_column, text_pair_column=None,
                 split="train", data_dir=None, encoding="utf-8", labelled=True,
                 skip_bad_records=False, header="auto"):
     """The `streaming.TextSource` of `source` (a .csv/.tsv/.jsonl file or
-    `tfds:NAME[/CONFIG]`) for a sentence-level `task`: read record by record."""
+    `tfds:NAME[/CONFIG]`) for a sentence-level `task` (a name; None with
+    `labelled=False`: texts only): read record by record."""
+    if task is None and labelled:
+        raise ValueError("labelled text needs its task (the label type)")
+    label_type = label_type_of(task) if task is not None else "categorical"
     return TextSource(source, text_column, label_column if labelled else None,
-                      text_pair_column, label_type=LABEL_TYPES[task], encoding=encoding,
+                      text_pair_column, label_type=label_type, encoding=encoding,
                       header=header, split=split, data_dir=data_dir,
                       skip_bad_records=skip_bad_records)
 
@@ -43,9 +55,9 @@ def _some(examples, source):
     return examples
 
 
-def _local_file(source, task, form):
+def _local_file(source, form):
     if is_tfds_spec(source):
-        raise ValueError(f"task {task!r} reads {form} files, not TFDS ({source})")
+        raise ValueError(f"this task reads {form} files, not TFDS ({source})")
     return str(source)
 
 
@@ -53,7 +65,7 @@ def read_tagged_sentences(source, tag_vocabulary=None, encoding="utf-8",
                           skip_bad_records=False):
     """TaggedSentences of a CoNLL file (token first, tag last on each line);
     with `tag_vocabulary`, a tag it lacks is a DataError naming the line."""
-    return _some(read_conll(_local_file(source, "ner", "CoNLL"), encoding=encoding,
+    return _some(read_conll(_local_file(source, "CoNLL"), encoding=encoding,
                             tag_vocabulary=tag_vocabulary, skip_bad_records=skip_bad_records),
                  source)
 
@@ -62,7 +74,7 @@ def read_squad_examples(source, version_2_with_negative=False, encoding="utf-8",
                         skip_bad_records=False):
     """SquadExamples of a SQuAD JSON file. Without `version_2_with_negative`,
     unanswerable questions (SQuAD v2.0) are an error naming the first one."""
-    path = _local_file(source, "qa", "SQuAD JSON")
+    path = _local_file(source, "SQuAD JSON")
     examples = _some(read_squad(path, encoding=encoding, skip_bad_records=skip_bad_records),
                      path)
     impossible = [e for e in examples if e.is_impossible]

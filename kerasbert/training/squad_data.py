@@ -16,13 +16,15 @@ class SquadData(TaskData):
     """SquadExamples of a train and an optional dev file, and the QA task
     (its settings: `version_2_with_negative`, `doc_stride`, ...)."""
 
+    task_name = "qa"  # the task read by default (`read`)
+
     def __init__(self, train, dev, task):
         self.train, self.dev, self.task = train, dev, task
 
     @classmethod
-    def read(cls, train_data, eval_data=None, *, encoding="utf-8", **settings):
+    def read(cls, train_data, eval_data=None, *, encoding="utf-8", task_name=None, **settings):
         """Read the SQuAD files; `settings` are QuestionAnsweringTask arguments."""
-        task = get_task("qa", None, **settings)
+        task = get_task(task_name or cls.task_name, None, **settings)
         if task.doc_stride < 1 or task.max_query_length < 1:
             raise ValueError(f"doc_stride and max_query_length must be >= 1, got "
                              f"{task.doc_stride} and {task.max_query_length}")

@@ -73,19 +73,21 @@ def sentence_batches(aligned, tokenizer, *, batch_size, mode, shuffle=False, see
 class TaggingData(TaskData):
     """TaggedSentences of a train and an optional dev CoNLL file."""
 
-    def __init__(self, train, dev, vocabulary, **settings):
+    task_name = "ner"  # the task read by default (`read`)
+
+    def __init__(self, train, dev, vocabulary, task_name=None, **settings):
         self.train, self.dev, self.vocabulary = train, dev, vocabulary
-        self.task = get_task("ner", vocabulary.labels, **settings)
+        self.task = get_task(task_name or self.task_name, vocabulary.labels, **settings)
 
     @classmethod
-    def read(cls, train_data, eval_data=None, *, encoding="utf-8", **settings):
+    def read(cls, train_data, eval_data=None, *, encoding="utf-8", task_name=None, **settings):
         """Read train, infer its tags, and read dev checking every tag against them;
-        `settings` are the NER task's (`case_markers`)."""
+        `settings` are the task's (NER: `case_markers`)."""
         train = read_tagged_sentences(train_data, encoding=encoding)
         vocabulary = LabelVocabulary.from_examples(train)
         dev = (read_tagged_sentences(eval_data, vocabulary, encoding=encoding)
                if eval_data else None)
-        return cls(train, dev, vocabulary, **settings)
+        return cls(train, dev, vocabulary, task_name, **settings)
 
     def _aligned(self, sentences, tokenizer):
         return aligned_sentences(sentences, tokenizer, self.vocabulary, self.task.case_markers)

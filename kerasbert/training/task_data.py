@@ -5,8 +5,9 @@ data fails fast), then turned into the trainer's inputs with the tokenizer.
     inputs = data.inputs(tokenizer, batch_size=32, seed=42, batch_mode="bucket")
     trainer.fit(inputs.train_dataset_fn, inputs.num_train // 32, inputs.evaluate_fn)
 
-Each kind of task has its own module: `text_data` (classification,
-regression, multi-label), `tagging_data` (NER) and `squad_data` (QA).
+Each kind of task data has its own module: `text_data` (classification,
+regression, multi-label), `tagging_data` (NER) and `squad_data` (QA); a task
+names its reader (`Task.data_reader`).
 """
 
 import dataclasses
@@ -50,6 +51,17 @@ class TaskData:
         """
         raise NotImplementedError
 
+    @classmethod
+    def read_for_task(cls, task, train_data, eval_data=None, *, encoding="utf-8",
+                      task_settings=None, **sources):
+        """The data of task `task` (a name) as `read_task_data` reads it;
+        `sources` are the column and file arguments (`text_column`, `header`,
+        `labels`, ...), for the readers that read by them. By default the
+        files are read by `cls.read(train_data, eval_data, encoding=...,
+        task_name=task, **task_settings)` (CoNLL, SQuAD JSON)."""
+        return cls.read(train_data, eval_data, encoding=encoding, task_name=task,
+                        **(task_settings or {}))
+
 
 def read_task_data(task, train_data, eval_data=None, *, text_column="text",
                    text_pair_column=None, label_column="label", data_dir=None, encoding="utf-8",
@@ -57,7 +69,8 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
     """The TaskData of `task` from its train (and dev) source.
 
     Args:
-        task: a task name of `kerasbert.tasks.TASK_NAMES`.
+        task: a task name of `kerasbert.tasks.TASK_NAMES`; its `data_reader`
+            (a TaskData subclass) reads the data.
         train_data, eval_data: paths (CoNLL files for "ner", SQuAD JSON for
             "qa", CSV / TSV / JSONL or `tfds:NAME` otherwise).
         text_column, text_pair_column, label_column, data_dir: text tasks only.
@@ -71,20 +84,14 @@ def read_task_data(task, train_data, eval_data=None, *, text_column="text",
     Text tasks stream their sources (`text_data`); NER and QA data are read
     into memory (CoNLL files and SQuAD JSON are small).
     """
-    if labels is not None and task in ("ner", "qa"):
-        raise ValueError(f"labels apply to the classification and multilabel tasks, "
-                         f"not {task}")
-    if task == "ner":
-        from kerasbert.training.tagging_data import TaggingData
+    from kerasbert.tasks.registry import listing, load_declared, task_class, tasks_with
 
-        return TaggingData.read(train_data, eval_data, encoding=encoding,
-                                **(task_settings or {}))
-    if task == "qa":
-        from kerasbert.training.squad_data import SquadData
-
-        return SquadData.read(train_data, eval_data, encoding=encoding, **(task_settings or {}))
-    from kerasbert.training.text_data import TextData
-
-    return TextData.read(task, train_data, eval_data, text_column=text_column,
-                         text_pair_column=text_pair_column, label_column=label_column,
-                         data_dir=data_dir, encoding=encoding, header=header, labels=labels)
+    definition = task_class(task)
+    if labels is not None and not definition.accepts_label_list:
+        raise ValueError(f"labels apply to the {listing(tasks_with('accepts_label_list'))} "
+                         f"tasks, not {task}")
+    reader = load_declared(definition.data_reader)
+    return reader.read_for_task(task, train_data, eval_data, encoding=encoding,
+                                task_settings=task_settings, text_column=text_column,
+                                text_pair_column=text_pair_column, label_column=label_column,
+                                data_dir=data_dir, header=header, labels=labels)

@@ -9,7 +9,7 @@ so memory stays flat in the data size.
 from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.pipeline import classification_dataset
 from kerasbert.tasks import get_task
-from kerasbert.training.inputs import LABEL_TYPES, text_source
+from kerasbert.training.inputs import label_type_of, text_source
 from kerasbert.training.predictions import predict_logits
 from kerasbert.training.task_data import TaskData, TaskInputs
 
@@ -28,6 +28,13 @@ class TextData(TaskData):
         self.task = get_task(task_name, vocabulary.labels if vocabulary else None)
 
     @classmethod
+    def read_for_task(cls, task, train_data, eval_data=None, *, encoding="utf-8",
+                      task_settings=None, **sources):
+        if task_settings:
+            raise ValueError(f"task {task!r} has no settings, got {sorted(task_settings)}")
+        return cls.read(task, train_data, eval_data, encoding=encoding, **sources)
+
+    @classmethod
     def read(cls, task, train_data, eval_data=None, *, text_column="text", text_pair_column=None,
              label_column="label", data_dir=None, encoding="utf-8", header="auto", labels=None):
         """Scan `train_data` (and `eval_data`): every record checked, in constant memory.
@@ -38,11 +45,14 @@ class TextData(TaskData):
                 file, line and field. Default: the labels of `train_data`,
                 integer-like ones by value, the rest by text.
         """
-        multi = LABEL_TYPES[task] == "multi_label"
+        label_type = label_type_of(task)
+        multi = label_type == "multi_label"
         if labels is not None:
-            if task == "regression":
-                raise ValueError("labels apply to the classification and multilabel tasks, "
-                                 "not regression")
+            if label_type == "regression":
+                from kerasbert.tasks.registry import listing, tasks_with
+
+                raise ValueError(f"labels apply to the {listing(tasks_with('accepts_label_list'))}"
+                                 f" tasks, not {task}")
             vocabulary = LabelVocabulary(labels, multi, unknown=LabelVocabulary.NOT_GIVEN)
         else:
             vocabulary = None
@@ -53,7 +63,7 @@ class TextData(TaskData):
 
         train = source(train_data, "train")
         train_summary = train.scan(vocabulary)
-        if vocabulary is None and task != "regression":
+        if vocabulary is None and label_type != "regression":
             vocabulary = LabelVocabulary.from_label_set(train_summary.labels, multi)
         dev = source(eval_data, "validation") if eval_data else None
         dev_summary = dev.scan(vocabulary) if dev else None
@@ -61,7 +71,7 @@ class TextData(TaskData):
                    dev_summary)
 
     def inputs(self, tokenizer, *, batch_size, seed, batch_mode):
-        label_type = LABEL_TYPES[self.task_name]
+        label_type = self.task.label_type
 
         def train_dataset_fn(epoch, input_context):
             return classification_dataset(

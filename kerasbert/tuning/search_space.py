@@ -37,25 +37,6 @@ _KEYS = {"choice": {"type", "values", "default", "when"},
          "float": {"type", "min", "max", "step", "sampling", "default", "when"}}
 BUILTIN = ("default", "bert_paper")
 
-# The fine-tuning ranges of the BERT paper (Devlin et al. 2019, appendix A.3), widened
-# around its learning rates on a log scale.
-_GLUE = {
-    "learning_rate": {"type": "float", "min": 1e-5, "max": 1e-4, "sampling": "log"},
-    "batch_size": {"type": "choice", "values": [16, 32]},
-    "epochs": {"type": "int", "min": 2, "max": 4},
-    "warmup_ratio": {"type": "choice", "values": [0.0, 0.06, 0.1]},
-    "weight_decay": {"type": "choice", "values": [0.0, 0.01]},
-    "dropout": {"type": "choice", "values": [0.0, 0.1]},
-    "layer_decay": {"type": "choice", "values": [1.0, 0.9, 0.8]},
-}
-_DEFAULTS = {
-    "classification": _GLUE,
-    "regression": _GLUE,
-    "multilabel": _GLUE,
-    "ner": {**_GLUE, "epochs": {"type": "int", "min": 3, "max": 5}},
-    "qa": {**_GLUE, "epochs": {"type": "int", "min": 2, "max": 3},
-           "warmup_ratio": {"type": "choice", "values": [0.1]}},
-}
 _BERT_PAPER = {
     "learning_rate": {"type": "choice", "values": [5e-5, 3e-5, 2e-5]},
     "batch_size": {"type": "choice", "values": [16, 32]},
@@ -146,6 +127,15 @@ class SearchSpace:
         return {entry.name: entry.to_dict() for entry in self.entries}
 
 
+def default_search_space(task):
+    """The default space of task `task` (a name): its `Task.search_space`, the
+    BERT paper's fine-tuning ranges unless the task says otherwise; read
+    without TensorFlow (`registry.task_attribute`)."""
+    from kerasbert.tasks.registry import task_attribute
+
+    return dict(task_attribute(task, "search_space"))
+
+
 def load_search_space(spec, task, tunable, tuner=None):
     """The space named by `--search_space`: None or "default" (the task's default),
     "bert_paper" (the paper's grid), or a YAML file.
@@ -161,7 +151,7 @@ def load_search_space(spec, task, tunable, tuner=None):
         SearchSpaceError: naming the file, line and entry at fault.
     """
     if spec in (None, "", "default", "bert_paper"):
-        builtin = _BERT_PAPER if spec == "bert_paper" else _DEFAULTS.get(task, _GLUE)
+        builtin = _BERT_PAPER if spec == "bert_paper" else default_search_space(task)
         if tuner == "hyperband":
             builtin = {k: v for k, v in builtin.items() if k != "epochs"}
         source = "bert_paper" if spec == "bert_paper" else f"default ({task})"
