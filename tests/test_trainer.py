@@ -1,5 +1,6 @@
 """The training loop: the BERT recipe, resume, early stopping, replicas."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +10,7 @@ from kerasbert import BertEncoder
 from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.task import Task, masked_sum
+from kerasbert.training.callbacks import BestWeights, EarlyStopping, EvalHistory, TensorBoard
 from kerasbert.training.config import TrainingConfig
 from kerasbert.training.optimization import WarmupLinearDecay, create_optimizer, layer_depth
 from kerasbert.training.trainer import Trainer
@@ -54,10 +56,12 @@ class _Killed(Exception):
     pass
 
 
-def _train(data, output_dir, strategy=None, kill_at=None, scripted=None, **overrides):
+def _train(data, output_dir, strategy=None, kill_at=None, scripted=None, callbacks=None,
+           **overrides):
     """Train a tiny classifier; `kill_at=N` dies (like kill -9, without any
     clean-up) when update N finishes; `scripted` (a list) makes the i-th
-    evaluation report accuracy `scripted[i]` instead of measuring it."""
+    evaluation report accuracy `scripted[i]` instead of measuring it;
+    `callbacks` go to `Trainer.fit`."""
     tf.keras.utils.set_random_seed(3)
     config = TrainingConfig(**{"epochs": 2, "batch_size": 16, "learning_rate": 1e-3,
                                "verbose": 0, "eval_every_steps": 1, **overrides})
@@ -74,7 +78,8 @@ def _train(data, output_dir, strategy=None, kill_at=None, scripted=None, **overr
         return BertTaskModel(BertEncoder(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0), 2)
 
     trainer = Trainer(model_fn, _Sentiment(["0", "1"]), config, str(output_dir), strategy)
-    trainer.fit(_dataset_fn(data, config.batch_size), len(data[1]) // config.batch_size, evaluate)
+    trainer.fit(_dataset_fn(data, config.batch_size), len(data[1]) // config.batch_size, evaluate,
+                callbacks)
     return trainer
 
 
@@ -149,6 +154,31 @@ def test_early_stopping_stops(sst2_slice, tmp_path):
     assert int(trainer.state.step) == 6
     assert int(trainer.state.bad_evals) == 2
     assert float(trainer.state.best_metric) == 0.7
+
+
+def test_early_stopping_is_a_keras_callback_that_a_user_can_replace(sst2_slice, tmp_path):
+    # Alone, on Keras' hook sequence, it stops through model.stop_training at
+    # the same evaluation as the trainer's (the script of the test above).
+    scripted = [0.5, 0.6, 0.4, 0.7, 0.7, 0.65] + [0.9] * 18
+    model = keras.Sequential()
+    callbacks = keras.callbacks.CallbackList([EarlyStopping("accuracy", 2, verbose=0)],
+                                             model=model)
+    model.stop_training = False
+    callbacks.on_train_begin()
+    stops = []
+    for accuracy in scripted[:6]:
+        callbacks.on_test_begin()
+        callbacks.on_test_end({"accuracy": accuracy})
+        stops.append(model.stop_training)
+    assert stops == [False] * 5 + [True]
+    # The trainer's own callbacks come first; with its early stopping off, the
+    # user's stops the run instead.
+    trainer = _train(sst2_slice, tmp_path, epochs=3, scripted=scripted,
+                     callbacks=[EarlyStopping("accuracy", 2, verbose=0)])
+    assert [type(c) for c in trainer.callbacks.callbacks] == [
+        TensorBoard, EvalHistory, BestWeights, EarlyStopping, EarlyStopping]
+    assert int(trainer.state.step) == 6 and int(trainer.state.bad_evals) == 2
+    assert (tmp_path / "best.weights.h5").exists()
 
 
 def test_training_time_budget_stops_and_evaluates(sst2_slice, tmp_path):

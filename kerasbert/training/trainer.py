@@ -10,11 +10,15 @@ do not depend on how the batch is split over replicas.
 Updates run `steps_per_loop` at a time inside one compiled call (a `tf.range`
 loop over the distributed iterator), so that an accelerator never waits for
 the host between updates: the per-update losses stay on the device and are
-read once per loop. Progress, TensorBoard, checkpoints, evaluations and
-callbacks happen at loop boundaries; a loop never crosses an epoch's end, an
-evaluation or checkpoint point or `max_steps`, so the results (and a resumed
-run) are those of one update per call. Evaluation runs under the same
-strategy (`predictions.predict_logits` reads it from the scope).
+read once per loop. Progress, checkpoints, evaluations and callbacks happen
+at loop boundaries; a loop never crosses an epoch's end, an evaluation or
+checkpoint point or `max_steps`, so the results (and a resumed run) are those
+of one update per call. Evaluation runs under the same strategy
+(`predictions.predict_logits` reads it from the scope).
+
+The history, TensorBoard logs, best weights and early stopping are Keras
+callbacks (`kerasbert.training.callbacks`) that run ahead of the user's,
+through the standard hooks.
 """
 
 import json
@@ -29,6 +33,8 @@ import tensorflow as tf
 from kerasbert.distribute.inputs import check_static_batch, split_batch
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.distribute.precision import wrap_optimizer
+from kerasbert.training.callbacks import (BestWeights, CallbackList, EarlyStopping, EvalHistory,
+                                          TensorBoard, say)
 from kerasbert.training.optimization import create_optimizer
 from kerasbert.training.predictions import counting_examples
 
@@ -211,9 +217,11 @@ class Trainer:
             steps_per_epoch: optimizer updates per epoch.
             evaluate_fn: `(model) -> {metric: value}` over the whole dev set, or None.
             callbacks: Keras callbacks (`keras.callbacks.Callback`), driven
-                through a `keras.callbacks.CallbackList`: batch hooks once per
-                loop of `steps_per_loop` updates (with the index of its last
-                update, as Keras' `steps_per_execution`), epoch hooks with the
+                through a `keras.callbacks.CallbackList` after the trainer's
+                own (`self.callbacks`; see `kerasbert.training.callbacks`):
+                batch hooks once per loop of `steps_per_loop` updates (with the
+                index of its last update, as Keras' `steps_per_execution`, and
+                the loss of each update as `losses`), epoch hooks with the
                 epoch's mean `loss` and the dev metrics as `val_<metric>`, test
                 hooks around each evaluation. Setting `model.stop_training`
                 stops at the end of the current loop.
@@ -226,10 +234,10 @@ class Trainer:
         self._restore()
         self.steps_per_loop = resolve_steps_per_loop(config.steps_per_loop, self.strategy)
         train_loop = self._make_train_loop()
-        self.callbacks = keras.callbacks.CallbackList(
-            callbacks, model=self.model, verbose=0, epochs=epochs, steps=steps_per_epoch)
+        self.callbacks = CallbackList(
+            self._own_callbacks(evaluate_fn) + list(callbacks or []), model=self.model,
+            verbose=0, epochs=epochs, steps=steps_per_epoch)
         self.model.stop_training = False
-        writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "logs", "train"))
         self.callbacks.on_train_begin()
         stop = False
         while int(self.state.epoch) < epochs and not stop:
@@ -264,16 +272,16 @@ class Trainer:
                 progress.update(int(self.state.step_in_epoch),
                                 [("loss", float(losses.mean())), ("lr", lr),
                                  ("examples/s", rate)])
-                self._log_losses(writer, step - count + 1, losses)
                 self.callbacks.on_train_batch_end(
-                    int(self.state.step_in_epoch) - 1, {"loss": float(losses.mean()), "lr": lr})
+                    int(self.state.step_in_epoch) - 1,
+                    {"loss": float(losses.mean()), "lr": lr, "losses": losses.tolist()})
                 if self._evaluates_at(step):
-                    stop = self._evaluate(evaluate_fn)
+                    self._evaluate(evaluate_fn)
                 if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
                     self.manager.save(step)
                 if config.max_train_seconds and self.train_seconds >= config.max_train_seconds:
-                    self._log(f"training time budget of {config.max_train_seconds:.0f} s spent "
-                              f"at update {step}")
+                    say(config.verbose, f"training time budget of "
+                                        f"{config.max_train_seconds:.0f} s spent at update {step}")
                     if not self._evaluates_at(step):
                         self._evaluate(evaluate_fn)
                     stop = True
@@ -284,7 +292,7 @@ class Trainer:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)
                 if not self._evaluates_at(int(self.state.step)):
-                    stop = self._evaluate(evaluate_fn)
+                    self._evaluate(evaluate_fn)
                 self.manager.save(int(self.state.step))
             logs = {"loss": float(np.mean(epoch_losses))} if epoch_losses else {}
             if self.history and self.history[-1]["step"] == int(self.state.step):
@@ -292,11 +300,23 @@ class Trainer:
                              if k not in ("step", "epoch", "train_seconds")})
             self.callbacks.on_epoch_end(epoch, logs)
             stop = stop or bool(self.model.stop_training)
-        writer.close()
         self.callbacks.on_train_end()
-        if evaluate_fn and config.restore_best and tf.io.gfile.exists(self._best_path):
-            self.model.load_weights(self._best_path)
         return self.history
+
+    def _own_callbacks(self, evaluate_fn):
+        """The trainer's callbacks: TensorBoard logs and, with evaluations, the
+        history, the best weights and early stopping on the task's main metric."""
+        config, task, state = self.config, self.task, self.state
+        own = [TensorBoard(os.path.join(self.output_dir, "logs"), state.step, self.optimizer,
+                           config.log_every_steps)]
+        if evaluate_fn is not None:
+            metric, greater = task.main_metric, task.greater_is_better
+            own += [EvalHistory(self),
+                    BestWeights(os.path.join(self.output_dir, "best.weights.h5"), metric, greater,
+                                state.best_metric, config.restore_best),
+                    EarlyStopping(metric, config.early_stopping_patience, greater,
+                                  state.best_metric, state.bad_evals, config.verbose)]
+        return own
 
     def _loop_length(self, step, remaining):
         """Updates in the next loop after update `step`, with `remaining` left in
@@ -307,27 +327,6 @@ class Trainer:
             if every:
                 count = min(count, every - step % every)
         return max(count, 1)
-
-    def _log_losses(self, writer, first_step, losses):
-        """TensorBoard `loss` of every update numbered `first_step`... that
-        `log_every_steps` selects, and the learning rate that follows it."""
-        every = self.config.log_every_steps
-        logged = [(first_step + i, float(loss)) for i, loss in enumerate(losses)
-                  if (first_step + i) % every == 0]
-        if not logged:
-            return
-        with writer.as_default():
-            for step, loss in logged:
-                tf.summary.scalar("loss", loss, step=step)
-                tf.summary.scalar("learning_rate", self._learning_rate_at(step), step=step)
-
-    def _learning_rate_at(self, step):
-        """The learning rate the schedule gives after `step` updates."""
-        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        schedule = optimizer._learning_rate
-        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-            return float(schedule(step))
-        return float(optimizer.learning_rate)
 
     def _evaluates_at(self, step):
         """Whether the every-N-updates schedule evaluates after update `step`
@@ -350,63 +349,24 @@ class Trainer:
             return dataset.take(steps_per_epoch * per_update).skip(start * per_update)
         return input_fn
 
-    # -- evaluation and early stopping ------------------------------------------------------
-
-    @property
-    def _best_path(self):
-        return os.path.join(self.output_dir, "best.weights.h5")
+    # -- evaluation -------------------------------------------------------------------------
 
     def evaluate(self, evaluate_fn):
         """`evaluate_fn(model)` under the trainer's strategy (the predictions run
         through `strategy.run` on every replica), with `eval_examples`: the
         count of examples (QA: windows) it scored."""
-        callbacks = getattr(self, "callbacks", None)
-        if callbacks is not None:
-            callbacks.on_test_begin()
         with self.strategy.scope(), counting_examples() as counter:
             metrics = dict(evaluate_fn(self.model))
         if counter.count:
             metrics.setdefault("eval_examples", counter.count)
-        if callbacks is not None:
-            callbacks.on_test_end(metrics)
         return metrics
 
     def _evaluate(self, evaluate_fn):
-        """Evaluate, keep the best weights, and say whether to stop early."""
-        if evaluate_fn is None:
-            return False
-        metrics = self.evaluate(evaluate_fn)
-        step = int(self.state.step)
-        record = {"step": step, "epoch": int(self.state.epoch),
-                  "train_seconds": round(self.train_seconds, 1), **metrics}
-        self.history.append(record)
-        self._log("eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()
-                                     if isinstance(v, float)))
-        writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "logs", "eval"))
-        with writer.as_default(step=step):
-            for name, value in metrics.items():
-                if isinstance(value, (int, float)):
-                    tf.summary.scalar(name, value)
-        writer.close()
-        with tf.io.gfile.GFile(os.path.join(self.output_dir, "history.json"), "w") as f:
-            json.dump(self.history, f, indent=2)
-        value = metrics[self.task.main_metric]
-        score = value if self.task.greater_is_better else -value
-        if score > float(self.state.best_metric):
-            self.state.best_metric.assign(score)
-            self.state.bad_evals.assign(0)
-            self.model.save_weights(self._best_path)
-            return False
-        self.state.bad_evals.assign_add(1)
-        patience = self.config.early_stopping_patience
-        if patience and int(self.state.bad_evals) >= patience:
-            self._log(f"early stopping: {self.task.main_metric} did not improve in {patience} evals")
-            return True
-        return False
-
-    def _log(self, message):
-        if self.config.verbose:
-            print(message, flush=True)
+        """Evaluate inside the callbacks' test hooks: the trainer's own record
+        the history, keep the best weights and may stop training early."""
+        if evaluate_fn is not None:
+            self.callbacks.on_test_begin()
+            self.callbacks.on_test_end(self.evaluate(evaluate_fn))
 
 
 class _VariableList(tf.Module):
