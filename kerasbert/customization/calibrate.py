@@ -27,7 +27,10 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length)
     dataset = classification_dataset(sample, tokenizer, batch_size=batch_size,
                                       label_vocabulary=vocabulary, label_type=label_type)
-    config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0)
+    # One update per call on every device: the first call traces alone, the
+    # others each time one update (a longer loop would average the trace in).
+    config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0,
+                            steps_per_loop=1)
     with tempfile.TemporaryDirectory() as directory:
         trainer = Trainer(lambda: BertTaskModel(encoder, spec.num_outputs), spec, config,
                           directory)
