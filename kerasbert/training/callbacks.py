@@ -25,15 +25,14 @@ class CallbackList(keras.callbacks.CallbackList):
     """Keras' `CallbackList`, except that `on_test_end` hands the callbacks
     the metrics as `evaluate_fn` returned them: Keras' makes every value a
     float and sorts the names, and the history keeps counts such as
-    `eval_examples` as ints, in the task's order."""
+    `eval_examples` as ints, in the task's order. (With the TensorFlow
+    backend Keras dispatches callbacks synchronously, so there is nothing to
+    flush first.)"""
 
     def on_test_end(self, logs=None):
-        if self._async_test:
-            self._flush_futures()
         logs = dict(logs or {})
         for callback in self.callbacks:
             callback.on_test_end(logs)
-        self._on_end()
 
 
 class EvalHistory(keras.callbacks.Callback):
