@@ -58,3 +58,13 @@ def shared_data():
     if not path.is_dir():
         pytest.fail(f"shared data not found at {path}; set KERASBERT_SHARED_DATA")
     return path
+
+
+# Files of several minutes each: collected first, so that with two test
+# processes (setup.cfg's addopts) none of them starts last and runs alone.
+LONG_FILES = ("test_readme.py", "test_distributed_training.py", "test_notebooks.py",
+              "test_tune_distributed.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: order kept within
