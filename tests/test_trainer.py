@@ -173,12 +173,16 @@ def test_early_stopping_is_a_keras_callback_that_a_user_can_replace(sst2_slice, 
     assert stops == [False] * 5 + [True]
     # The trainer's own callbacks come first; with its early stopping off, the
     # user's stops the run instead.
+    # Keras' own TensorBoard, writing every batch, runs beside them.
+    board = keras.callbacks.TensorBoard(str(tmp_path / "user_logs"), update_freq="batch")
     trainer = _train(sst2_slice, tmp_path, epochs=3, scripted=scripted,
-                     callbacks=[EarlyStopping("accuracy", 2, verbose=0)])
+                     callbacks=[EarlyStopping("accuracy", 2, verbose=0), board])
     assert [type(c) for c in trainer.callbacks.callbacks] == [
-        TensorBoard, EvalHistory, BestWeights, EarlyStopping, EarlyStopping]
+        TensorBoard, EvalHistory, BestWeights, EarlyStopping, EarlyStopping,
+        keras.callbacks.TensorBoard]
     assert int(trainer.state.step) == 6 and int(trainer.state.bad_evals) == 2
     assert (tmp_path / "best.weights.h5").exists()
+    assert list((tmp_path / "user_logs" / "train").glob("events.out.tfevents.*"))
 
 
 def test_training_time_budget_stops_and_evaluates(sst2_slice, tmp_path):

@@ -4,7 +4,8 @@
 user's, through Keras' standard hooks under every strategy. Each evaluation
 reaches `on_test_end(logs)` as its metrics; each loop of `steps_per_loop`
 updates reaches `on_train_batch_end(batch, logs)` with the loop's mean
-`loss`, the `lr` and `losses` (the loss of each of its updates). A callback
+`loss` and the `lr` (and, for this module's `TensorBoard` only, `losses`:
+the loss of each of its updates). A callback
 stops training with `self.model.stop_training = True`.
 
 `EarlyStopping` and `BestWeights` keep the best score (and the count of
@@ -33,6 +34,16 @@ class CallbackList(keras.callbacks.CallbackList):
         logs = dict(logs or {})
         for callback in self.callbacks:
             callback.on_test_end(logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """The package's `TensorBoard` gets each update's loss (`losses`);
+        every other callback gets Keras' scalar logs (`loss`, `lr`), which
+        Keras' own callbacks (TensorBoard, ProgbarLogger, ...) can write."""
+        logs = dict(logs or {})
+        scalars = {k: v for k, v in logs.items() if k != "losses"}
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, logs if isinstance(callback, TensorBoard)
+                                        else scalars)
 
 
 class EvalHistory(keras.callbacks.Callback):

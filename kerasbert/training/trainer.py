@@ -221,7 +221,7 @@ class Trainer:
                 own (`self.callbacks`; see `kerasbert.training.callbacks`):
                 batch hooks once per loop of `steps_per_loop` updates (with the
                 index of its last update, as Keras' `steps_per_execution`, and
-                the loss of each update as `losses`), epoch hooks with the
+                the loop's mean `loss` and the `lr`), epoch hooks with the
                 epoch's mean `loss` and the dev metrics as `val_<metric>`, test
                 hooks around each evaluation. Setting `model.stop_training`
                 stops at the end of the current loop.
@@ -238,6 +238,11 @@ class Trainer:
             self._own_callbacks(evaluate_fn) + list(callbacks or []), model=self.model,
             verbose=0, epochs=epochs, steps=steps_per_epoch)
         self.model.stop_training = False
+        if not hasattr(self.model, "optimizer"):
+            # Keras' callbacks look for a compiled model's optimizer (TensorBoard
+            # skips its own step counting without one); the trainer's stays out
+            # of the model, so that weights files hold the model's weights only.
+            self.model.optimizer = None
         self.callbacks.on_train_begin()
         stop = False
         while int(self.state.epoch) < epochs and not stop:
