@@ -49,7 +49,7 @@ def _start(args, tf_config=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(process, timeout=240):
+def _finish(process, timeout=600):  # beside the other test process on 2 cores
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
 
