@@ -56,9 +56,7 @@ def _declared():
         path = os.path.join(info.module_finder.path, info.name + ".py")
         if info.ispkg or not os.path.exists(path):
             continue
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-        for node in tree.body:
+        for node in _parsed(path, os.path.getmtime(path)).body:
             for decorator in getattr(node, "decorator_list", []):
                 registered = _registration(decorator)
                 if registered:
