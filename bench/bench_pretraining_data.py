@@ -131,12 +131,21 @@ def prepare_child(args):
     from kerasbert.pretraining.sharded_data import prepare_sharded
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
+    import resource
+
+    def cpu_seconds():
+        # this process and its reaped children (the workers, joined on return)
+        return sum(r.ru_utime + r.ru_stime for r in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN)))
+
     tokenizer = BertTokenizer(args.vocab, sequence_length=128)
-    ready = time.perf_counter()
+    ready, cpu_ready = time.perf_counter(), cpu_seconds()
     data = prepare_sharded(args.out, args.corpus, tokenizer, 128, shard_size_mb=args.shard_mb,
                            num_workers=args.num_workers, log=lambda *a: None)
     done = time.perf_counter()
     print(json.dumps({"start_s": ready - started, "prepare_s": done - ready,
+                      "cpu_s": cpu_seconds() - cpu_ready,
                       "train": data.num_train, "eval": data.num_eval,
                       "shards": len(data.train_files)}))
 
@@ -169,8 +178,8 @@ def main():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     print(f"load average at start: {os.getloadavg()}")
     print("| corpus MB | workers | shards | instances | peak RSS MiB | start s | prepare s "
-          "| MB/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| MB/s | cores busy |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in [float(s) for s in args.sizes.split(",") if s]:
         corpus = make_corpus(os.path.join(args.workdir, f"corpus_{size:g}mb.txt"), size, pool)
         for workers in [int(w) for w in args.workers.split(",") if w]:
@@ -186,7 +195,8 @@ def main():
             result = json.loads(stdout.strip().splitlines()[-1])
             print(f"| {size:g} | {workers} | {result['shards']} | "
                   f"{result['train'] + result['eval']} | {peak:.0f} | {result['start_s']:.1f} | "
-                  f"{result['prepare_s']:.1f} | {size / result['prepare_s']:.3f} |", flush=True)
+                  f"{result['prepare_s']:.1f} | {size / result['prepare_s']:.3f} | "
+                  f"{result['cpu_s'] / result['prepare_s']:.2f} |", flush=True)
             shutil.rmtree(out, ignore_errors=True)
     if args.reference:
         print(f"\nanchor: google-research/bert create_pretraining_data.py (bert-tensorflow "

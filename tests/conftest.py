@@ -60,11 +60,17 @@ def shared_data():
     return path
 
 
-# Files of several minutes each: collected first, so that with two test
-# processes (setup.cfg's addopts) none of them starts last and runs alone.
+# Files of several minutes each, longest first: collected first, in this
+# order, so that with two test processes (setup.cfg's addopts) none of them
+# starts last and runs alone. test_readme.py (every README command, about 40
+# minutes in one process) starts at once.
 LONG_FILES = ("test_readme.py", "test_distributed_training.py", "test_notebooks.py",
               "test_tune_distributed.py")
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: order kept within
+    def rank(item):
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: the order within a file, and among the others, is kept

@@ -150,6 +150,7 @@ def test_every_program_that_reads_files_takes_the_reader_flags(program):
 
 
 def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
+    from kerasbert.data.errors import DataError
     from kerasbert.serving.task_io import Columns
     from kerasbert.serving.text_io import ClassificationIO
     from kerasbert.tasks import get_task
@@ -163,3 +164,17 @@ def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
     assert len(io.read_inputs(str(path), Columns(0, None, None, "no"))["text"]) == 3
     examples = io.labelled_examples(str(path), Columns(0, None, 1, "yes"))
     assert [e.label for e in examples] == ["calm", "loud"]
+    # kerasbert.predict reads a file a chunk of rows at a time, in file order.
+    many = tmp_path / "many.tsv"
+    rows = [f"Review number {i}.\tcalm" for i in range(5)]
+    many.write_text("review\tverdict\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    chunks = list(io.iter_inputs(str(many), Columns(0, None, None, "yes"), rows=2))
+    assert [len(c["text"]) for c in chunks] == [2, 2, 1]
+    assert [t for c in chunks for t in c["text"]] == [r.split("\t")[0] for r in rows]
+    assert io.read_inputs(str(many), Columns(0, None, None, "yes"))["text"] == [
+        t for c in chunks for t in c["text"]]
+    assert [len(c["text"]) for c in io.iter_inputs(str(many), Columns(0, None, None, "yes"),
+                                                    rows=5)] == [5]
+    many.write_text("review\tverdict\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no examples"):
+        list(io.iter_inputs(str(many), Columns(0, None, None, "yes"), rows=2))

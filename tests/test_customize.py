@@ -95,6 +95,34 @@ def test_customize_cli_finishes_within_its_budget(shared_data, tmp_path):
         assert section in report
     assert "240 training examples" in report and "accuracy" in report
     assert (tmp_path / "run" / "kerasbert_task.json").exists()
+    # Run again into the same directory: refused in one line (exit code 2), the
+    # earlier result untouched, unless --overwrite.
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    again = subprocess.run(out.args, capture_output=True, text=True, env=ENV, timeout=120)
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 2 and len(lines) == 1, again.stderr[-2000:]
+    assert lines[0].startswith("kerasbert.customize: error: --output_dir") and (
+        "customization_report.md" in lines[0] and "--overwrite" in lines[0])
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*")
+                      if p.is_file()}
+
+
+def test_overwrite_removes_a_customizations_outputs_and_nothing_else(tmp_path):
+    # What --overwrite removes before a customization runs again.
+    from kerasbert.customization.customize import OUTPUTS
+    from kerasbert.training.run_settings import existing_outputs, remove_outputs
+
+    for name in ("customization_report.md", "metrics.json", "model.keras", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    for name in ("adapted_encoder", "search", "encoder", "my_data"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file").write_text("x")
+    assert sorted(existing_outputs(str(tmp_path), OUTPUTS)) == [
+        "adapted_encoder", "customization_report.md", "encoder", "metrics.json",
+        "model.keras", "search"]
+    remove_outputs(str(tmp_path), OUTPUTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_data", "notes.txt"]
+    assert existing_outputs(str(tmp_path), OUTPUTS) == []
 
 
 def test_customize_bad_flags(tmp_path):

@@ -243,6 +243,36 @@ WORDS = [["John", "lives", "in", "Paris"], ["Mary", "visited", "Rome", "yesterda
 TAGS = [[1, 0, 0, 2], [1, 0, 2, 0, 0], [0, 1, 0, 2]] * 4
 
 
+def test_a_keras_model_in_memory_serves_and_exports_raw_strings(fitted, tmp_path):
+    # No model directory: the fitted Keras model itself is served and exported,
+    # and gives what its preset directory gives through kerasbert.export.
+    from kerasbert.serving import Predictor, export_saved_model, export_task_model
+    from kerasbert.tasks.classification import softmax
+
+    model, _ = fitted
+    probabilities = softmax(model.predict(TEXTS, verbose=0))
+    records = Predictor.from_model(model).predict({"text": TEXTS})
+    assert [r["label"] for r in records] == [
+        ["negative", "positive"][i] for i in probabilities.argmax(-1)]
+    np.testing.assert_allclose([r["probabilities"]["positive"] for r in records],
+                               probabilities[:, 1], atol=1e-5)
+    export_task_model(model, tmp_path / "exported")
+    model.save_to_preset(tmp_path / "preset")
+    export_saved_model(tmp_path / "preset", tmp_path / "from_preset")
+    outputs = []
+    for name in ("exported", "from_preset"):
+        serve = tf.saved_model.load(str(tmp_path / name)).signatures["serving_default"]
+        outputs.append({k: v.numpy() for k, v in serve(text=tf.constant(TEXTS)).items()})
+        np.testing.assert_allclose(outputs[-1]["probabilities"], probabilities, atol=1e-5)
+        assert [x.decode() for x in outputs[-1]["labels"]] == [r["label"] for r in records]
+    np.testing.assert_array_equal(outputs[0]["probabilities"], outputs[1]["probabilities"])
+    assert json.loads((tmp_path / "exported" / "assets.extra" / "kerasbert_task.json")
+                      .read_text()) == json.loads(
+        (tmp_path / "preset" / "kerasbert_task.json").read_text())
+    with pytest.raises(ValueError, match="needs its preprocessor"):
+        Predictor.from_model(kerasbert.BertClassifier(model.encoder, num_classes=2))
+
+
 def test_token_classifier_words_in_word_logits_out(tmp_path):
     keras.utils.set_random_seed(9)
     model = kerasbert.BertTokenClassifier.from_preset(TINY, num_tags=3, sequence_length=16,
@@ -274,6 +304,26 @@ def test_token_classifier_words_in_word_logits_out(tmp_path):
     again = kerasbert.BertTokenClassifier.from_preset(tmp_path / "ner")
     assert again.labels == ["O", "B-PER", "B-LOC"]
     np.testing.assert_array_equal(again.predict(sentences, verbose=0), word_logits)
+    # Served from memory: each word's tag is the argmax of its word logits.
+    from kerasbert.serving import Predictor, export_task_model
+
+    predictor = Predictor.from_model(model)
+    records = predictor.predict({"text": [" ".join(w) for w in sentences]})
+    exported = export_task_model(model, tmp_path / "ner_savedmodel")
+    serve = tf.saved_model.load(str(tmp_path / "ner_savedmodel")).signatures["serving_default"]
+    outputs = {k: v.numpy() for k, v in serve(text=tf.constant(
+        [" ".join(w) for w in sentences])).items()}
+    assert list(exported.input_names) == ["text"]
+
+    def spans(rows):
+        return [[(e["type"], e["start"], e["end"], e["text"]) for e in r["entities"]]
+                for r in rows]
+
+    assert spans(predictor.io.decode_outputs(outputs)) == spans(records)
+    tags = ["O", "B-PER", "B-LOC"]
+    for row in range(2):
+        assert [t.decode() for t in outputs["tags"][row][:3]] == [
+            tags[i] for i in word_logits[row, :3].argmax(-1)]
 
 
 def test_question_answerer_targets_match_squad_features(shared_data, tmp_path):

@@ -176,8 +176,11 @@ def test_other_settings_are_refused_and_overwrite_prepares_afresh(one_worker, co
     fresh = sharded_data.prepare_sharded(tmp_path, corpus, tokenizer, SEQ, shard_size_mb=1.0,
                                          overwrite=True, **QUIET)
     assert len(fresh.train_files) == 1 and sorted(p.name for p in tmp_path.iterdir()) == [
-        "eval-00000-of-00001.tfrecord", sharded_data.SETTINGS_FILE,
-        "train-00000-of-00001.json", "train-00000-of-00001.tfrecord"]
+        "eval-00000-of-00001.tfrecord", sharded_data.SETTINGS_FILE, "tokenizer_config.json",
+        "train-00000-of-00001.json", "train-00000-of-00001.tfrecord", "vocab.txt"]
+    # The vocabulary beside the data is the one it was tokenized with.
+    assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines() == (
+        tokenizer.get_vocabulary())
     # TFRecords of unknown origin are not replaced either.
     stray = tmp_path / "stray"
     stray.mkdir()
@@ -205,14 +208,19 @@ def test_the_beam_pipeline_writes_the_same_instances(one_worker, corpus, tokeniz
 
 def test_cli_prepare_only_stops_there_and_other_settings_are_a_one_line_error(
         corpus, tmp_path, capsys):
-    # (a later run training on the prepared shards: test_pretraining's CLI test)
+    # (a later run training on the prepared shards with their corpus: test_pretraining's
+    # CLI test; here, one without it)
+    import shutil
+
     from absl import flags
 
     from kerasbert.cli import pretrain as cli
     from kerasbert.cli.flags import run_main
 
     out = tmp_path / "run"
-    args = ["kerasbert.pretrain", f"--train_data={corpus}/*.txt", f"--output_dir={out}",
+    text = tmp_path / "corpus"
+    shutil.copytree(corpus, text)
+    args = ["kerasbert.pretrain", f"--train_data={text}/*.txt", f"--output_dir={out}",
             "--vocab_size=800", "--verbose=0", f"--shard_size_mb={SHARD_MB}", "--prepare_only"]
 
     def main(argv):  # the program's parse and run, in this process
@@ -235,6 +243,36 @@ def test_cli_prepare_only_stops_there_and_other_settings_are_a_one_line_error(
     assert lines[0].startswith("kerasbert.pretrain: error: ") and (
         "max_seq_length=64 there, 32 now" in lines[0] and "--overwrite" in lines[0])
     assert stamps == {f: os.stat(f).st_mtime_ns for f in stamps}
+
+    # The corpus gone, a later run given only --data_dir pretrains on the prepared
+    # files (from scratch, with the vocabulary stored beside them), elsewhere.
+    shutil.rmtree(text)
+    data_dir, trained = out / "pretraining_data", tmp_path / "trained"
+    later = ["kerasbert.pretrain", f"--data_dir={data_dir}", f"--output_dir={trained}",
+             "--num_layers=1", "--hidden_size=32", "--num_heads=2", "--intermediate_size=64",
+             "--batch_size=16", "--max_steps=2", "--max_eval_examples=32", "--verbose=0"]
+    metrics = main(later + [f"--max_seq_length={SEQ}"])
+    assert metrics["steps"] == 2 and metrics["from_scratch"]
+    assert (metrics["train_instances"], metrics["eval_instances"]) == (
+        prepared["train_instances"], prepared["eval_instances"])
+    assert (trained / "vocab.txt").read_text() == (out / "vocab.txt").read_text()
+    assert stamps == {f: os.stat(f).st_mtime_ns for f in stamps}
+    # What cannot work without the corpus is one line, exit code 2.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, message in [
+            (later + ["--max_seq_length=32"],
+             f"{data_dir} was prepared with max_seq_length=64, not 32"),
+            (later + [f"--max_seq_length={SEQ}", "--prepare_only"],
+             "--prepare_only needs --train_data"),
+            ([a.replace(str(data_dir), str(empty)) for a in later],
+             f"--data_dir: {empty} holds no prepared pretraining data"),
+            (["kerasbert.pretrain", f"--output_dir={trained}"], "--train_data is required")]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            run_main(main, argv)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exited.value.code == 2 and len(lines) == 1 and message in lines[0], lines
 
 
 @pytest.mark.parametrize("args,message", [

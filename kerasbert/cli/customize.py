@@ -19,7 +19,9 @@ from absl import flags
 from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
                                  define_reader_flags, parse_argv, parse_column, quiet_tensorflow)
+from kerasbert.customization.customize import OUTPUTS
 from kerasbert.tasks.registry import tasks_with
+from kerasbert.training.run_settings import existing_outputs, remove_outputs
 
 FLAGS = flags.FlagValues()
 TASKS = tasks_with("reads_text_columns")  # the registry's tasks of text columns
@@ -42,6 +44,8 @@ def define_flags(fv):
     flags.DEFINE_list("candidates", ["all_minilm_l6_v2"], "models to choose from, preferred "
                       "first (presets, hf:// handles or checkpoint directories)", flag_values=fv)
     flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    flags.DEFINE_bool("overwrite", False, "replace an earlier customization or training run "
+                      "in --output_dir (else such a directory is refused)", flag_values=fv)
     flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
 
 
@@ -55,6 +59,11 @@ def check_flags(fv):
     check_ranges(fv)
     check_input_files(fv, ("train_data", "eval_data", "unlabeled_data"))
     check_output_dir(fv.output_dir)
+    earlier = existing_outputs(fv.output_dir, OUTPUTS)
+    if earlier and not fv.overwrite:
+        raise UsageError(f"--output_dir {fv.output_dir} holds an earlier customization or run "
+                         f"({', '.join(earlier[:3])}): pass --overwrite to replace it, or "
+                         "choose another --output_dir")
 
 
 def main(argv=None):
@@ -64,6 +73,9 @@ def main(argv=None):
         print(fetch_model(candidate), flush=True)
     quiet_tensorflow()
     from kerasbert.customization.customize import REPORT_FILE, customize
+
+    if FLAGS.overwrite:
+        remove_outputs(FLAGS.output_dir, OUTPUTS)
 
     result = customize(FLAGS.train_data, FLAGS.eval_data, FLAGS.output_dir, FLAGS.time_budget,
                        task=FLAGS.task, text_column=parse_column(FLAGS.text_column),

@@ -162,40 +162,62 @@ def main(argv=None):
     else:
         predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names
-    if fv.input_file:
+    if fv.input_file and not fv.adapter_bank:
+        # A file is read, predicted and written a chunk of rows at a time.
         columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
                           fv.header)
-        inputs = predictor.io.read_inputs(fv.input_file, columns, fv.encoding)
+        chunks = predictor.io.iter_inputs(fv.input_file, columns, fv.encoding)
+    elif fv.input_file:
+        columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
+                          fv.header)
+        chunks = [predictor.io.read_inputs(fv.input_file, columns, fv.encoding)]
     else:
-        inputs = dict(zip(names, (texts, fv.text_pair)))
-    extra = {}
-    if fv.adapter_bank:
-        count = len(inputs[names[0]])
-        users = (_read_users(fv.input_file, parse_column(fv.user_column), fv.header,
-                             fv.encoding, count) if fv.input_file
-                 else fv.user * count if len(fv.user) == 1 else fv.user)
-        predictions = predictor.predict(inputs, users, batch_size=fv.batch_size)
-        extra = {"user": users}
-    else:
-        predictions = predictor.predict(inputs, batch_size=fv.batch_size, stride=fv.stride)
-    rows = (json.dumps({**{n: inputs[n][i] for n in names},
-                        **{k: v[i] for k, v in extra.items()}, **p}, ensure_ascii=False)
-            for i, p in enumerate(predictions))
+        chunks = [dict(zip(names, (texts, fv.text_pair)))]
+
+    def rows():
+        for inputs in chunks:
+            extra = {}
+            if fv.adapter_bank:
+                count = len(inputs[names[0]])
+                users = (_read_users(fv.input_file, parse_column(fv.user_column), fv.header,
+                                     fv.encoding, count) if fv.input_file
+                         else fv.user * count if len(fv.user) == 1 else fv.user)
+                predictions = predictor.predict(inputs, users, batch_size=fv.batch_size)
+                extra = {"user": users}
+            else:
+                predictions = predictor.predict(inputs, batch_size=fv.batch_size,
+                                                stride=fv.stride)
+            for i, p in enumerate(predictions):
+                yield json.dumps({**{n: inputs[n][i] for n in names},
+                                  **{k: v[i] for k, v in extra.items()}, **p},
+                                 ensure_ascii=False)
+
     if fv.output_file:
-        write_lines(fv.output_file, rows)
-        print(f"wrote {len(predictions)} predictions to {fv.output_file}")
+        count = write_lines(fv.output_file, rows())
+        print(f"wrote {count} predictions to {fv.output_file}")
     else:
-        for row in rows:
+        for row in rows():
             print(row)
     return 0
 
 
 def write_lines(path, lines):
+    """Write `lines` (an iterable) to `path` through a temporary name renamed
+    when complete, so a failure midway leaves no half file (nor a previous
+    file cut short); returns how many were written."""
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path, "w") as f:
-        for line in lines:
-            f.write(line + "\n")
+    partial, count = f"{path}.partial-{os.getpid()}", 0
+    try:
+        with tf.io.gfile.GFile(partial, "w") as f:
+            for line in lines:
+                f.write(line + "\n")
+                count += 1
+        tf.io.gfile.rename(partial, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(partial):
+            tf.io.gfile.remove(partial)
+    return count
 
 
 if __name__ == "__main__":

@@ -16,10 +16,15 @@ The corpus holds one sentence per line, with a blank line between documents;
 local or gs://. The TFRecords are prepared a shard of text at a time, in
 --num_workers processes (or an Apache Beam pipeline: --beam_runner), and an
 interrupted preparation resumes; --prepare_only stops there, and a later run
-with the same settings reads them without preparing again:
+with the same settings reads them without preparing again. A run given
+--data_dir and no --train_data trains on data prepared there earlier (here, on
+another machine, or by Beam on gs://) without the corpus; the vocabulary is
+stored with the data:
 
     python -m kerasbert.pretrain --train_data='corpus/*.txt' --output_dir=runs/my_bert \\
-        --prepare_only --num_workers=8
+        --data_dir=gs://bucket/bert_data --prepare_only --num_workers=8
+    python -m kerasbert.pretrain --data_dir=gs://bucket/bert_data --output_dir=runs/my_bert
+
 The output directory is an encoder that `python -m kerasbert.train
 --model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
 """
@@ -133,9 +138,11 @@ def parse(argv, fv=FLAGS):
 
 def check_flags(fv):
     """Every flag checked before any work starts: one line per problem."""
-    for name in ("train_data", "output_dir"):
-        if not fv[name].value:
-            raise UsageError(f"--{name} is required")
+    if not fv.output_dir:
+        raise UsageError("--output_dir is required")
+    if not fv.train_data and not fv.data_dir:
+        raise UsageError("--train_data is required (or --data_dir holding data prepared "
+                         "earlier)")
     check_ranges(fv)
     for name in ("train_data", "eval_data"):
         if fv[name].value:
@@ -143,6 +150,8 @@ def check_flags(fv):
     check_output_dir(fv.output_dir)
     if fv.data_dir:
         check_output_dir(fv.data_dir, "--data_dir")
+    if not fv.train_data:
+        _check_prepared(fv)
     if fv.beam_options and not fv.beam_runner:
         raise UsageError("--beam_options needs --beam_runner")
     if fv.beam_runner:
@@ -155,6 +164,22 @@ def check_flags(fv):
     if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
         raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
                          "drop --preset, --vocab_size and the size flags, or drop --model")
+
+
+def _check_prepared(fv):
+    """Without --train_data, --data_dir must hold a finished preparation
+    (gs:// is checked when the run reads it) and no flag may ask to prepare."""
+    for name in ("prepare_only", "beam_runner", "eval_data"):
+        if fv[name].value:
+            raise UsageError(f"--{name} needs --train_data: the corpus to prepare")
+    if "://" in fv.data_dir:
+        return
+    from kerasbert.pretraining.sharded_data import read_prepared
+
+    try:
+        read_prepared(fv.data_dir)
+    except ValueError as err:
+        raise UsageError(f"--data_dir: {err} (--train_data)") from None
 
 
 def _check_corpus(value, flag):

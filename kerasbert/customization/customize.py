@@ -14,8 +14,12 @@ import time
 
 from kerasbert.customization.data_profile import profile_data
 from kerasbert.customization.recipe import choose_recipe
+from kerasbert.training.run_settings import RUN_OUTPUTS
 
 REPORT_FILE = "customization_report.md"
+ADAPTED_ENCODER_DIR, SEARCH_DIR = "adapted_encoder", "search"
+# What a customization writes into its output directory (with a training run's outputs).
+OUTPUTS = (REPORT_FILE, ADAPTED_ENCODER_DIR, SEARCH_DIR) + RUN_OUTPUTS
 DEFAULT_CANDIDATES = ("all_minilm_l6_v2",)
 
 
@@ -101,7 +105,7 @@ def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbo
     """Continue pretraining `model` on the user's text; returns the adapted encoder dir."""
     from kerasbert.pretraining.pretrain import pretrain
 
-    adapted = os.path.join(output_dir, "adapted_encoder")
+    adapted = os.path.join(output_dir, ADAPTED_ENCODER_DIR)
     pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
              epochs=100, batch_size=recipe.batch_size, learning_rate=5e-5, seed=seed,
              max_train_seconds=recipe.pretrain_seconds, verbose=verbose, encoding=encoding)
@@ -134,7 +138,7 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace
 
-    search_dir = os.path.join(output_dir, "search")
+    search_dir = os.path.join(output_dir, SEARCH_DIR)
     os.makedirs(search_dir, exist_ok=True)
     values = {"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}
     space_file = os.path.join(search_dir, "space.yaml")

@@ -46,7 +46,9 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
             (`lowercase`) is trained on the corpus and an encoder of `preset`'s
             shape, changed by `encoder_config` (bert_config keys), is initialised.
         train_data, eval_data: a corpus file, a glob or a directory of them
-            (local or gs://), read a document at a time.
+            (local or gs://), read a document at a time. train_data None reads
+            the finished preparation in `data_dir` without its corpus (its
+            vocabulary is stored with it; with `model`, the model's must be it).
         eval_data: held-out corpus; else the last `eval_fraction` of the
             documents (of each input shard).
         shard_size_mb, num_workers: the TFRecords are prepared per input shard
@@ -64,7 +66,6 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
         training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
     """
     from kerasbert.pretraining.masking import BertMasker
-    from kerasbert.pretraining.pretraining_data import prepare_pretraining_data
     from kerasbert.pretraining.pretraining_model import BertPretrainingModel, load_heads
     from kerasbert.pretraining.task import Evaluator, PretrainingTask
     from kerasbert.training.trainer import Trainer
@@ -75,24 +76,24 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
     run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
     log = print if verbose else (lambda *args, **kwargs: None)
     tf.io.gfile.makedirs(output_dir)
-    with strategy.scope():
-        encoder, tokenizer = _encoder_and_tokenizer(
-            model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
-            max_seq_length, eval_data, eval_fraction, dropout, encoding, log,
-            shard_size_mb=shard_size_mb, build_encoder=not prepare_only)
-    data_dir = data_dir or os.path.join(output_dir, DATA_DIR)
-    if beam_runner:
-        from kerasbert.pretraining.beam_pipeline import prepare_with_beam
-
-        data = prepare_with_beam(
-            data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
-            next_sentence, short_seq_prob, dupe_factor, config.seed, shard_size_mb, encoding,
-            overwrite, beam_runner, beam_options, log)
+    if train_data is None:  # data prepared earlier (perhaps elsewhere), read without its corpus
+        if not data_dir or prepare_only or beam_runner or eval_data:
+            raise ValueError("without train_data, give data_dir: a finished preparation to "
+                             "train on (it cannot be prepared, nor given eval_data, without "
+                             "its corpus)")
+        with strategy.scope():
+            encoder, tokenizer, data = _prepared(data_dir, model, preset, encoder_config,
+                                                 max_seq_length, next_sentence, dropout)
     else:
-        data = prepare_pretraining_data(
-            data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
-            next_sentence, short_seq_prob, dupe_factor, config.seed, shard_size_mb,
-            num_workers, encoding, overwrite, log)
+        with strategy.scope():
+            encoder, tokenizer = _encoder_and_tokenizer(
+                model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
+                max_seq_length, eval_data, eval_fraction, dropout, encoding, log,
+                shard_size_mb=shard_size_mb, build_encoder=not prepare_only)
+        data = _prepare(train_data, data_dir or os.path.join(output_dir, DATA_DIR), tokenizer,
+                        max_seq_length, eval_data, eval_fraction, next_sentence, short_seq_prob,
+                        dupe_factor, config.seed, shard_size_mb, num_workers, encoding,
+                        overwrite, beam_runner, beam_options, log)
     if prepare_only:
         return {"prepared_only": True, "train_files": data.train_files,
                 "eval_files": data.eval_files, "train_instances": data.num_train,
@@ -135,6 +136,59 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
                "masking": masker.config(), "next_sentence": next_sentence}
     _save(output_dir, pretraining_model, tokenizer, metrics)
     return metrics
+
+
+def _prepare(train_data, data_dir, tokenizer, max_seq_length, eval_data, eval_fraction,
+             next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers,
+             encoding, overwrite, beam_runner, beam_options, log):
+    """Prepare (or reuse, or resume) the TFRecords of `train_data` in `data_dir`:
+    in local processes, or an Apache Beam pipeline on `beam_runner`."""
+    if beam_runner:
+        from kerasbert.pretraining.beam_pipeline import prepare_with_beam
+
+        return prepare_with_beam(
+            data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
+            next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding,
+            overwrite, beam_runner, beam_options, log)
+    from kerasbert.pretraining.pretraining_data import prepare_pretraining_data
+
+    return prepare_pretraining_data(
+        data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
+        next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers, encoding,
+        overwrite, log)
+
+
+def _prepared(data_dir, model, preset, encoder_config, max_seq_length, next_sentence, dropout):
+    """(encoder, tokenizer, PreparedData) for a finished preparation in
+    `data_dir` read without its corpus: `model`'s encoder and tokenizer (whose
+    vocabulary must be the data's), or from scratch the vocabulary stored with
+    the data and a fresh encoder of `preset`'s shape. The data's sequence
+    length and next-sentence setting must be the run's."""
+    from kerasbert.pretraining.sharded_data import read_prepared, tokenizer_config
+    from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+
+    data, settings = read_prepared(data_dir)
+    for name, value in (("max_seq_length", max_seq_length), ("next_sentence", next_sentence)):
+        if settings[name] != value:
+            raise ValueError(f"{data_dir} was prepared with {name}={json.dumps(settings[name])}"
+                             f", not {json.dumps(value)}: pretrain with its setting")
+    if model:
+        from kerasbert.training.fine_tune import load_encoder_and_tokenizer
+
+        encoder, tokenizer = load_encoder_and_tokenizer(model, max_seq_length, dropout)
+    else:
+        try:
+            tokenizer = BertTokenizer.from_preset(data_dir, sequence_length=max_seq_length)
+        except (OSError, ValueError, tf.errors.NotFoundError):
+            raise ValueError(f"{data_dir} has no vocab.txt beside its data (prepared by an "
+                             "older kerasbert): give the corpus again to prepare it") from None
+        encoder = _scratch_encoder(preset, encoder_config, tokenizer.vocabulary_size,
+                                   max_seq_length, dropout)
+    if (tokenizer_config(tokenizer)["hash"], tokenizer.lowercase) != (
+            settings["vocabulary"], settings["lowercase"]):
+        raise ValueError(f"{data_dir} was tokenized with another vocabulary or casing than "
+                         f"{model}'s: prepare the corpus with this model")
+    return encoder, tokenizer, data
 
 
 def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config, vocab_size,

@@ -25,7 +25,9 @@ small marker (`{split}-0000k-of-0000n.json`, instance counts) says the shard
 is done; `pretraining_data.json` records the settings (vocabulary hash,
 casing, max_seq_length, next-sentence and short-sequence settings, dupe
 factor, seed, shard size, the input files with their sizes and modification
-times). A run with the same settings skips finished shards (an interrupted
+times), and the vocabulary is written beside it (`vocab.txt`,
+`tokenizer_config.json`): a finished preparation is read without its corpus
+(`read_prepared`). A run with the same settings skips finished shards (an interrupted
 preparation resumes), a run with other settings refuses with one line unless
 `overwrite`. Masking is not part of the data: records hold unmasked tokens
 and masks are drawn when they are read, so masking settings may change
@@ -47,6 +49,7 @@ from typing import List, Tuple
 from kerasbert.paths import is_remote
 
 SETTINGS_FILE = "pretraining_data.json"
+VOCAB_FILE, TOKENIZER_FILE = "vocab.txt", "tokenizer_config.json"  # the data's tokenizer
 FORMAT_VERSION = 2
 SEED_STRIDE = 1_000_003
 DEFAULT_SHARD_SIZE_MB = 8.0
@@ -499,10 +502,45 @@ def finish(plan, log=print):
         num_eval += counts.get("eval", 0)
     record = {"settings": plan.settings, "complete": True, "train_files": train_files,
               "eval_files": eval_files, "num_train": num_train, "num_eval": num_eval}
+    _write_tokenizer(plan.directory, plan.tokenizer_config)
     _write_text(os.path.join(plan.directory, SETTINGS_FILE), json.dumps(record, indent=2))
     log(f"prepared {num_train} train and {num_eval} held-out instances in "
         f"{len(train_files)} + {len(eval_files)} shard file(s) in {plan.directory}")
     return PreparedData(train_files, eval_files, num_train, num_eval)
+
+
+def _write_tokenizer(directory, config):
+    """The vocabulary and casing the data was tokenized with, beside it (as
+    `BertTokenizer.save_to_dir` writes them), so that a later run can read the
+    data without its corpus."""
+    _write_text(os.path.join(directory, VOCAB_FILE), "\n".join(config["vocabulary"]) + "\n")
+    _write_text(os.path.join(directory, TOKENIZER_FILE), json.dumps({
+        "do_lower_case": config["lowercase"], "strip_accents": config["strip_accents"],
+        "tokenize_chinese_chars": config["tokenize_chinese_chars"],
+        "tokenizer_class": "BertTokenizer"}, indent=2))
+
+
+def read_prepared(directory):
+    """The finished preparation recorded in `directory`, read without its
+    corpus: (PreparedData, its settings). A one-line ValueError when there is
+    none, it is unfinished, or one of its files is missing."""
+    import tensorflow as tf
+
+    record = _read_json(os.path.join(str(directory), SETTINGS_FILE))
+    if record is None:
+        raise ValueError(f"{directory} holds no prepared pretraining data ({SETTINGS_FILE}): "
+                         "give the corpus to prepare it")
+    if not record.get("complete"):
+        raise ValueError(f"{directory} holds an unfinished preparation: run again with its "
+                         "corpus to finish it")
+    missing = [f for f in record["train_files"] + record["eval_files"]
+               if not tf.io.gfile.exists(f)]
+    if missing:
+        raise ValueError(f"{directory}: {missing[0]} is missing ({len(missing)} of the prepared "
+                         "files): prepare again with the corpus and --overwrite")
+    data = PreparedData(record["train_files"], record["eval_files"], record["num_train"],
+                        record["num_eval"])
+    return data, record["settings"]
 
 
 def prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data=None,
@@ -551,7 +589,8 @@ def _remove_data(directory):
     """Remove what a preparation writes into `directory` (and nothing else)."""
     import tensorflow as tf
 
-    for pattern in ("*.tfrecord", "*-of-*.json", "*.partial-*", SETTINGS_FILE):
+    for pattern in ("*.tfrecord", "*-of-*.json", "*.partial-*", SETTINGS_FILE, VOCAB_FILE,
+                    TOKENIZER_FILE):
         for path in tf.io.gfile.glob(os.path.join(directory, pattern)):
             tf.io.gfile.remove(path)
 

@@ -4,6 +4,9 @@
     predictor = Predictor.from_directory("runs/sentiment")
     predictor.predict({"text": ["a gripping film", "dull"]})
     export_saved_model("runs/sentiment", "exported/sentiment")
+    # a Keras task model in memory (kerasbert.BertClassifier, ...), the same way:
+    Predictor.from_model(model).predict({"text": ["a gripping film"]})
+    export_task_model(model, "exported/sentiment")
 
 Each kind of task meets raw inputs through a `TaskIO` (`task_io.py`): text
 tasks in `text_io.py`, NER in `tagging_io.py`, QA in `qa_io.py`. A new task
@@ -19,6 +22,7 @@ _LAZY = {
     "Predictor": "kerasbert.serving.predictor",
     "ServingModel": "kerasbert.serving.serving_model",
     "export_saved_model": "kerasbert.serving.serving_model",
+    "export_task_model": "kerasbert.serving.serving_model",
     "TaskIO": "kerasbert.serving.task_io",
     "get_task_io": "kerasbert.serving.task_io",
     "register_task_io": "kerasbert.serving.task_io",

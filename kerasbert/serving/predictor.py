@@ -36,6 +36,21 @@ class Predictor:
         check_label_vocabulary(directory, task)
         return cls(model, task, tokenizer, info)
 
+    @classmethod
+    def from_model(cls, model, text_pair=False):
+        """Serve a Keras task model in memory (`kerasbert.BertClassifier`, ...,
+        with its preprocessor) as `from_directory` serves its preset;
+        `text_pair`: it reads sentence pairs."""
+        from kerasbert.tasks.model_directory import task_info
+
+        preprocessor = getattr(model, "preprocessor", None)
+        if preprocessor is None:
+            raise ValueError("serving a model needs its preprocessor (its tokenizer): build it "
+                             "with one, or from_preset")
+        task = model.task_spec()
+        return cls(model, task, preprocessor.tokenizer,
+                   task_info(model, task, preprocessor.sequence_length, text_pair))
+
     @property
     def input_names(self):
         """The raw inputs a row has, e.g. ("text",) or ("text", "text_pair")."""

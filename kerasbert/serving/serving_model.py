@@ -1,6 +1,7 @@
 """The SavedModel of a fine-tuned model: raw strings in, labels and scores out.
 
-    export_saved_model("runs/sentiment", "exported/sentiment")
+    export_saved_model("runs/sentiment", "exported/sentiment")   # a model directory
+    export_task_model(model, "exported/sentiment")                # a Keras task model
 
     # anywhere, with only TensorFlow and tensorflow-text installed:
     import tensorflow as tf, tensorflow_text  # noqa: registers the tokenizer ops
@@ -75,14 +76,38 @@ def export_saved_model(model_dir, export_dir, predictor=None):
     """
     from kerasbert.serving.predictor import Predictor
 
-    predictor = predictor or Predictor.from_directory(model_dir)
+    return _save(predictor or Predictor.from_directory(model_dir), export_dir)
+
+
+def export_task_model(model, export_dir, text_pair=False):
+    """Write the SavedModel of a Keras task model in memory (with its
+    preprocessor) to `export_dir`: the same signatures as `kerasbert.export`
+    writes for a model directory, raw strings in.
+
+        model = kerasbert.BertClassifier.from_preset("all_minilm_l6_v2", num_classes=2)
+        model.compile()
+        model.fit(texts, labels)
+        export_task_model(model, "exported/sentiment")
+
+    `text_pair`: the model reads sentence pairs (a `text_pair` input).
+    Returns the `ServingModel` that was saved.
+    """
+    from kerasbert.serving.predictor import Predictor
+
+    return _save(Predictor.from_model(model, text_pair), export_dir)
+
+
+def _save(predictor, export_dir):
+    """The predictor's model and task IO as a SavedModel, with its task config
+    in `assets.extra/`."""
+    import json
+
     module = ServingModel(predictor.model, predictor.io)
     tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
     extra = os.path.join(str(export_dir), "assets.extra")
     tf.io.gfile.makedirs(extra)
-    source = os.path.join(str(model_dir), TASK_FILE)
-    if tf.io.gfile.exists(source):
-        tf.io.gfile.copy(source, os.path.join(extra, TASK_FILE), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(extra, TASK_FILE), "w") as f:
+        json.dump(predictor.info, f, indent=2)
     return module
 
 

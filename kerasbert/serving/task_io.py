@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 _REGISTRY = {}  # task name -> TaskIO class given by register_task_io
+PREDICT_CHUNK_ROWS = 10_000  # rows of a file held at once when predicting it
 
 
 @dataclasses.dataclass
@@ -91,19 +92,39 @@ class TaskIO:
 
     def read_inputs(self, path, columns, encoding="utf-8"):
         """`{input name: [str]}` from a CSV / TSV / JSONL file (unlabelled)."""
-        from kerasbert.training.inputs import read_text_examples
-
-        if len(self.input_names) > 1 and columns.text_pair is None:
-            raise ValueError(f"this {self.task.name} model reads "
-                             f"{' and '.join(self.input_names)}: give --text_pair_column")
-        examples = read_text_examples(path, None, columns.text, None,
-                                      columns.text_pair if len(self.input_names) > 1 else None,
-                                      encoding=encoding, labelled=False,
-                                      header=columns.header)
-        texts = {self.input_names[0]: [e.text for e in examples]}
-        if len(self.input_names) > 1:
-            texts[self.input_names[1]] = [e.text_pair for e in examples]
+        texts = {name: [] for name in self.input_names}
+        for chunk in self.iter_inputs(path, columns, encoding):
+            for name in texts:
+                texts[name].extend(chunk[name])
         return texts
+
+    def iter_inputs(self, path, columns, encoding="utf-8", rows=PREDICT_CHUNK_ROWS):
+        """`read_inputs`'s rows, `rows` at a time, as `{input name: [str]}`
+        chunks in file order, reading the file a record at a time (a file
+        larger than memory can be predicted chunk by chunk). A file without
+        rows is a DataError ("no examples"), as `read_inputs`."""
+        from kerasbert.data.errors import DataError
+        from kerasbert.training.inputs import text_source
+
+        names = self.input_names
+        if len(names) > 1 and columns.text_pair is None:
+            raise ValueError(f"this {self.task.name} model reads "
+                             f"{' and '.join(names)}: give --text_pair_column")
+        source = text_source(path, None, columns.text, None,
+                             columns.text_pair if len(names) > 1 else None,
+                             encoding=encoding, labelled=False, header=columns.header)
+        chunk, empty = {name: [] for name in names}, True
+        for example in source.examples():
+            chunk[names[0]].append(example.text)
+            if len(names) > 1:
+                chunk[names[1]].append(example.text_pair)
+            if len(chunk[names[0]]) == rows:
+                yield chunk
+                chunk, empty = {name: [] for name in names}, False
+        if chunk[names[0]]:
+            yield chunk
+        elif empty:
+            raise DataError(path, "no examples")
 
     # -- in graph --------------------------------------------------------------------------
 

@@ -81,9 +81,12 @@ class BertClassifier(BertTask):
     @classmethod
     def from_parts(cls, encoder, tokenizer, num_outputs, labels=None, pooling="cls",
                    task_name="classification", **settings):
-        """The model of a saved model directory's parts."""
+        """The model of a saved model directory's parts (multi-label when the
+        task `task_name` reads label lists: its `label_type`)."""
+        from kerasbert.tasks.registry import task_attribute
+
         return cls(encoder, num_outputs, BertPreprocessor(tokenizer),
-                   multi_label=task_name == "multilabel",
+                   multi_label=task_attribute(task_name, "label_type") == "multi_label",
                    labels=labels, pooling=pooling)
 
     def task_config(self):

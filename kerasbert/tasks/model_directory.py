@@ -43,13 +43,21 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     arrays = {"kernel": np.asarray(head.kernel.numpy()), "bias": np.asarray(head.bias.numpy())}
     with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "wb") as f:
         f.write(save(arrays))
-    meta = {**task.config(), "max_seq_length": max_seq_length, "text_pair": text_pair,
-            "head": model.head, "pooling": model.pooling, "num_outputs": model.num_outputs}
+    meta = task_info(model, task, max_seq_length, text_pair)
     with tf.io.gfile.GFile(os.path.join(directory, TASK_FILE), "w") as f:
         json.dump(meta, f, indent=2)
     keras_model = _as_keras_task(model, tokenizer, meta)
+    keras_path = os.path.join(directory, KERAS_FILE)
     if keras_model is not None:
-        keras_model.save(os.path.join(directory, KERAS_FILE))
+        keras_model.save(keras_path)
+    elif tf.io.gfile.exists(keras_path):
+        tf.io.gfile.remove(keras_path)  # an earlier model's: it is not this one
+
+
+def task_info(model, task, max_seq_length, text_pair):
+    """What `kerasbert_task.json` holds for `model` (a task model) of `task`."""
+    return {**task.config(), "max_seq_length": max_seq_length, "text_pair": text_pair,
+            "head": model.head, "pooling": model.pooling, "num_outputs": model.num_outputs}
 
 
 def read_task_config(directory):

@@ -20,7 +20,7 @@ SETTINGS_FILE = "run_settings.json"
 RUN_OUTPUTS = ("checkpoints", "history.json", "best.weights.h5", "logs", "workers",
                "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
                "adapter.safetensors", "metrics.json", "metrics_report.txt",
-               "confusion_matrix.png", "eval", SETTINGS_FILE)
+               "confusion_matrix.png", "eval", "model.keras", SETTINGS_FILE)
 
 
 def _gfile():
@@ -79,21 +79,32 @@ def _shown(value):
     return json.dumps(value) if value is None or isinstance(value, (bool, list)) else value
 
 
+def existing_outputs(output_dir, names=RUN_OUTPUTS):
+    """Which of `names` (a run's outputs by default) `output_dir` holds."""
+    return [name for name in names if _exists(os.path.join(output_dir, name))]
+
+
+def remove_outputs(output_dir, names=RUN_OUTPUTS):
+    """Remove `names` (a run's outputs by default) from `output_dir`, and
+    nothing else."""
+    for name in names:
+        path = os.path.join(output_dir, name)
+        if is_remote(path):
+            if _gfile().isdir(path):
+                _gfile().rmtree(path)
+            elif _gfile().exists(path):
+                _gfile().remove(path)
+        elif os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
 def start_run(output_dir, settings, overwrite=False):
     """Remove the outputs of the run in `output_dir` when `overwrite`, and record
     `settings` there (atomically: every worker of a job writes the same)."""
     if overwrite:
-        for name in RUN_OUTPUTS:
-            path = os.path.join(output_dir, name)
-            if is_remote(path):
-                if _gfile().isdir(path):
-                    _gfile().rmtree(path)
-                elif _gfile().exists(path):
-                    _gfile().remove(path)
-            elif os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
+        remove_outputs(output_dir)
     text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
     path = os.path.join(output_dir, SETTINGS_FILE)
     if is_remote(output_dir):
