@@ -246,7 +246,7 @@ TAGS = [[1, 0, 0, 2], [1, 0, 2, 0, 0], [0, 1, 0, 2]] * 4
 def test_a_keras_model_in_memory_serves_and_exports_raw_strings(fitted, tmp_path):
     # No model directory: the fitted Keras model itself is served and exported,
     # and gives what its preset directory gives through kerasbert.export.
-    from kerasbert.serving import Predictor, export_saved_model, export_task_model
+    from kerasbert.serving import Predictor, export_saved_model
     from kerasbert.tasks.classification import softmax
 
     model, _ = fitted
@@ -256,12 +256,13 @@ def test_a_keras_model_in_memory_serves_and_exports_raw_strings(fitted, tmp_path
         ["negative", "positive"][i] for i in probabilities.argmax(-1)]
     np.testing.assert_allclose([r["probabilities"]["positive"] for r in records],
                                probabilities[:, 1], atol=1e-5)
-    export_task_model(model, tmp_path / "exported")
+    model.export(tmp_path / "exported")  # Keras' call: raw strings in, as below
     model.save_to_preset(tmp_path / "preset")
     export_saved_model(tmp_path / "preset", tmp_path / "from_preset")
     outputs = []
     for name in ("exported", "from_preset"):
-        serve = tf.saved_model.load(str(tmp_path / name)).signatures["serving_default"]
+        loaded = tf.saved_model.load(str(tmp_path / name))
+        serve = loaded.signatures["serving_default"]
         outputs.append({k: v.numpy() for k, v in serve(text=tf.constant(TEXTS)).items()})
         np.testing.assert_allclose(outputs[-1]["probabilities"], probabilities, atol=1e-5)
         assert [x.decode() for x in outputs[-1]["labels"]] == [r["label"] for r in records]
@@ -269,8 +270,16 @@ def test_a_keras_model_in_memory_serves_and_exports_raw_strings(fitted, tmp_path
     assert json.loads((tmp_path / "exported" / "assets.extra" / "kerasbert_task.json")
                       .read_text()) == json.loads(
         (tmp_path / "preset" / "kerasbert_task.json").read_text())
+    bare = kerasbert.BertClassifier(model.encoder, num_classes=2)
     with pytest.raises(ValueError, match="needs its preprocessor"):
-        Predictor.from_model(kerasbert.BertClassifier(model.encoder, num_classes=2))
+        Predictor.from_model(bare)
+    # Without a preprocessor, export is Keras' own: the encoder's features in.
+    bare.export(tmp_path / "features")
+    features = model.preprocessor.tokenizer(TEXTS[:2])
+    loaded = tf.saved_model.load(str(tmp_path / "features"))  # kept: it owns the variables
+    served = loaded.serve({k: tf.cast(v, tf.int32) for k, v in features.items()})
+    np.testing.assert_allclose(served.numpy(), bare.predict(
+        {k: v.numpy() for k, v in features.items()}, verbose=0), atol=1e-5)
 
 
 def test_token_classifier_words_in_word_logits_out(tmp_path):
@@ -310,7 +319,8 @@ def test_token_classifier_words_in_word_logits_out(tmp_path):
     predictor = Predictor.from_model(model)
     records = predictor.predict({"text": [" ".join(w) for w in sentences]})
     exported = export_task_model(model, tmp_path / "ner_savedmodel")
-    serve = tf.saved_model.load(str(tmp_path / "ner_savedmodel")).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(tmp_path / "ner_savedmodel"))
+    serve = loaded.signatures["serving_default"]
     outputs = {k: v.numpy() for k, v in serve(text=tf.constant(
         [" ".join(w) for w in sentences])).items()}
     assert list(exported.input_names) == ["text"]

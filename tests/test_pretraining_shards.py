@@ -257,6 +257,12 @@ def test_cli_prepare_only_stops_there_and_other_settings_are_a_one_line_error(
         prepared["train_instances"], prepared["eval_instances"])
     assert (trained / "vocab.txt").read_text() == (out / "vocab.txt").read_text()
     assert stamps == {f: os.stat(f).st_mtime_ns for f in stamps}
+    # Continued from a model whose vocabulary is the data's (the encoder just written).
+    common = [f"--data_dir={data_dir}", f"--max_seq_length={SEQ}", "--batch_size=16",
+              "--max_steps=1", "--max_eval_examples=16", "--verbose=0"]
+    continued = main(["kerasbert.pretrain", f"--model={trained}",
+                      f"--output_dir={tmp_path / 'continued'}", *common])
+    assert continued["steps"] == 1 and not continued["from_scratch"]
     # What cannot work without the corpus is one line, exit code 2.
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -267,6 +273,9 @@ def test_cli_prepare_only_stops_there_and_other_settings_are_a_one_line_error(
              "--prepare_only needs --train_data"),
             ([a.replace(str(data_dir), str(empty)) for a in later],
              f"--data_dir: {empty} holds no prepared pretraining data"),
+            (["kerasbert.pretrain", "--model=all_minilm_l6_v2", f"--output_dir={empty}",
+              *common], "was tokenized with another vocabulary or casing than "
+                        "all_minilm_l6_v2's"),
             (["kerasbert.pretrain", f"--output_dir={trained}"], "--train_data is required")]:
         capsys.readouterr()
         with pytest.raises(SystemExit) as exited:

@@ -88,6 +88,7 @@ def test_every_readme_command_runs(tmp_path):
     assert (tmp_path / "runs" / "auto" / "customization_report.md").exists()
     assert (tmp_path / "runs" / "lora" / "adapter.safetensors").exists()
     assert (tmp_path / "runs" / "lora_savedmodel" / "saved_model.pb").exists()
+    assert (tmp_path / "runs" / "keras_sentiment_savedmodel" / "saved_model.pb").exists()
 
 
 @pytest.mark.parametrize("path", ["colab", "launch", "bench/RESULTS.md"])

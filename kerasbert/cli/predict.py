@@ -162,15 +162,14 @@ def main(argv=None):
     else:
         predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names
-    if fv.input_file and not fv.adapter_bank:
-        # A file is read, predicted and written a chunk of rows at a time.
+    if fv.input_file:
+        # A file is read, predicted and written a chunk of rows at a time (for
+        # an adapter bank, whole: its users' column is read beside it).
         columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
                           fv.header)
-        chunks = predictor.io.iter_inputs(fv.input_file, columns, fv.encoding)
-    elif fv.input_file:
-        columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
-                          fv.header)
-        chunks = [predictor.io.read_inputs(fv.input_file, columns, fv.encoding)]
+        chunks = ([predictor.io.read_inputs(fv.input_file, columns, fv.encoding)]
+                  if fv.adapter_bank else
+                  predictor.io.iter_inputs(fv.input_file, columns, fv.encoding))
     else:
         chunks = [dict(zip(names, (texts, fv.text_pair)))]
 

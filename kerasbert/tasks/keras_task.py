@@ -31,6 +31,8 @@ from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
 DEFAULT_BATCH_SIZE = 32
+# What `export` calls for a SavedModel of raw strings in (the serving layer's).
+RAW_TEXT_EXPORT = "kerasbert.serving.serving_model:export_task_model"
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")
@@ -331,6 +333,22 @@ class BertTask(TaskMixin, BertTaskModel):
             raise ValueError("a preset needs the model's preprocessor (its tokenizer)")
         save_model_directory(directory, self, self.task_spec(), self.preprocessor.tokenizer,
                              self.preprocessor.sequence_length, text_pair)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
+               text_pair=False, **kwargs):
+        """A SavedModel that takes raw strings: `kerasbert.export`'s
+        signatures (the task's 1-D string inputs in; labels, scores, tags or
+        spans out; `text_pair`: the model reads sentence pairs). Without a
+        preprocessor, with an `input_signature` or another `format`: Keras'
+        own export (the encoder's features in)."""
+        if self.preprocessor is None or input_signature is not None or (
+                format != "tf_saved_model"):
+            return super().export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
+        from kerasbert.tasks.registry import load_declared
+
+        # Named, not imported: the serving layer builds it (as a Task names its task_io).
+        load_declared(RAW_TEXT_EXPORT)(self, filepath, text_pair=text_pair)
 
 
 def _as_arrays(data):
