@@ -150,7 +150,7 @@ def main():
     models = {}
     for user, directory in users.items():
         predictor = Predictor.from_directory(directory)
-        models[user] = (predictor, predictor.io.logits_function(predictor.model))
+        models[user] = (predictor, predictor.io.signature.logits_function(predictor.model))
     loaded = time.perf_counter() - start
     for user in users:  # trace each user's function once
         models[user][1](tf.constant(work[0][0][:2]))

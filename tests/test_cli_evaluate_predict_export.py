@@ -374,13 +374,13 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
 
 
 def _serving_outputs_in_graph(predictor, inputs):
-    """Records of the TaskIO's compiled `serving_outputs` on the logits that
+    """Records of the signature's compiled `serving_outputs` on the logits that
     `predict` computes for the same batch (the tokenization and model are
     one code path; the SavedModel tests run the whole ServingModel)."""
     import tensorflow as tf
 
     io = predictor.io
-    logits, extras = io.logits_function(predictor.model)(
+    logits, extras = io.signature.logits_function(predictor.model)(
         *[tf.constant(inputs[n], tf.string) for n in io.input_names])
     outputs = tf.function(io.serving_outputs, autograph=False)(logits, extras)
     return io.decode_outputs({k: v.numpy() for k, v in outputs.items()})
@@ -580,7 +580,7 @@ def test_entity_chunking_in_graph_follows_conlleval_rules():
     import tensorflow as tf
 
     from kerasbert.metrics.sequence_labeling import entity_spans
-    from kerasbert.serving.tagging_io import _entities
+    from kerasbert.tasks.token_classification import _entities
 
     rng = np.random.default_rng(0)
     vocabulary = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "E-LOC", "S-MISC", "I-MISC", "."]

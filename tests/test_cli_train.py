@@ -151,18 +151,17 @@ def test_every_program_that_reads_files_takes_the_reader_flags(program):
 
 def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
     from kerasbert.data.errors import DataError
-    from kerasbert.serving.task_io import Columns
-    from kerasbert.serving.text_io import ClassificationIO
+    from kerasbert.serving.task_io import Columns, TaskIO
     from kerasbert.tasks import get_task
+    from kerasbert.training.text_data import labelled_examples
 
     path = tmp_path / "rows.tsv"
     path.write_text("review\tverdict\nA calm film.\tcalm\nA loud one.\tloud\n", encoding="utf-8")
-    io = ClassificationIO(get_task("classification", ["calm", "loud"]), None,
-                          {"task": "classification"})
+    io = TaskIO(get_task("classification", ["calm", "loud"]), None, {"task": "classification"})
     inputs = io.read_inputs(str(path), Columns(0, None, None, "yes"))
     assert inputs == {"text": ["A calm film.", "A loud one."]}
     assert len(io.read_inputs(str(path), Columns(0, None, None, "no"))["text"]) == 3
-    examples = io.labelled_examples(str(path), Columns(0, None, 1, "yes"))
+    examples = labelled_examples(io.signature, str(path), Columns(0, None, 1, "yes"))
     assert [e.label for e in examples] == ["calm", "loud"]
     # kerasbert.predict reads a file a chunk of rows at a time, in file order.
     many = tmp_path / "many.tsv"

@@ -7,7 +7,6 @@ environment beside this one."""
 import json
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

@@ -390,16 +390,32 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
     package.mkdir()
     (package / "sentence_length.py").write_text(textwrap.dedent('''
         import keras
-        from kerasbert.tasks.regression import BertRegressor, RegressionTask
+        import tensorflow as tf
+        from kerasbert.tasks.regression import BertRegressor, RegressionSignature, RegressionTask
         from kerasbert.tasks.registry import register_task
 
         @register_task("sentence_length", order=50)
         class SentenceLengthTask(RegressionTask):
             keras_model = "LengthRegressor"
+            signature = "kerasbert.tasks.sentence_length:LengthSignature"
+
+            def postprocess(self, logits):
+                return [{"score": float(x), "words": int(round(float(x)))} for x in logits[:, 0]]
 
         @keras.saving.register_keras_serializable(package="plugins")
         class LengthRegressor(BertRegressor):
             task_name = "sentence_length"
+
+        class LengthSignature(RegressionSignature):
+            """Its SavedModel also answers in whole words."""
+
+            def serving_outputs(self, logits, extras):
+                return {**super().serving_outputs(logits, extras),
+                        "words": tf.cast(tf.round(logits[:, 0]), tf.int32)}
+
+            def decode_outputs(self, outputs):
+                return [{"score": float(s), "words": int(w)}
+                        for s, w in zip(outputs["scores"], outputs["words"])]
     '''))
     import kerasbert.tasks as tasks
 
@@ -433,7 +449,7 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
 
 # The class attributes the rest of the package asks of a task (`Task`'s documented ones).
 TASK_ATTRIBUTES = ("label_type", "accepts_label_list", "reads_text_columns", "setting_names",
-                   "input_names", "stride_windows", "data_reader", "task_io", "search_space",
+                   "input_names", "stride_windows", "data_reader", "signature", "search_space",
                    "main_metric", "head")
 
 
@@ -450,9 +466,11 @@ def _assert_source_attributes_are_the_classes():
 
 def _train_predict_and_tune_a_plugin_task(tmp_path):
     """The plug-in task trains as `kerasbert.train` runs it, is served by
-    `Predictor`, and has the tuner's default space: from its module alone."""
+    `Predictor` and by its SavedModel through its own signature, and has the
+    tuner's default space: from its module alone."""
     from kerasbert.cli.tune import tunable_flags
     from kerasbert.serving.predictor import Predictor
+    from kerasbert.serving.serving_model import export_saved_model
     from kerasbert.training.config import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig, run_fine_tune
     from kerasbert.tuning.search_space import load_search_space
@@ -472,8 +490,17 @@ def _train_predict_and_tune_a_plugin_task(tmp_path):
     assert json.loads((out / "kerasbert_task.json").read_text())["task"] == "sentence_length"
     predictor = Predictor.from_directory(out)
     assert predictor.input_names == ("text",)
-    predictions = predictor.predict({"text": ["a short one", "i loved it"]})
-    assert [sorted(p) for p in predictions] == [["score"], ["score"]]
+    texts = ["a short one", "i loved it"]
+    predictions = predictor.predict({"text": texts})
+    assert [sorted(p) for p in predictions] == [["score", "words"], ["score", "words"]]
+    # Its own serving signature, from its module, is what the SavedModel serves.
+    export_saved_model(out, tmp_path / "export", predictor)
+    serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    served = predictor.io.decode_outputs(
+        {k: v.numpy() for k, v in serve(text=tf.constant(texts)).items()})
+    assert [p["words"] for p in served] == [p["words"] for p in predictions]
+    np.testing.assert_allclose([p["score"] for p in served],
+                               [p["score"] for p in predictions], rtol=1e-5, atol=1e-6)
     space = load_search_space(None, "sentence_length", tunable_flags())
     assert space.to_dict() == load_search_space(None, "regression", tunable_flags()).to_dict()
     assert set(space.to_dict()) >= {"learning_rate", "batch_size", "epochs"}

@@ -9,7 +9,7 @@ from kerasbert import BertTokenizer
 from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.data.qa_features import context_pieces, squad_features
 from kerasbert.data.squad import SquadExample, read_squad
-from kerasbert.serving.qa_io import QuestionAnsweringIO
+from kerasbert.tasks.question_answering import QuestionAnsweringSignature
 from kerasbert.tasks import get_task
 
 # Where normalisation changes a word's length (decomposed accents, "İ", controls
@@ -39,7 +39,7 @@ def test_serving_windows_equal_training_windows(examples, lowercase):
     task = get_task("qa", doc_stride=48, max_query_length=24)
     training = squad_features(examples, tokenizer, sequence_length=128,
                               doc_stride=task.doc_stride, max_query_length=task.max_query_length)
-    io = QuestionAnsweringIO(task, tokenizer, {})
+    io = QuestionAnsweringSignature(task, tokenizer, {})
     spec = tf.TensorSpec([None], tf.string)
     # In a graph, as the SavedModel runs it.
     serve = tf.function(lambda q, c: io.model_inputs({"question": q, "context": c}),
@@ -84,13 +84,15 @@ def test_serving_answers_equal_postprocess_on_the_same_logits(examples):
     logits = np.random.default_rng(0).normal(size=training.token_ids.shape + (2,))
     logits = logits.astype("float32")
     expected = task.postprocess(logits, training)
-    io = QuestionAnsweringIO(task, tokenizer, {})
+    io = QuestionAnsweringSignature(task, tokenizer, {})
     _, extras = io.model_inputs({"question": tf.constant([e.question for e in examples]),
                                  "context": tf.constant([e.context for e in examples])})
     outputs = io.decode_outputs({k: v.numpy() for k, v in io.serving_outputs(
         tf.constant(logits), extras).items()})
     assert [o["answer"] for o in outputs] == [r["answer"] for r in expected]
     assert any(r["answer"] for r in expected)
+    # The signature's Python records (numpy in, as the adapter bank calls it) are the graph's.
+    assert io.postprocess(logits, {k: v.numpy() for k, v in extras.items()}) == outputs
 
     def scores(records):
         return [np.nan if r["score"] is None else r["score"] for r in records]

@@ -8,9 +8,10 @@
     Predictor.from_model(model).predict({"text": ["a gripping film"]})
     export_task_model(model, "exported/sentiment")
 
-Each kind of task meets raw inputs through a `TaskIO` (`task_io.py`): text
-tasks in `text_io.py`, NER in `tagging_io.py`, QA in `qa_io.py`. A new task
-plugs in with `register_task_io(name, cls)`.
+A model meets raw inputs through a `TaskIO` (`task_io.py`): its task's
+serving signature (kept in the task's module, `Task.signature`) and its
+task's data reader (`Task.data_reader`), which scores labelled files.
+`register_task_io(name, cls)` gives a task another TaskIO.
 
 Names are imported lazily, so that the command-line programs check their flags
 before paying for a TensorFlow import.

@@ -9,7 +9,7 @@
 
 `serving_default` takes the users' single-model inputs (`text`, plus
 `text_pair` for pair models) and `user` (1-D string, one per row), and
-returns the single-model outputs (the same `TaskIO.serving_outputs`). A user
+returns the single-model outputs (the same signature's `serving_outputs`). A user
 id the bank does not hold fails the request with an error naming it.
 `metadata` adds `users` (the ids served) to the task and label names.
 See `kerasbert.adapters.bank_model` for the per-row LoRA computation.

@@ -1,94 +1,71 @@
-"""How a task meets raw inputs: the base of the per-task prediction, evaluation
-and serving code, and the registry that finds it by task name.
+"""How a model meets raw inputs and files: its task's serving signature
+joined with its task's data reader.
 
-A `TaskIO` turns a batch of raw strings into model features *in graph*
-(`model_inputs`), so that `Predictor.predict` and the exported SavedModel run
-the very same tokenization; predictions are then made by the Task itself
-(`Task.postprocess`, numpy) in Python, and by `serving_outputs` (TF ops) in
-the SavedModel. `decode_outputs` turns the SavedModel's tensors back into
-`postprocess`'s records, so the two can be compared.
+The signature (`Task.signature`, a `tasks.signature.TaskSignature` kept in
+the task's module) turns raw strings into features in the graph and logits
+into the task's outputs, for `Predictor.predict` and the exported
+SavedModel alike. The data reader (`Task.data_reader`, a
+`training.task_data.TaskData`) scores labelled files as training scores its
+dev set. A `TaskIO` holds both for one model, and reads the rows of a file
+to predict.
 
-A task names its TaskIO (`Task.task_io`, "module:Class"); a TaskIO can also be
-given to a task by name, `register_task_io("name", Cls)` (replacing the one it
-names).
+A task can also be given another TaskIO by name,
+`register_task_io("name", Cls)` (a TaskIO subclass, replacing the default).
 """
 
-import dataclasses
-from typing import Optional
-
-import numpy as np
-import tensorflow as tf
+from kerasbert.tasks.signature import check_inputs, trim_padding  # noqa: F401 (re-exported)
+from kerasbert.training.task_data import Columns, Evaluation  # noqa: F401 (re-exported)
 
 _REGISTRY = {}  # task name -> TaskIO class given by register_task_io
 PREDICT_CHUNK_ROWS = 10_000  # rows of a file held at once when predicting it
 
 
-@dataclasses.dataclass
-class Columns:
-    """Where inputs sit in a CSV / TSV / JSONL file: a header name or a
-    0-based index for each (None: not read), and whether a CSV / TSV file's
-    first row is a header ("auto", "yes", "no": see `read_delimited`)."""
-
-    text: object = "text"
-    text_pair: object = None
-    label: object = "label"
-    header: object = "auto"
-
-
-@dataclasses.dataclass
-class Evaluation:
-    """The result of `TaskIO.evaluate`.
-
-    Attributes:
-        metrics: `{name: value}` as the task's `compute_metrics` gives them.
-        num_examples: examples (sentences, questions) scored.
-        confusion: `[k, k]` counts (rows true, columns predicted) for
-            single-label classification, else None.
-        label_names: the names of the confusion matrix's rows.
-    """
-
-    metrics: dict
-    num_examples: int
-    confusion: Optional[np.ndarray] = None
-    label_names: Optional[list] = None
-
-
-def trim_padding(features, extra_sequences=None):
-    """Cut `[batch, seq]` features (and `extra_sequences`, a dict of more
-    `[batch, seq]` tensors) to the longest real sequence of the batch: less
-    work, and the same numbers as padding to `sequence_length` (padded keys
-    get zero attention)."""
-    length = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
-    length = tf.maximum(length, 1)
-    return ({k: v[:, :length] for k, v in features.items()},
-            {k: v[:, :length] for k, v in (extra_sequences or {}).items()})
-
-
 class TaskIO:
-    """Raw inputs in, predictions out, for one model directory.
-
-    Args:
-        task: the model's `kerasbert.tasks.Task` (labels, settings).
-        tokenizer: its BertTokenizer (`sequence_length` = the model's max_seq_length).
-        info: the model directory's task config (`kerasbert_task.json`).
-    """
+    """Raw inputs in, predictions out, and labelled files scored, for one
+    model; built of the model's task, tokenizer and task config as its
+    signature is (`tasks.signature.TaskSignature`)."""
 
     def __init__(self, task, tokenizer, info):
-        self.task, self.tokenizer, self.info = task, tokenizer, dict(info)
-        self._logits_functions = {}
+        from kerasbert.tasks.registry import load_declared
 
-    # -- inputs ----------------------------------------------------------------------------
+        if not task.signature:
+            raise ValueError(f"task {task.name!r} has no serving signature: name one "
+                             f"(Task.signature) or add a TaskIO with "
+                             f"kerasbert.serving.register_task_io")
+        self.task, self.tokenizer = task, tokenizer
+        self.signature = load_declared(task.signature)(task, tokenizer, info)
+        self.reader = load_declared(task.data_reader)
+
+    @property
+    def info(self):
+        return self.signature.info
 
     @property
     def input_names(self):
-        """Names of the 1-D string inputs, in signature order (by default as
-        `model_info.input_names` has them for the built-in tasks)."""
-        from kerasbert.serving.model_info import input_names
-
-        return input_names(self.info)
+        """Names of the 1-D string inputs, in signature order."""
+        return self.signature.input_names
 
     def input_signature(self):
-        return [tf.TensorSpec([None], tf.string, name=name) for name in self.input_names]
+        return self.signature.input_signature()
+
+    # -- the signature, in graph (ServingModel, the adapter bank) ----------------------------
+
+    def logits(self, model, inputs):
+        return self.signature.logits(model, inputs)
+
+    def serving_outputs(self, logits, extras):
+        return self.signature.serving_outputs(logits, extras)
+
+    def metadata(self):
+        return self.signature.metadata()
+
+    def postprocess(self, logits, extras):
+        return self.signature.postprocess(logits, extras)
+
+    def decode_outputs(self, outputs):
+        return self.signature.decode_outputs(outputs)
+
+    # -- rows of a file ------------------------------------------------------------------------
 
     def read_inputs(self, path, columns, encoding="utf-8"):
         """`{input name: [str]}` from a CSV / TSV / JSONL file (unlabelled)."""
@@ -126,112 +103,41 @@ class TaskIO:
         elif empty:
             raise DataError(path, "no examples")
 
-    # -- in graph --------------------------------------------------------------------------
+    # -- predictions and scores ----------------------------------------------------------------
 
-    def model_inputs(self, inputs):
-        """(features, extras) of a batch: `features` the model's int32
-        `[batch, seq]` dict, `extras` a dict of whatever `postprocess` needs
-        besides the logits (`[batch, seq]` entries are trimmed with the features)."""
-        raise NotImplementedError
-
-    # `[batch, seq]` extras cut with the features; `trim = False` keeps every
-    # batch at `sequence_length` (when postprocessing looks at every position).
-    sequence_extras = ()
-    trim = True
-
-    def logits(self, model, inputs):
-        """(float32 logits, extras) of a batch of raw strings `{name: [batch]}`."""
-        features, extras = self.model_inputs(inputs)
-        if self.trim:
-            sequences = {k: v for k, v in extras.items() if k in self.sequence_extras}
-            features, sequences = trim_padding(features, sequences)
-            extras = {**extras, **sequences}
-        return model(features, training=False), extras
-
-    def serving_outputs(self, logits, extras):
-        """The SavedModel's output tensors (TF ops only)."""
-        raise NotImplementedError
-
-    def metadata(self):
-        """Constant outputs of the SavedModel's `metadata` signature."""
-        return {"task": tf.constant(self.task.name),
-                "label_names": tf.constant(list(self.task.labels or []), tf.string)}
-
-    # -- in Python -------------------------------------------------------------------------
-
-    def postprocess(self, logits, extras):
-        """Prediction records of one batch (numpy in), from `Task.postprocess`."""
-        raise NotImplementedError
-
-    def decode_outputs(self, outputs):
-        """The SavedModel's outputs of one batch (numpy) as `postprocess` records."""
-        raise NotImplementedError
-
-    supports_windows = False  # `predict_windows` / `evaluate_windows` for long texts
-
-    def logits_function(self, model):
-        """The compiled `logits` of `model`: positional 1-D string tensors (in
-        `input_names` order) -> (logits, extras); traced once per model."""
-        functions = self._logits_functions
-        if id(model) not in functions:  # the model is kept, so its id stays its own
-            functions[id(model)] = (model, tf.function(
-                lambda *args: self.logits(model, dict(zip(self.input_names, args))),
-                input_signature=self.input_signature(), autograph=False))
-        return functions[id(model)][1]
+    @property
+    def supports_windows(self):
+        """Whether long texts may be predicted over windows (`Task.stride_windows`)."""
+        return bool(self.task.stride_windows)
 
     def predict(self, model, inputs, batch_size=32):
-        """Prediction records, one per input row.
+        """Prediction records, one per row of `inputs` (`{input name: [str]}`)."""
+        return self.reader.predict_rows(self.signature, model, inputs, batch_size)
 
-        Args:
-            model: the task model.
-            inputs: `{input name: list of str}`, equally long.
-            batch_size: rows per model call.
-        """
-        fn = self.logits_function(model)
-        count = check_inputs(inputs, self.input_names)
-        records = []
-        for start in range(0, count, batch_size):
-            batch = [tf.constant(inputs[name][start:start + batch_size], tf.string)
-                     for name in self.input_names]
-            logits, extras = fn(*batch)
-            records.extend(self.postprocess(logits.numpy(),
-                                            tf.nest.map_structure(lambda t: t.numpy(), extras)))
-        return records
+    def predict_windows(self, model, inputs, stride, batch_size=32):
+        """Prediction records of texts longer than the model's sequence."""
+        return self.reader.predict_windows(self.signature, model, inputs, stride, batch_size)
 
     def evaluate(self, model, path, columns, batch_size=32, encoding="utf-8", data_dir=None):
         """An `Evaluation` of `model` on a labelled file (`data_dir`: where a
         `tfds:NAME` source's local data is)."""
-        raise NotImplementedError
+        return self.reader.evaluate_file(self.signature, model, path, columns, batch_size,
+                                         encoding, data_dir)
 
-
-def check_inputs(inputs, names):
-    """The row count of `inputs` (`{name: list}`), after checking it has every
-    input of `names`, all of one length."""
-    missing = [n for n in names if n not in inputs]
-    if missing:
-        raise ValueError(f"missing input {missing[0]!r}: this model reads {', '.join(names)}")
-    counts = {n: len(inputs[n]) for n in names}
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"inputs differ in length: {counts}")
-    return counts[names[0]]
+    def evaluate_windows(self, model, path, columns, stride, batch_size=32, encoding="utf-8",
+                         data_dir=None):
+        """`evaluate` with each long text's prediction taken over its windows."""
+        return self.reader.evaluate_windows(self.signature, model, path, columns, stride,
+                                            batch_size, encoding, data_dir)
 
 
 def register_task_io(task_name, cls):
     """Make `cls` (a TaskIO subclass) the inputs / outputs of task `task_name`
-    (in place of the one its Task names, `Task.task_io`)."""
+    (in place of the default one)."""
     _REGISTRY[task_name] = cls
 
 
 def get_task_io(task, tokenizer, info):
-    """The TaskIO of `task`: one registered for `task.name`, else the one its
-    Task names (`Task.task_io`)."""
-    cls = _REGISTRY.get(task.name)
-    if cls is None and getattr(task, "task_io", None):
-        from kerasbert.tasks.registry import load_declared
-
-        cls = load_declared(task.task_io)
-    if cls is None:
-        raise ValueError(f"task {task.name!r} has no prediction / serving support yet; "
-                         f"name its TaskIO (Task.task_io) or add one with "
-                         f"kerasbert.serving.register_task_io")
-    return cls(task, tokenizer, info)
+    """The TaskIO of `task`: one registered for `task.name`, else the default
+    (its signature and its data reader)."""
+    return _REGISTRY.get(task.name, TaskIO)(task, tokenizer, info)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from kerasbert.metrics import classification_metrics
 from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
 from kerasbert.tasks.registry import register_task
+from kerasbert.tasks.signature import TextSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -27,7 +28,7 @@ class ClassificationTask(Task):
     label_type = "categorical"
     accepts_label_list = True
     stride_windows = True
-    task_io = "kerasbert.serving.text_io:ClassificationIO"
+    signature = "kerasbert.tasks.classification:ClassificationSignature"
 
     def loss(self, labels, logits):
         valid = labels >= 0
@@ -44,6 +45,32 @@ class ClassificationTask(Task):
         return [{"label": self.labels[i], "score": float(p[i]),
                  "probabilities": {name: float(x) for name, x in zip(self.labels, p)}}
                 for i, p in zip(probs.argmax(-1), probs)]
+
+    def confusion(self, logits, labels):
+        from kerasbert.metrics import confusion_matrix
+
+        keep = labels >= 0
+        matrix = confusion_matrix(labels[keep], logits[keep].argmax(-1), len(self.labels))
+        return matrix, list(self.labels)
+
+
+class ClassificationSignature(TextSignature):
+    """Outputs `labels` string `[batch]`, `scores` `[batch]` (the label's
+    probability) and `probabilities` `[batch, num_labels]` (in the order of
+    the `metadata` signature's `label_names`)."""
+
+    def serving_outputs(self, logits, extras):
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        ids = tf.argmax(probabilities, axis=-1)
+        return {"labels": tf.gather(tf.constant(self.task.labels), ids),
+                "scores": tf.reduce_max(probabilities, axis=-1),
+                "probabilities": probabilities}
+
+    def decode_outputs(self, outputs):
+        return [{"label": label.decode("utf-8"), "score": float(score),
+                 "probabilities": dict(zip(self.task.labels, map(float, row)))}
+                for label, score, row in zip(outputs["labels"], outputs["scores"],
+                                             outputs["probabilities"])]
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")

@@ -347,7 +347,7 @@ class BertTask(TaskMixin, BertTaskModel):
                                   input_signature=input_signature, **kwargs)
         from kerasbert.tasks.registry import load_declared
 
-        # Named, not imported: the serving layer builds it (as a Task names its task_io).
+        # Named, not imported: the serving layer builds it (as a Task names its data_reader).
         load_declared(RAW_TEXT_EXPORT)(self, filepath, text_pair=text_pair)
 
 

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kerasbert.metrics import multilabel_metrics
 from kerasbert.tasks.registry import register_task
+from kerasbert.tasks.signature import TextSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -23,7 +24,7 @@ class MultiLabelTask(Task):
     threshold = 0.5
     label_type = "multi_label"
     accepts_label_list = True
-    task_io = "kerasbert.serving.text_io:MultiLabelIO"
+    signature = "kerasbert.tasks.multilabel:MultiLabelSignature"
 
     def loss(self, labels, logits):
         valid = tf.reduce_all(labels >= 0, axis=-1)
@@ -40,3 +41,23 @@ class MultiLabelTask(Task):
         return [{"labels": [n for n, p in zip(self.labels, row) if p >= self.threshold],
                  "probabilities": {n: float(p) for n, p in zip(self.labels, row)}}
                 for row in probs]
+
+
+class MultiLabelSignature(TextSignature):
+    """Outputs `labels` string `[batch, num_labels]` (the predicted labels
+    first, in label order, then ""), `scores` `[batch, num_labels]` (their
+    probabilities, 0 after them) and `probabilities` `[batch, num_labels]`."""
+
+    def serving_outputs(self, logits, extras):
+        probabilities = tf.sigmoid(logits)
+        chosen = probabilities >= self.task.threshold
+        order = tf.argsort(tf.cast(~chosen, tf.int32), axis=-1, stable=True)
+        names = tf.where(chosen, tf.constant(self.task.labels), "")
+        return {"labels": tf.gather(names, order, batch_dims=1),
+                "scores": tf.gather(tf.where(chosen, probabilities, 0.0), order, batch_dims=1),
+                "probabilities": probabilities}
+
+    def decode_outputs(self, outputs):
+        return [{"labels": [n.decode("utf-8") for n in names if n],
+                 "probabilities": dict(zip(self.task.labels, map(float, row)))}
+                for names, row in zip(outputs["labels"], np.asarray(outputs["probabilities"]))]

@@ -16,6 +16,7 @@ from kerasbert.data.qa_features import best_answers
 from kerasbert.metrics.squad import squad_metrics
 from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
 from kerasbert.tasks.registry import register_task
+from kerasbert.tasks.signature import TaskSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -42,7 +43,7 @@ class QuestionAnsweringTask(Task):
                      "max_answer_length", "doc_stride", "max_query_length")
     input_names = ("question", "context")
     data_reader = "kerasbert.training.squad_data:SquadData"
-    task_io = "kerasbert.serving.qa_io:QuestionAnsweringIO"
+    signature = "kerasbert.tasks.question_answering:QuestionAnsweringSignature"
     search_space = {**Task.search_space, "epochs": {"type": "int", "min": 2, "max": 3},
                     "warmup_ratio": {"type": "choice", "values": [0.1]}}
 
@@ -259,6 +260,52 @@ class BertQuestionAnswerer(BertTask):
             scores.append(spans["scores"].numpy())
         return {"answers": np.asarray(answers, dtype=object),
                 "scores": np.concatenate(scores) if scores else np.zeros([0], np.float32)}
+
+
+class QuestionAnsweringSignature(TaskSignature):
+    """Inputs `question` and `context` (1-D strings). Outputs `answers`
+    string `[batch]` ("" for no answer) and `scores` float32 `[batch]` (start +
+    end logit of the answer; under SQuAD v2.0 the null score when no answer
+    wins; NaN when no span is valid).
+
+    In the graph, the context is WordPiece'd with character offsets by the
+    tokenizer's `tokenize_with_offsets` (the one training's `qa_features`
+    uses, so tokens and offsets are the same), cut into doc-stride windows
+    after the question (`question_windows`), and the best span (top
+    `n_best_size` starts / ends, at most `max_answer_length` tokens, scored in
+    the window that gives its start the most context) becomes the answer text,
+    a slice of the original context (`answer_spans`). Python prediction and
+    evaluation take training's reference path instead (the data reader's
+    `squad_features` windows and `QuestionAnsweringTask.postprocess`).
+    """
+
+    trim = False  # the top-n candidates are taken over all sequence_length positions
+
+    def __init__(self, task, tokenizer, info):
+        super().__init__(task, tokenizer, info)
+        if tokenizer.sequence_length < task.max_query_length + 4:
+            raise ValueError(f"max_seq_length {tokenizer.sequence_length} leaves no room for "
+                             f"the context after a question of max_query_length "
+                             f"{task.max_query_length}")
+
+    def model_inputs(self, inputs):
+        """Windows of every example and their extras (`question_windows`)."""
+        return question_windows(self.tokenizer, inputs["question"], inputs["context"],
+                                self.task.doc_stride, self.task.max_query_length)
+
+    def serving_outputs(self, logits, extras):
+        return answer_spans(self.task, logits, extras)
+
+    def postprocess(self, logits, extras):
+        """The records of the SavedModel's outputs, computed eagerly."""
+        outputs = self.serving_outputs(tf.constant(logits),
+                                       tf.nest.map_structure(tf.constant, extras))
+        return self.decode_outputs(tf.nest.map_structure(lambda t: t.numpy(), outputs))
+
+    def decode_outputs(self, outputs):
+        return [{"answer": answer.decode("utf-8"),
+                 "score": None if np.isnan(score) else float(score)}
+                for answer, score in zip(outputs["answers"], outputs["scores"])]
 
 
 def question_windows(tokenizer, questions, contexts, doc_stride, max_query_length,

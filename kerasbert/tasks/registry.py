@@ -14,10 +14,11 @@ task is first used. Adding a task is adding a module.
 
 What the rest of the package needs to know of a task is a class attribute of
 its `Task` (see `kerasbert.tasks.task.Task`): its label type, which data
-reader trains it, which TaskIO serves it, its default search space, its
-inputs. Those that live in a higher layer (training, serving) are named as
-"module:Class" strings and imported where they are used (`load_declared`), so
-this package never imports them. `task_attribute` reads an attribute from the
+reader trains it, which signature serves it, its default search space, its
+inputs. Classes are named as "module:Class" strings and imported where they
+are used (`load_declared`): the data reader lives in a higher layer
+(training), which this package never imports; the serving signature lives in
+the task's own module. `task_attribute` reads an attribute from the
 source when the task's module is not imported yet: the command-line programs
 check their flags against a task without importing TensorFlow.
 """

@@ -8,6 +8,7 @@ import tensorflow as tf
 from kerasbert.metrics import regression_metrics
 from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
 from kerasbert.tasks.registry import register_task
+from kerasbert.tasks.signature import TextSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
@@ -19,7 +20,7 @@ class RegressionTask(Task):
     keras_model = "BertRegressor"
     main_metric = "pearson"
     label_type = "regression"
-    task_io = "kerasbert.serving.text_io:RegressionIO"
+    signature = "kerasbert.tasks.regression:RegressionSignature"
 
     @property
     def num_outputs(self):
@@ -36,6 +37,16 @@ class RegressionTask(Task):
 
     def postprocess(self, logits):
         return [{"score": float(x)} for x in logits[:, 0]]
+
+
+class RegressionSignature(TextSignature):
+    """Outputs `scores` float32 `[batch]`: the predicted values."""
+
+    def serving_outputs(self, logits, extras):
+        return {"scores": logits[:, 0]}
+
+    def decode_outputs(self, outputs):
+        return [{"score": float(x)} for x in outputs["scores"]]
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")

@@ -16,8 +16,9 @@ class Task:
     task (through `kerasbert.tasks.registry`); the defaults are those of a
     sentence-level text task. Keep them literals: the command-line programs
     read them from the source, without importing TensorFlow
-    (`registry.task_attribute`). Classes of the layers above (training,
-    serving) are named "module:Class" and imported where they are used.
+    (`registry.task_attribute`). Classes are named "module:Class" and
+    imported where they are used: the data reader (training's layer) and the
+    serving signature (kept in the task's own module).
     """
 
     name = None
@@ -45,9 +46,9 @@ class Task:
     stride_windows = False
     # The training data's reader: a `training.task_data.TaskData` subclass.
     data_reader = "kerasbert.training.text_data:TextData"
-    # Raw inputs in, predictions out: a `serving.task_io.TaskIO` subclass
-    # (None: none yet; `serving.register_task_io` adds one).
-    task_io = None
+    # Raw inputs in, predictions out: a `tasks.signature.TaskSignature`
+    # subclass, kept in the task's module (None: the task is not served).
+    signature = None
     # The default space of `kerasbert.tune` (see `tuning.search_space`): the
     # BERT paper's fine-tuning ranges (Devlin et al. 2019, appendix A.3),
     # widened around its learning rates on a log scale.
@@ -80,6 +81,11 @@ class Task:
     def postprocess(self, logits):
         """Predictions as plain Python values, one per example."""
         raise NotImplementedError
+
+    def confusion(self, logits, labels):
+        """(confusion matrix `[k, k]`, its label names) over a dev set, or
+        (None, None) where none applies."""
+        return None, None
 
     def config(self):
         return {"task": self.name, "labels": self.labels}

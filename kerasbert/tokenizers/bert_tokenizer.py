@@ -181,7 +181,7 @@ class BertTokenizer(keras.layers.Layer):
     def tokenize_with_offsets(self, texts):
         """WordPiece ids with each piece's character span `[start, end)` in its
         original text, in-graph: the one tokenizer with offsets, for training
-        (`qa_features`) and for serving (`QuestionAnsweringIO`).
+        (`qa_features`) and for serving (`tasks.question_answering.QuestionAnsweringSignature`).
 
         Every character is normalised on its own, as HF's normaliser does (it
         keeps each output character's source), so offsets stay exact where

@@ -9,7 +9,7 @@ from kerasbert.data.qa_features import qa_dataset, squad_features
 from kerasbert.tasks import get_task
 from kerasbert.training.inputs import read_squad_examples
 from kerasbert.training.predictions import predict_logits
-from kerasbert.training.task_data import TaskData, TaskInputs
+from kerasbert.training.task_data import Evaluation, TaskData, TaskInputs
 
 
 class SquadData(TaskData):
@@ -61,6 +61,45 @@ class SquadData(TaskData):
                 return self.task.compute_metrics(logits, dev)
 
         return TaskInputs(train_dataset_fn, len(train), evaluate_fn)
+
+    # -- a trained model on a file, or on raw questions: training's reference path -------------
+
+    @classmethod
+    def window_logits(cls, signature, model, examples, batch_size=32):
+        """(start/end logits `[windows, seq, 2]`, QaFeatures) of SquadExamples,
+        windowed as in training."""
+        features = cls(None, None, signature.task).features(examples, signature.tokenizer)
+        logits, _ = predict_logits(model, qa_dataset(features, batch_size=batch_size))
+        return logits, features
+
+    @classmethod
+    def evaluate_file(cls, signature, model, path, columns=None, batch_size=32, encoding="utf-8",
+                      data_dir=None):
+        """Official SQuAD exact match and F1 over a SQuAD JSON file."""
+        from kerasbert.data.errors import DataError
+
+        task = signature.task
+        examples = read_squad_examples(path, task.version_2_with_negative, encoding=encoding)
+        if not examples:
+            raise DataError(path, "no questions to evaluate")
+        logits, features = cls.window_logits(signature, model, examples, batch_size)
+        return Evaluation(task.compute_metrics(logits, features), len(examples))
+
+    @classmethod
+    def predict_rows(cls, signature, model, inputs, batch_size=32):
+        """`{"answer", "score"}` of each (question, context) row, by
+        training's windows and `QuestionAnsweringTask.postprocess`."""
+        from kerasbert.data.squad import SquadExample
+        from kerasbert.tasks.signature import check_inputs
+
+        if not check_inputs(inputs, signature.input_names):
+            return []
+        examples = [SquadExample(str(i), question, context, ())
+                    for i, (question, context) in enumerate(zip(inputs["question"],
+                                                                inputs["context"]))]
+        logits, features = cls.window_logits(signature, model, examples, batch_size)
+        return [{"answer": record["answer"], "score": record["score"]}
+                for record in signature.task.postprocess(logits, features)]
 
 
 def window_dataset(features, batch_size, seed, input_context=None):

@@ -11,13 +11,14 @@ import collections
 
 import tensorflow as tf
 
+from kerasbert.data.errors import DataError
 from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.ner_alignment import WORD_IDS, align_tags
 from kerasbert.data.pipeline import batch_sequences, distribute
 from kerasbert.tasks import get_task
 from kerasbert.training.inputs import read_tagged_sentences
 from kerasbert.training.predictions import predict_tagging
-from kerasbert.training.task_data import TaskData, TaskInputs
+from kerasbert.training.task_data import Evaluation, TaskData, TaskInputs
 
 _ALIGN_BATCH = 256
 
@@ -110,3 +111,21 @@ class TaggingData(TaskData):
                 return self.task.compute_metrics(logits, labels, word_ids)
 
         return TaskInputs(train_dataset_fn, len(self.train), evaluate_fn)
+
+    @classmethod
+    def evaluate_file(cls, signature, model, path, columns=None, batch_size=32, encoding="utf-8",
+                      data_dir=None):
+        """Entity precision / recall / F1 over a CoNLL file (token first, tag
+        last), as the dev file in training; a tag the model was not trained
+        on is an error naming its line."""
+        task, tokenizer = signature.task, signature.tokenizer
+        vocabulary = LabelVocabulary(task.labels)
+        sentences = read_tagged_sentences(path, vocabulary, encoding=encoding)
+        if not sentences:
+            raise DataError(path, "no sentences to evaluate")
+        batches = sentence_batches(
+            aligned_sentences(sentences, tokenizer, vocabulary, task.case_markers), tokenizer,
+            batch_size=batch_size, mode="bucket", keep_word_ids=True)
+        logits, labels, word_ids = predict_tagging(model, batches, tokenizer.sequence_length,
+                                                   task.ignore_label)
+        return Evaluation(task.compute_metrics(logits, labels, word_ids), len(sentences))

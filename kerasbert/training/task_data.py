@@ -7,11 +7,15 @@ data fails fast), then turned into the trainer's inputs with the tokenizer.
 
 Each kind of task data has its own module: `text_data` (classification,
 regression, multi-label), `tagging_data` (NER) and `squad_data` (QA); a task
-names its reader (`Task.data_reader`).
+names its reader (`Task.data_reader`). A reader also scores a trained model
+on a labelled file in its format (`TaskData.evaluate_file`, for
+`kerasbert.evaluate`), through the same code as training's dev evaluation.
 """
 
 import dataclasses
 from typing import Callable, Optional
+
+import numpy as np
 
 
 @dataclasses.dataclass
@@ -29,6 +33,36 @@ class TaskInputs:
     train_dataset_fn: Callable
     num_train: int
     evaluate_fn: Optional[Callable] = None
+
+
+@dataclasses.dataclass
+class Columns:
+    """Where inputs sit in a CSV / TSV / JSONL file: a header name or a
+    0-based index for each (None: not read), and whether a CSV / TSV file's
+    first row is a header ("auto", "yes", "no": see `read_delimited`)."""
+
+    text: object = "text"
+    text_pair: object = None
+    label: object = "label"
+    header: object = "auto"
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A model's scores on a labelled file (`TaskData.evaluate_file`).
+
+    Attributes:
+        metrics: `{name: value}` as the task's `compute_metrics` gives them.
+        num_examples: examples (sentences, questions) scored.
+        confusion: `[k, k]` counts (rows true, columns predicted) for
+            single-label classification, else None.
+        label_names: the names of the confusion matrix's rows.
+    """
+
+    metrics: dict
+    num_examples: int
+    confusion: Optional[np.ndarray] = None
+    label_names: Optional[list] = None
 
 
 class TaskData:
@@ -61,6 +95,24 @@ class TaskData:
         task_name=task, **task_settings)` (CoNLL, SQuAD JSON)."""
         return cls.read(train_data, eval_data, encoding=encoding, task_name=task,
                         **(task_settings or {}))
+
+    # -- a trained model on a file (kerasbert.evaluate / predict) -----------------------------
+    # `signature` is the model's `tasks.signature.TaskSignature`: its task,
+    # tokenizer and raw inputs.
+
+    @classmethod
+    def evaluate_file(cls, signature, model, path, columns, batch_size=32, encoding="utf-8",
+                      data_dir=None):
+        """An `Evaluation` of `model` on a labelled file in this reader's
+        format (`columns`: a `Columns`; `data_dir`: where a `tfds:NAME`
+        source's local data is), scored as the dev set is in training."""
+        raise NotImplementedError(f"{cls.__name__} does not evaluate files")
+
+    @classmethod
+    def predict_rows(cls, signature, model, inputs, batch_size=32):
+        """Prediction records of raw inputs `{input name: [str]}`: by default
+        the signature's own (the SavedModel's tokenization, in Python)."""
+        return signature.predict(model, inputs, batch_size)
 
 
 def read_task_data(task, train_data, eval_data=None, *, text_column="text",

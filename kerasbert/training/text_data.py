@@ -6,12 +6,16 @@ they are given), and the input pipelines read the files again on each epoch,
 so memory stays flat in the data size.
 """
 
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.data.errors import DataError
 from kerasbert.data.label_vocabulary import LabelVocabulary
-from kerasbert.data.pipeline import classification_dataset
+from kerasbert.data.pipeline import classification_dataset, encode_labels
 from kerasbert.tasks import get_task
-from kerasbert.training.inputs import label_type_of, text_source
+from kerasbert.training.inputs import label_type_of, read_text_examples, text_source
 from kerasbert.training.predictions import predict_logits
-from kerasbert.training.task_data import TaskData, TaskInputs
+from kerasbert.training.task_data import Evaluation, TaskData, TaskInputs
 
 
 class TextData(TaskData):
@@ -89,3 +93,84 @@ class TextData(TaskData):
                 return self.task.compute_metrics(*predict_logits(model, eval_dataset))
 
         return TaskInputs(train_dataset_fn, self.train_summary.num_examples, evaluate_fn)
+
+    # -- a trained model on a file -------------------------------------------------------------
+
+    @classmethod
+    def evaluate_file(cls, signature, model, path, columns, batch_size=32, encoding="utf-8",
+                      data_dir=None):
+        """Metrics over a labelled CSV / TSV / JSONL file (or `tfds:NAME`); a
+        label the model was not trained on is a DataError naming its line."""
+        task = signature.task
+        examples = labelled_examples(signature, path, columns, encoding, data_dir)
+        dataset = classification_dataset(
+            examples, signature.tokenizer, batch_size=batch_size,
+            label_vocabulary=label_vocabulary(task), label_type=task.label_type, mode="bucket")
+        logits, labels = predict_logits(model, dataset)
+        return Evaluation(task.compute_metrics(logits, labels), len(examples),
+                          *task.confusion(logits, labels))
+
+    # Texts longer than the model's sequence (`Task.stride_windows`): each is
+    # cut into windows of the model's sequence length, `stride` wordpieces
+    # apart, its class probabilities the mean over its windows.
+
+    @classmethod
+    def predict_windows(cls, signature, model, inputs, stride, batch_size=32):
+        """Prediction records of long texts `{input name: [str]}`."""
+        from kerasbert.tasks.signature import check_inputs
+
+        check_inputs(inputs, signature.input_names)
+        texts = inputs[signature.input_names[0]]
+        return signature.postprocess(window_logits(signature, model, texts, stride, batch_size),
+                                     {})
+
+    @classmethod
+    def evaluate_windows(cls, signature, model, path, columns, stride, batch_size=32,
+                         encoding="utf-8", data_dir=None):
+        """`evaluate_file` with each text's prediction taken over its windows."""
+        task = signature.task
+        examples = labelled_examples(signature, path, columns, encoding, data_dir)
+        logits = window_logits(signature, model, [e.text for e in examples], stride, batch_size)
+        labels = encode_labels(examples, label_vocabulary(task))
+        return Evaluation(task.compute_metrics(logits, labels), len(examples),
+                          *task.confusion(logits, labels))
+
+
+def label_vocabulary(task):
+    """The LabelVocabulary of a trained task's labels (None for regression)."""
+    if task.labels is None:
+        return None
+    return LabelVocabulary(task.labels, multi_label=task.label_type == "multi_label")
+
+
+def labelled_examples(signature, path, columns, encoding="utf-8", data_dir=None):
+    """The TextExamples of a labelled file (or `tfds:NAME`), checked against
+    the model: pairs for a pair model, labels it was trained on."""
+    pair = len(signature.input_names) > 1
+    if pair != (columns.text_pair is not None):
+        raise ValueError("this model reads text pairs: give --text_pair_column" if pair else
+                         "this model reads single texts: drop --text_pair_column")
+    task = signature.task
+    examples = read_text_examples(path, task.name, columns.text, columns.label,
+                                  columns.text_pair, label_vocabulary(task), split="validation",
+                                  data_dir=data_dir, encoding=encoding, header=columns.header)
+    if not examples:
+        raise DataError(path, "no examples to evaluate")
+    return examples
+
+
+def window_logits(signature, model, texts, stride, batch_size=32):
+    """`[len(texts), num_labels]` logits whose softmax is the mean of each
+    text's window probabilities (see `TextData.predict_windows`)."""
+    from kerasbert.data.long_text import aggregate_windows, window_features
+    from kerasbert.tasks.classification import softmax
+
+    if len(signature.input_names) > 1:
+        raise ValueError("windows over long texts (--stride) need a single-text model")
+    windows = window_features(texts, signature.tokenizer, stride=stride)
+    features = {name: windows[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (features, windows["document_index"])).batch(batch_size)
+    logits, document_index = predict_logits(model, dataset)
+    mean = aggregate_windows(softmax(logits), document_index, len(texts))
+    return np.log(np.maximum(mean, np.finfo(np.float32).tiny))
