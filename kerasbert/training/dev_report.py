@@ -6,9 +6,8 @@ and `confusion_matrix.png`.
                      columns=("sentence", None, "label"), batch_size=32)
 
 The confusion matrix comes from one pass of the final weights over the dev
-set, read and batched by the training layer's own readers (the serving layer's
-`Predictor.evaluate` gives the same numbers for a saved model; training does
-not import serving).
+set, read and batched by the task's data reader as `kerasbert.evaluate` reads a
+file (`TextData.evaluate_file`), so both give the same numbers.
 """
 
 
@@ -47,27 +46,21 @@ def classification_confusion(model, task, tokenizer, source, columns, batch_size
                              encoding="utf-8", data_dir=None, header="auto"):
     """(confusion, label names, examples) of single-label `model` over `source`:
     `confusion` `[k, k]` int counts, rows the true label, columns the predicted
-    one, in the order of `task.labels`.
+    one, in the order of `task.labels`; scored as `kerasbert.evaluate` scores
+    a file (`TextData.evaluate_file`).
 
     Raises:
         DataError: a dev label the model was not trained on (naming its line),
             or a source without examples.
     """
-    from kerasbert.data.label_vocabulary import LabelVocabulary
-    from kerasbert.data.pipeline import classification_dataset
-    from kerasbert.metrics import confusion_matrix
-    from kerasbert.training.inputs import read_text_examples
-    from kerasbert.training.predictions import predict_logits
+    from kerasbert.tasks.registry import load_declared
+    from kerasbert.training.task_data import Columns
+    from kerasbert.training.text_data import TextData
 
     text, text_pair, label = columns
-    vocabulary = LabelVocabulary(task.labels)
-    examples = read_text_examples(source, task.name, text, label, text_pair, vocabulary,
-                                  split="validation", data_dir=data_dir, encoding=encoding,
-                                  header=header)
-    dataset = classification_dataset(examples, tokenizer, batch_size=batch_size,
-                                     label_vocabulary=vocabulary,
-                                     label_type=task.label_type, mode="bucket")
-    logits, labels = predict_logits(model, dataset)
-    keep = labels >= 0
-    matrix = confusion_matrix(labels[keep], logits[keep].argmax(-1), len(task.labels))
-    return matrix, list(task.labels), len(examples)
+    signature = load_declared(task.signature)(task, tokenizer,
+                                              {"text_pair": text_pair is not None})
+    evaluation = TextData.evaluate_file(signature, model, source,
+                                        Columns(text, text_pair, label, header), batch_size,
+                                        encoding, data_dir)
+    return evaluation.confusion, evaluation.label_names, evaluation.num_examples
