@@ -117,6 +117,44 @@ def test_predict_cli_serves_the_bank(users, capsys):
         main(["predict", f"--adapter_bank={spec}", TEXTS[0], "--user=mallory"])
 
 
+def test_predict_cli_streams_a_file_through_the_bank_with_its_users(users, tmp_path,
+                                                                     monkeypatch):
+    """`--input_file` with `--user_column`: read, predicted and written a chunk
+    of rows at a time, each row's user read in step with its text."""
+    import csv
+
+    from kerasbert.cli.predict import main
+    from kerasbert.data.errors import DataError
+    from kerasbert.serving import task_io
+    from kerasbert.serving.predictor import Predictor
+
+    names = sorted(users["cls"])
+    rows = [(TEXTS[i % len(TEXTS)], names[(i * 2) % len(names)]) for i in range(5)]
+    path = tmp_path / "requests.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "user"), *rows])
+    monkeypatch.setattr(task_io, "PREDICT_CHUNK_ROWS", 2)  # chunks of 2, 2 and 1 rows
+    spec = ",".join(f"{u}={d}" for u, d in users["cls"].items())
+    out = tmp_path / "predictions.jsonl"
+    assert main(["predict", f"--adapter_bank={spec}", f"--input_file={path}",
+                 "--user_column=user", f"--output_file={out}"]) == 0
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["text"], r["user"]) for r in got] == rows
+    assert len({r["user"] for r in got}) > 1
+    for row in got:
+        own = Predictor.from_directory(users["cls"][row["user"]]).predict(
+            {"text": [row["text"]]})[0]
+        assert row["label"] == own["label"] and abs(row["score"] - own["score"]) <= 1e-4
+    # A row without its user names its line; the earlier predictions stay whole.
+    before = out.read_bytes()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow((TEXTS[0], ""))
+    with pytest.raises(DataError, match=r"requests.csv, line 7, field 'user'"):
+        main(["predict", f"--adapter_bank={spec}", f"--input_file={path}",
+              "--user_column=user", f"--output_file={out}"])
+    assert out.read_bytes() == before
+
+
 def test_mismatched_users_are_refused_at_export(users, tokenizer, tmp_path):
     from kerasbert.serving.bank_serving import export_adapter_bank
 

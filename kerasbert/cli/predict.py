@@ -22,6 +22,7 @@ runs each row with its user's adapters and head (one --user per text, or one
 for all; `--user_column` names the file's user column); rows get a "user" field.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -136,15 +137,14 @@ def _check_bank_flags(fv, texts):
     return info
 
 
-def _read_users(path, column, header, encoding, count):
-    """The user column of an input file (as `read_delimited` reads its rows)."""
-    from kerasbert.training.inputs import read_text_examples
+def _iter_users(path, column, header, encoding):
+    """The user column of an input file, a row at a time (as `read_delimited`
+    reads its rows)."""
+    from kerasbert.training.inputs import text_source
 
-    examples = read_text_examples(path, None, column, None, None,
-                                  encoding=encoding, labelled=False, header=header)
-    if len(examples) != count:
-        raise ValueError(f"--user_column: {len(examples)} users for {count} rows")
-    return [e.text for e in examples]
+    source = text_source(path, None, column, None, None, encoding=encoding, labelled=False,
+                         header=header)
+    return (example.text for example in source.examples())
 
 
 def main(argv=None):
@@ -162,14 +162,16 @@ def main(argv=None):
     else:
         predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names
+    file_users = None
     if fv.input_file:
         # A file is read, predicted and written a chunk of rows at a time (for
-        # an adapter bank, whole: its users' column is read beside it).
+        # an adapter bank, its users' column is read beside it, in step).
         columns = Columns(parse_column(fv.text_column), parse_column(fv.text_pair_column), None,
                           fv.header)
-        chunks = ([predictor.io.read_inputs(fv.input_file, columns, fv.encoding)]
-                  if fv.adapter_bank else
-                  predictor.io.iter_inputs(fv.input_file, columns, fv.encoding))
+        chunks = predictor.io.iter_inputs(fv.input_file, columns, fv.encoding)
+        if fv.adapter_bank:
+            file_users = _iter_users(fv.input_file, parse_column(fv.user_column), fv.header,
+                                     fv.encoding)
     else:
         chunks = [dict(zip(names, (texts, fv.text_pair)))]
 
@@ -178,9 +180,11 @@ def main(argv=None):
             extra = {}
             if fv.adapter_bank:
                 count = len(inputs[names[0]])
-                users = (_read_users(fv.input_file, parse_column(fv.user_column), fv.header,
-                                     fv.encoding, count) if fv.input_file
+                users = (list(itertools.islice(file_users, count)) if file_users is not None
                          else fv.user * count if len(fv.user) == 1 else fv.user)
+                if len(users) != count:
+                    raise ValueError(f"--user_column: {fv.input_file} has fewer users than "
+                                     f"rows")
                 predictions = predictor.predict(inputs, users, batch_size=fv.batch_size)
                 extra = {"user": users}
             else:
@@ -190,6 +194,8 @@ def main(argv=None):
                 yield json.dumps({**{n: inputs[n][i] for n in names},
                                   **{k: v[i] for k, v in extra.items()}, **p},
                                  ensure_ascii=False)
+        if file_users is not None and next(file_users, None) is not None:
+            raise ValueError(f"--user_column: {fv.input_file} has more users than rows")
 
     if fv.output_file:
         count = write_lines(fv.output_file, rows())

@@ -75,15 +75,16 @@ class TaskIO:
                 texts[name].extend(chunk[name])
         return texts
 
-    def iter_inputs(self, path, columns, encoding="utf-8", rows=PREDICT_CHUNK_ROWS):
-        """`read_inputs`'s rows, `rows` at a time, as `{input name: [str]}`
+    def iter_inputs(self, path, columns, encoding="utf-8", rows=None):
+        """`read_inputs`'s rows, `rows` (default `PREDICT_CHUNK_ROWS`) at a
+        time, as `{input name: [str]}`
         chunks in file order, reading the file a record at a time (a file
         larger than memory can be predicted chunk by chunk). A file without
         rows is a DataError ("no examples"), as `read_inputs`."""
         from kerasbert.data.errors import DataError
         from kerasbert.training.inputs import text_source
 
-        names = self.input_names
+        names, rows = self.input_names, rows or PREDICT_CHUNK_ROWS
         if len(names) > 1 and columns.text_pair is None:
             raise ValueError(f"this {self.task.name} model reads "
                              f"{' and '.join(names)}: give --text_pair_column")
