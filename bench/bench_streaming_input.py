@@ -15,6 +15,12 @@ batch 32, `--max_steps` updates, no dev set: what grows with the data is the
 input. Each run's peak RSS is the kernel's `ru_maxrss` of that process
 (`os.wait4`), exact, not sampled.
 
+`--program=evaluate` measures `python -m kerasbert.evaluate` instead, of a
+model trained here (2 steps on the smallest CSV) on each CSV (batches of 256):
+
+    python bench/bench_streaming_input.py --program=evaluate \
+        --trees=old=/tmp/kb_old,new=. --rows=100000,400000
+
 Prints one row per (tree, rows) with peak RSS, wall time, and per tree the
 growth from the smallest to the largest data set; the flat-memory goal is a
 growth near zero while the in-memory reader's grows with the rows.
@@ -56,14 +62,24 @@ def write_csv(path, rows, seed=0):
     return path
 
 
-def peak_rss(tree, data, model, output_dir, max_steps):
-    """(peak RSS in MiB, wall seconds) of one `kerasbert.train` run of `tree`."""
+def train_command(data, model, output_dir, max_steps):
+    return ["kerasbert.train", f"--train_data={data}", f"--model={model}", "--random_init",
+            f"--output_dir={output_dir}", f"--max_steps={max_steps}", "--batch_size=32",
+            "--max_seq_length=32", "--epochs=1", "--verbose=0"]
+
+
+def peak_rss(tree, data, model, output_dir, max_steps, program="train"):
+    """(peak RSS in MiB, wall seconds) of one `kerasbert.train` run of `tree`
+    on `data`, or with `program="evaluate"`, of `kerasbert.evaluate` of the
+    model directory `model` on `data`."""
     shutil.rmtree(output_dir, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), CUDA_VISIBLE_DEVICES="")
-    command = [sys.executable, "-m", "kerasbert.train", f"--train_data={data}",
-               f"--model={model}", "--random_init", f"--output_dir={output_dir}",
-               f"--max_steps={max_steps}", "--batch_size=32", "--max_seq_length=32",
-               "--epochs=1", "--verbose=0"]
+    if program == "evaluate":
+        args = ["kerasbert.evaluate", f"--model={model}", f"--eval_data={data}",
+                f"--output_dir={output_dir}", "--batch_size=256"]
+    else:
+        args = train_command(data, model, output_dir, max_steps)
+    command = [sys.executable, "-m", *args]
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd="/tmp", stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
@@ -72,7 +88,7 @@ def peak_rss(tree, data, model, output_dir, max_steps):
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     if process.returncode:
-        raise SystemExit(f"{tree}: kerasbert.train failed ({process.returncode}):\n"
+        raise SystemExit(f"{tree}: {args[0]} failed ({process.returncode}):\n"
                          f"{stderr.decode(errors='replace')[-2000:]}")
     return usage.ru_maxrss / 1024, wall
 
@@ -129,6 +145,9 @@ def main():
     parser.add_argument("--throughput", default=None,
                         help="a GLUE-layout TSV: time the input pipeline instead (see above)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--program", default="train", choices=("train", "evaluate"),
+                        help="evaluate: the peak RSS of kerasbert.evaluate on the CSVs, of a "
+                             "model trained here for 2 steps on the smallest one")
     args = parser.parse_args()
     if args.throughput:
         throughput(args.throughput, args.repeats)
@@ -137,14 +156,20 @@ def main():
     trees = dict(item.split("=", 1) for item in args.trees.split(","))
     sizes = [int(n) for n in args.rows.split(",")]
     files = {n: write_csv(os.path.join(args.work_dir, f"train_{n}.csv"), n) for n in sizes}
+    model = args.model
+    if args.program == "evaluate":  # one model directory, evaluated by every tree
+        model = os.path.join(args.work_dir, "model")
+        peak_rss(REPO, files[min(sizes)], args.model, model, 2)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"kerasbert.{args.program}")
     print("| tree | rows | CSV MiB | peak RSS MiB | wall s |")
     print("|---|---:|---:|---:|---:|")
     results = {}
     for name, tree in trees.items():
         for n in sizes:
-            rss, wall = peak_rss(tree, files[n], args.model,
-                                 os.path.join(args.work_dir, f"run_{name}_{n}"), args.max_steps)
+            rss, wall = peak_rss(tree, files[n], model,
+                                 os.path.join(args.work_dir, f"run_{name}_{n}"), args.max_steps,
+                                 args.program)
             results[name, n] = rss
             size = os.path.getsize(files[n]) / 2**20
             print(f"| {name} | {n:,} | {size:.0f} | {rss:.0f} | {wall:.0f} |", flush=True)

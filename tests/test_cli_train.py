@@ -153,7 +153,7 @@ def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
     from kerasbert.data.errors import DataError
     from kerasbert.serving.task_io import Columns, TaskIO
     from kerasbert.tasks import get_task
-    from kerasbert.training.text_data import labelled_examples
+    from kerasbert.training.text_data import labelled_source
 
     path = tmp_path / "rows.tsv"
     path.write_text("review\tverdict\nA calm film.\tcalm\nA loud one.\tloud\n", encoding="utf-8")
@@ -161,8 +161,9 @@ def test_evaluate_and_predict_read_files_as_the_header_flag_says(tmp_path):
     inputs = io.read_inputs(str(path), Columns(0, None, None, "yes"))
     assert inputs == {"text": ["A calm film.", "A loud one."]}
     assert len(io.read_inputs(str(path), Columns(0, None, None, "no"))["text"]) == 3
-    examples = labelled_examples(io.signature, str(path), Columns(0, None, 1, "yes"))
-    assert [e.label for e in examples] == ["calm", "loud"]
+    source, summary = labelled_source(io.signature, str(path), Columns(0, None, 1, "yes"))
+    assert [e.label for e in source.examples()] == ["calm", "loud"]
+    assert summary.num_examples == 2
     # kerasbert.predict reads a file a chunk of rows at a time, in file order.
     many = tmp_path / "many.tsv"
     rows = [f"Review number {i}.\tcalm" for i in range(5)]

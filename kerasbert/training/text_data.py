@@ -9,11 +9,10 @@ so memory stays flat in the data size.
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.errors import DataError
 from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.pipeline import classification_dataset, encode_labels
 from kerasbert.tasks import get_task
-from kerasbert.training.inputs import label_type_of, read_text_examples, text_source
+from kerasbert.training.inputs import label_type_of, text_source
 from kerasbert.training.predictions import predict_logits
 from kerasbert.training.task_data import Evaluation, TaskData, TaskInputs
 
@@ -102,12 +101,13 @@ class TextData(TaskData):
         """Metrics over a labelled CSV / TSV / JSONL file (or `tfds:NAME`); a
         label the model was not trained on is a DataError naming its line."""
         task = signature.task
-        examples = labelled_examples(signature, path, columns, encoding, data_dir)
+        source, summary = labelled_source(signature, path, columns, encoding, data_dir)
         dataset = classification_dataset(
-            examples, signature.tokenizer, batch_size=batch_size,
-            label_vocabulary=label_vocabulary(task), label_type=task.label_type, mode="bucket")
+            source, signature.tokenizer, batch_size=batch_size,
+            label_vocabulary=label_vocabulary(task), label_type=task.label_type, mode="bucket",
+            summary=summary)
         logits, labels = predict_logits(model, dataset)
-        return Evaluation(task.compute_metrics(logits, labels), len(examples),
+        return Evaluation(task.compute_metrics(logits, labels), summary.num_examples,
                           *task.confusion(logits, labels))
 
     # Texts longer than the model's sequence (`Task.stride_windows`): each is
@@ -129,7 +129,8 @@ class TextData(TaskData):
                          encoding="utf-8", data_dir=None):
         """`evaluate_file` with each text's prediction taken over its windows."""
         task = signature.task
-        examples = labelled_examples(signature, path, columns, encoding, data_dir)
+        source, _ = labelled_source(signature, path, columns, encoding, data_dir)
+        examples = list(source.examples(label_vocabulary(task)))  # windows are made in memory
         logits = window_logits(signature, model, [e.text for e in examples], stride, batch_size)
         labels = encode_labels(examples, label_vocabulary(task))
         return Evaluation(task.compute_metrics(logits, labels), len(examples),
@@ -143,20 +144,20 @@ def label_vocabulary(task):
     return LabelVocabulary(task.labels, multi_label=task.label_type == "multi_label")
 
 
-def labelled_examples(signature, path, columns, encoding="utf-8", data_dir=None):
-    """The TextExamples of a labelled file (or `tfds:NAME`), checked against
-    the model: pairs for a pair model, labels it was trained on."""
+def labelled_source(signature, path, columns, encoding="utf-8", data_dir=None):
+    """(`streaming.TextSource`, its scan) of a labelled file (or `tfds:NAME`),
+    checked against the model in one streaming pass: pairs for a pair model,
+    labels it was trained on (a DataError names the first line that is not),
+    at least one example. Read as training reads its dev source."""
     pair = len(signature.input_names) > 1
     if pair != (columns.text_pair is not None):
         raise ValueError("this model reads text pairs: give --text_pair_column" if pair else
                          "this model reads single texts: drop --text_pair_column")
     task = signature.task
-    examples = read_text_examples(path, task.name, columns.text, columns.label,
-                                  columns.text_pair, label_vocabulary(task), split="validation",
-                                  data_dir=data_dir, encoding=encoding, header=columns.header)
-    if not examples:
-        raise DataError(path, "no examples to evaluate")
-    return examples
+    source = text_source(path, task.name, columns.text, columns.label, columns.text_pair,
+                         split="validation", data_dir=data_dir, encoding=encoding,
+                         header=columns.header)
+    return source, source.scan(label_vocabulary(task))
 
 
 def window_logits(signature, model, texts, stride, batch_size=32):
