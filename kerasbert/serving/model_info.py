@@ -102,12 +102,8 @@ def evaluation_dir(model_dir, source):
 
 
 def input_names(info):
-    """The raw inputs of a model's rows, from its task config (as its TaskIO has
-    them): the task's `input_names`, by default "text" (and "text_pair" for a
-    model of text pairs). Read without TensorFlow (`registry.task_attribute`)."""
-    from kerasbert.tasks.registry import task_attribute
+    """The raw inputs of a model's rows, from its task config, as its
+    signature has them (`registry.row_inputs`, read without TensorFlow)."""
+    from kerasbert.tasks.registry import row_inputs
 
-    names = task_attribute(info["task"], "input_names")
-    if names is not None:
-        return tuple(names)
-    return ("text", "text_pair") if info.get("text_pair") else ("text",)
+    return row_inputs(info["task"], info.get("text_pair"))

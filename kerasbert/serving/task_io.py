@@ -37,10 +37,6 @@ class TaskIO:
         self.reader = load_declared(task.data_reader)
 
     @property
-    def info(self):
-        return self.signature.info
-
-    @property
     def input_names(self):
         """Names of the 1-D string inputs, in signature order."""
         return self.signature.input_names

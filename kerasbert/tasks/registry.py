@@ -138,6 +138,16 @@ def task_attribute(name, attribute):
     return getattr(task_class(name), attribute)
 
 
+def row_inputs(name, text_pair=False):
+    """The raw inputs of one row of task `name`'s model, in signature order:
+    the task's `input_names`, by default "text" (and "text_pair" for a model
+    of text pairs). Read without TensorFlow (`task_attribute`)."""
+    names = task_attribute(name, "input_names")
+    if names is not None:
+        return tuple(names)
+    return ("text", "text_pair") if text_pair else ("text",)
+
+
 def task_has(name, attribute, value=True):
     """Whether the `attribute` of task `name` is `value` (or holds it, for tuples)."""
     held = task_attribute(name, attribute)

@@ -56,11 +56,11 @@ class TaskSignature:
 
     @property
     def input_names(self):
-        """Names of the 1-D string inputs, in signature order: the task's
-        `input_names`, by default "text" (and "text_pair" for a pair model)."""
-        if self.task.input_names is not None:
-            return tuple(self.task.input_names)
-        return ("text", "text_pair") if self.info.get("text_pair") else ("text",)
+        """Names of the 1-D string inputs, in signature order
+        (`registry.row_inputs`)."""
+        from kerasbert.tasks.registry import row_inputs
+
+        return row_inputs(self.task.name, self.info.get("text_pair"))
 
     def input_signature(self):
         return [tf.TensorSpec([None], tf.string, name=name) for name in self.input_names]
