@@ -306,3 +306,52 @@ def test_exported_bank_in_fresh_process_matches_each_users_export(users, kind, t
     assert result["keys"] == expected_keys[kind]
     assert "mallory" in result["refused"], result["refused"]
     assert result["users"] == names
+
+
+def test_users_trained_from_one_base_with_other_rates_seeds_and_data_bank_together(
+        tokenizer, tmp_path):
+    """Two LoRA users fine-tuned by kerasbert.train from one checkpoint directory,
+    with another learning rate, seed and training data each, and a dev set (so
+    the best weights are restored at the end): their adapter files record the
+    checkpoint's own weights, bit for bit, so they bank together, and the bank's
+    SavedModel gives each user what the user's own SavedModel gives."""
+    import csv
+
+    from kerasbert.adapters.lora import base_record, read_adapter, read_adapter_base
+    from kerasbert.cli.train import main as train
+    from kerasbert.serving.bank_serving import export_adapter_bank
+    from kerasbert.serving.serving_model import export_saved_model
+
+    base = _base_dir(tmp_path, tokenizer, base_seed=5)
+    samples = os.path.join(os.path.dirname(__import__("kerasbert").__file__), "data", "samples")
+    with open(os.path.join(samples, "sentiment_train.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    users = {}
+    for user, lr, seed, part in (("alice", "1e-4", 1, rows[::2]), ("bob", "3e-4", 2, rows[1::2])):
+        data = tmp_path / f"{user}.csv"
+        with open(data, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, ["text", "label"])
+            writer.writeheader()
+            writer.writerows(part)
+        users[user] = str(tmp_path / user)
+        assert train(["train", f"--train_data={data}",
+                      f"--eval_data={os.path.join(samples, 'sentiment_dev.csv')}",
+                      f"--model={base}", f"--output_dir={users[user]}", "--adapter=lora",
+                      "--lora_rank=4", f"--learning_rate={lr}", f"--seed={seed}", "--epochs=2",
+                      "--batch_size=16", f"--max_seq_length={LENGTH}", "--eval_every_steps=4",
+                      "--verbose=0"]) == 0
+    expected = base_record(BertEncoder.from_preset(base))
+    for directory in users.values():
+        assert read_adapter_base(os.path.join(directory, "adapter.safetensors")) == expected
+        arrays, _ = read_adapter(os.path.join(directory, "adapter.safetensors"))
+        assert np.abs(arrays["layer_0/attention/query/lora_b"]).max() > 0  # trained, not reset
+    export_adapter_bank(users, tmp_path / "bank")
+    bank = tf.saved_model.load(str(tmp_path / "bank"))
+    texts = tf.constant(TEXTS)
+    for user, directory in users.items():
+        export_saved_model(directory, tmp_path / f"{user}_own")
+        own = tf.saved_model.load(str(tmp_path / f"{user}_own"))
+        mine = own.signatures["serving_default"](text=texts)["probabilities"].numpy()
+        got = bank.signatures["serving_default"](
+            text=texts, user=tf.constant([user] * len(TEXTS)))["probabilities"].numpy()
+        np.testing.assert_allclose(got, mine, atol=1e-4)

@@ -19,7 +19,8 @@ import hashlib
 import json
 
 import numpy as np
-import tensorflow as tf
+
+from kerasbert.checkpoints.safetensors_file import read_safetensors, write_safetensors
 
 ATTENTION = ("query", "key", "value", "output")
 FEED_FORWARD = ("intermediate", "output")
@@ -134,26 +135,16 @@ def base_record(encoder):
 def save_adapter(model, path, settings):
     """Write the adapters and head of `model` to `path` (safetensors): settings
     and the base's record (`base_record`) as metadata."""
-    from safetensors.numpy import save
-
     arrays = {name: np.asarray(v.numpy()) for name, v in adapter_variables(model).items()}
     metadata = {_METADATA: json.dumps(settings),
                 _BASE_METADATA: json.dumps(base_record(model.encoder))}
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(save(arrays, metadata=metadata))
+    write_safetensors(path, arrays, metadata)
 
 
 def read_adapter_file(path):
     """(arrays, settings, base record or None for files written before it was
     recorded) of an adapter file."""
-    from safetensors.numpy import load
-
-    with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
-    arrays = load(data)
-    # The safetensors header: 8 bytes of length, then JSON with "__metadata__".
-    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
-    metadata = header.get("__metadata__") or {}
+    arrays, metadata = read_safetensors(path)
     if _METADATA not in metadata:
         raise ValueError(f"{path} is not a kerasbert LoRA adapter file (no {_METADATA} metadata)")
     base = json.loads(metadata[_BASE_METADATA]) if _BASE_METADATA in metadata else None

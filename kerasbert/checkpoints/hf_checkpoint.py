@@ -6,8 +6,10 @@ import json
 import os
 import re
 
-import numpy as np
 import tensorflow as tf
+
+from kerasbert.checkpoints import safetensors_file
+from kerasbert.outputs import write_json
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -65,10 +67,7 @@ def read_arrays(directory, allow_pickle=False, keep_heads=False):
 
 
 def _read_safetensors(path):
-    from safetensors.numpy import load
-
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return load(f.read())
+    return safetensors_file.read_arrays(path)
 
 
 _H5_ENCODER_NAME = re.compile(r"(?:^|/)bert/((?:embeddings|encoder|pooler)/.*?)(?::0)?$")
@@ -110,13 +109,9 @@ def _read_pickle(path):
 def write_directory(directory, arrays, bert_config):
     """Write `arrays` ({HF name: array}) as `model.safetensors` and a BertModel
     `config.json` that transformers loads."""
-    from safetensors.numpy import save
-
     tf.io.gfile.makedirs(directory)
-    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={"format": "pt"})
-    with tf.io.gfile.GFile(os.path.join(directory, SAFETENSORS_FILE), "wb") as f:
-        f.write(data)
+    safetensors_file.write_safetensors(os.path.join(directory, SAFETENSORS_FILE), arrays,
+                                       metadata={"format": "pt"})
     config = {"architectures": ["BertModel"], "model_type": "bert",
               "position_embedding_type": "absolute", "pad_token_id": 0, **bert_config}
-    with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
+    write_json(os.path.join(directory, CONFIG_FILE), config, sort_keys=True)

@@ -4,8 +4,10 @@ config) and `encoder.safetensors` (weights under their TF1 names)."""
 import json
 import os
 
-import numpy as np
 import tensorflow as tf
+
+from kerasbert.checkpoints import safetensors_file
+from kerasbert.outputs import write_json
 
 CONFIG_FILE = "kerasbert_encoder.json"
 WEIGHTS_FILE = "encoder.safetensors"
@@ -27,18 +29,11 @@ def read_config(directory):
 
 
 def read_arrays(directory):
-    from safetensors.numpy import load
-
-    with tf.io.gfile.GFile(os.path.join(directory, WEIGHTS_FILE), "rb") as f:
-        return load(f.read())
+    return safetensors_file.read_arrays(os.path.join(directory, WEIGHTS_FILE))
 
 
 def write_directory(directory, arrays, config):
-    from safetensors.numpy import save
-
     tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(os.path.join(directory, WEIGHTS_FILE), "wb") as f:
-        f.write(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-    with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
-        json.dump({"format_version": FORMAT_VERSION, "config": config}, f, indent=2,
-                  sort_keys=True)
+    safetensors_file.write_safetensors(os.path.join(directory, WEIGHTS_FILE), arrays)
+    write_json(os.path.join(directory, CONFIG_FILE),
+               {"format_version": FORMAT_VERSION, "config": config}, sort_keys=True)

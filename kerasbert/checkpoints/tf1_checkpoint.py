@@ -5,6 +5,8 @@ import os
 
 import tensorflow as tf
 
+from kerasbert.outputs import write_json
+
 CONFIG_FILE = "bert_config.json"
 CKPT_PREFIX = "bert_model.ckpt"
 
@@ -49,5 +51,4 @@ def write_checkpoint(directory, arrays, bert_config):
     with tf.io.gfile.GFile(os.path.join(directory, "checkpoint"), "w") as f:
         f.write(f'model_checkpoint_path: "{CKPT_PREFIX}"\n'
                 f'all_model_checkpoint_paths: "{CKPT_PREFIX}"\n')
-    with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
-        json.dump(bert_config, f, indent=2, sort_keys=True)
+    write_json(os.path.join(directory, CONFIG_FILE), bert_config, sort_keys=True)

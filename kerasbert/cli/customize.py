@@ -18,7 +18,8 @@ from absl import flags
 
 from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
-                                 define_reader_flags, parse_argv, parse_column, quiet_tensorflow)
+                                 define_reader_flags, output_dir_held, parse_argv, parse_column,
+                                 quiet_tensorflow)
 from kerasbert.customization.customize import OUTPUTS
 from kerasbert.tasks.registry import tasks_with
 from kerasbert.training.run_settings import existing_outputs, remove_outputs
@@ -59,6 +60,11 @@ def check_flags(fv):
     check_ranges(fv)
     check_input_files(fv, ("train_data", "eval_data", "unlabeled_data"))
     check_output_dir(fv.output_dir)
+
+
+def check_earlier_outputs(fv):
+    """An earlier run's outputs are refused without --overwrite (checked while
+    the directory is held, so that two runs cannot both pass)."""
     earlier = existing_outputs(fv.output_dir, OUTPUTS)
     if earlier and not fv.overwrite:
         raise UsageError(f"--output_dir {fv.output_dir} holds an earlier customization or run "
@@ -69,6 +75,12 @@ def check_flags(fv):
 def main(argv=None):
     parse_argv(FLAGS, argv or sys.argv, __doc__)
     check_flags(FLAGS)
+    with output_dir_held(FLAGS.output_dir, "kerasbert.customize"):
+        return _customize()
+
+
+def _customize():
+    check_earlier_outputs(FLAGS)
     for candidate in FLAGS.candidates:
         print(fetch_model(candidate), flush=True)
     quiet_tensorflow()

@@ -22,7 +22,33 @@ def run_main(main, argv=None):
     except JobFailed as err:
         print(f"{_program_name(main)}: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except Exception as err:  # a full disk met outside kerasbert's own writers (TensorFlow's)
+        from kerasbert.outputs import DiskFull, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        print(f"{_program_name(main)}: error: {DiskFull.from_error(err)}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code or 0)
+
+
+def is_chief():
+    """Whether this process is the chief of its job (TF_CONFIG), or alone."""
+    import json
+
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task, cluster = config.get("task") or {}, config.get("cluster") or {}
+    return task.get("type") in (None, "chief") or (
+        task.get("type") == "worker" and "chief" not in cluster and int(task.get("index", 0)) == 0)
+
+
+def output_dir_held(directory, program, chief=True):
+    """The output directory's lock (`kerasbert.outputs.OutputLock`) for this
+    run; nothing for a worker that is not its job's chief (the chief holds it
+    for the job)."""
+    from kerasbert.outputs import OutputLock
+
+    return OutputLock(directory, program) if chief and directory else contextlib.nullcontext()
 
 
 def _program_name(main):

@@ -34,8 +34,8 @@ import sys
 from absl import flags
 
 from kerasbert.cli.flags import (UsageError, check_output_dir, check_ranges,
-                                 define_reader_flags, parse_argv, quiet_tensorflow, run_main,
-                                 worker_failures_reported)
+                                 define_reader_flags, is_chief, output_dir_held, parse_argv,
+                                 quiet_tensorflow, run_main, worker_failures_reported)
 from kerasbert.cli.train import apply_config_file
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
@@ -221,6 +221,11 @@ def run(fv, setup=None):
 
 def main(argv=None):
     fv = parse(argv or sys.argv)
+    with output_dir_held(fv.output_dir, "kerasbert.pretrain", is_chief()):
+        return _pretrain(fv)
+
+
+def _pretrain(fv):
     model_line = (fetch_model(fv.model) if fv.model else
                   f"encoder: random initialisation of {fv.preset}'s shape (from scratch)")
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices

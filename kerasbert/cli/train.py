@@ -9,15 +9,14 @@ sets any flag; flags given on the command line override it.
 """
 
 import json
-import os
 import sys
 
 from absl import flags
 
 from kerasbert.cli.flags import (UsageError, check_input_dir, check_input_file,
                                  check_input_files, check_output_dir, check_ranges,
-                                 define_reader_flags, parse_argv, parse_column, quiet_tensorflow,
-                                 run_main, worker_failures_reported)
+                                 define_reader_flags, is_chief, parse_argv, parse_column, quiet_tensorflow,
+                                 output_dir_held, run_main, worker_failures_reported)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tasks.registry import listing, task_has, task_names, tasks_with
@@ -199,14 +198,6 @@ def run(fv, setup=None):
     return run_fine_tune(fine_tune_config(fv), setup)
 
 
-def _is_chief():
-    """Whether this process is the chief of its job (TF_CONFIG), or alone."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task, cluster = config.get("task") or {}, config.get("cluster") or {}
-    return task.get("type") in (None, "chief") or (
-        task.get("type") == "worker" and "chief" not in cluster and int(task.get("index", 0)) == 0)
-
-
 def run_settings(fv):
     """{flag: value} of what defines a run (kept in run_settings.json): every
     flag but the output place, logging and the devices it runs on."""
@@ -217,9 +208,14 @@ def run_settings(fv):
 
 
 def main(argv=None):
+    fv = parse(argv or sys.argv)
+    with output_dir_held(fv.output_dir, "kerasbert.train", is_chief()):
+        return _train(fv)
+
+
+def _train(fv):
     from kerasbert.training import run_settings as settings_file
 
-    fv = parse(argv or sys.argv)
     settings = run_settings(fv)
     defaults = {name: fv[name].default for name in settings}
     settings_file.check_settings(fv.output_dir, settings, defaults, fv.overwrite)
@@ -231,7 +227,7 @@ def main(argv=None):
     print(f"{setup.describe(fv.batch_size)}, "
           f"{resolve_steps_per_loop(fv.steps_per_loop, setup.strategy)} updates per loop; "
           f"{model_line}", flush=True)
-    settings_file.start_run(fv.output_dir, settings, fv.overwrite and _is_chief())
+    settings_file.start_run(fv.output_dir, settings, fv.overwrite and is_chief())
     with worker_failures_reported():
         metrics = run(fv, setup)
     if metrics:

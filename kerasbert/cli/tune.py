@@ -27,7 +27,8 @@ from absl import flags
 
 from kerasbert.cli import train as train_cli
 from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, check_input_dir,
-                                 check_input_file, parse_argv, quiet_tensorflow, run_main)
+                                 check_input_file, output_dir_held, parse_argv, quiet_tensorflow,
+                                 run_main)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
@@ -165,6 +166,11 @@ def main(argv=None):
         print(results.summary(fv.summary), end="")
         return 0
     role = distributed.configure(fv.tuner_id, fv.oracle_ip, fv.oracle_port)
+    with output_dir_held(fv.output_dir, "kerasbert.tune", role != distributed.WORKER):
+        return _search(fv, role)
+
+
+def _search(fv, role):
     space = search_space.load_search_space(fv.search_space, fv.task, tunable_flags(), fv.tuner)
     check_space_ranges(space, fv)
     print(fetch_model(fv.model, fv.random_init), flush=True)

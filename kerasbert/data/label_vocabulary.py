@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from kerasbert.data.errors import DataError
+from kerasbert.outputs import write_json
 
 FILENAME = "label_vocabulary.json"
 
@@ -106,8 +107,7 @@ class LabelVocabulary:
     def save(self, path):
         """Write as JSON to `path`; a directory gets `label_vocabulary.json` inside."""
         path = _file_path(path)
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(json.dumps(self.get_config(), indent=1))
+        write_json(path, self.get_config(), indent=1)
         return path
 
     @classmethod

@@ -10,10 +10,11 @@ function after its final evaluation.
 """
 
 import io
-import json
 import os
 
 import numpy as np
+
+from kerasbert import outputs
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "metrics_report.txt"
@@ -51,16 +52,15 @@ def write_metrics_report(output_dir, metrics, *, task=None, label_names=None, co
              "confusion_matrix": None}
     if write_json:
         paths["metrics"] = os.path.join(output_dir, METRICS_FILE)
-        with tf.io.gfile.GFile(paths["metrics"], "w") as f:
-            json.dump(_plain(metrics), f, indent=2, sort_keys=True)
+        outputs.write_json(paths["metrics"], _plain(metrics), sort_keys=True)
     text = format_metrics_report(metrics, task=task, label_names=label_names,
                                  confusion=confusion, num_examples=num_examples, source=source)
-    with tf.io.gfile.GFile(paths["report"], "w") as f:
-        f.write(text)
+    outputs.write_file(paths["report"], text)
     if confusion is not None:
         paths["confusion_matrix"] = os.path.join(output_dir, CONFUSION_FILE)
-        with tf.io.gfile.GFile(paths["confusion_matrix"], "wb") as f:
-            f.write(confusion_matrix_png(confusion, label_names, title=_title(task, source)))
+        outputs.write_file(paths["confusion_matrix"],
+                           confusion_matrix_png(confusion, label_names,
+                                                title=_title(task, source)))
     return paths
 
 

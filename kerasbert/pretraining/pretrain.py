@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from kerasbert.distribute.multi_worker import worker_output_dir
+from kerasbert.outputs import write_json
 from kerasbert.training.config import TrainingConfig
 
 DATA_DIR = "pretraining_data"
@@ -228,8 +229,7 @@ def _save(output_dir, pretraining_model, tokenizer, metrics):
     save_encoder(pretraining_model.encoder, output_dir)
     tokenizer.save_to_dir(output_dir)
     save_heads(pretraining_model, output_dir)
-    with tf.io.gfile.GFile(os.path.join(output_dir, METRICS_FILE), "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_json(os.path.join(output_dir, METRICS_FILE), metrics)
 
 
 def _dataset(files, max_seq_length, batch_size, masker, next_sentence, seed, **kwargs):
@@ -276,8 +276,7 @@ def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_le
     tokenizer = train_wordpiece_tokenizer(vocab_size, texts=sentences, lowercase=lowercase,
                                           sequence_length=max_seq_length)
     tokenizer.save_to_dir(output_dir)
-    with tf.io.gfile.GFile(settings_path, "w") as f:
-        json.dump(settings, f, indent=2)
+    write_json(settings_path, settings)
     log(f"trained a WordPiece vocabulary of {tokenizer.vocabulary_size} tokens")
     return tokenizer
 

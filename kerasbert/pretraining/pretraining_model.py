@@ -5,11 +5,11 @@ weights in and out of checkpoints, under their TF1 names (`cls/...`)."""
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kerasbert.checkpoints.assign import check_and_assign
 from kerasbert.checkpoints.name_map import hf_name, pretraining_head_variables
+from kerasbert.checkpoints.safetensors_file import read_arrays, write_safetensors
 from kerasbert.encoder.bert_encoder import INPUT_NAMES
 from kerasbert.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
 
@@ -56,11 +56,8 @@ class BertPretrainingModel(keras.Model):
 def save_heads(model, directory):
     """Write the heads' weights as `pretraining_heads.safetensors` (TF1 names)
     beside the encoder, so a later run continues with them."""
-    from safetensors.numpy import save
-
-    arrays = {name: np.ascontiguousarray(v.numpy()) for name, v in model.head_variables().items()}
-    with tf.io.gfile.GFile(os.path.join(str(directory), HEADS_FILE), "wb") as f:
-        f.write(save(arrays))
+    arrays = {name: v.numpy() for name, v in model.head_variables().items()}
+    write_safetensors(os.path.join(str(directory), HEADS_FILE), arrays)
 
 
 def load_heads(model, directory):
@@ -95,10 +92,7 @@ def _head_arrays(directory):
 
     native = os.path.join(directory, HEADS_FILE)
     if tf.io.gfile.exists(native):
-        from safetensors.numpy import load
-
-        with tf.io.gfile.GFile(native, "rb") as f:
-            return load(f.read())
+        return read_arrays(native)
     fmt = detect_format(directory)
     if fmt == "tf1":
         names = [n for n in tf1_checkpoint.list_variables(directory) if n.startswith("cls/")]

@@ -46,6 +46,7 @@ import os
 import posixpath
 from typing import List, Tuple
 
+from kerasbert.data.errors import DataError
 from kerasbert.paths import is_remote
 
 SETTINGS_FILE = "pretraining_data.json"
@@ -125,6 +126,10 @@ def plan_shards(fingerprint, shard_size_mb=DEFAULT_SHARD_SIZE_MB):
     `fingerprint` (from `input_fingerprint`), in order: the files' bytes taken
     as one stream cut into equal parts."""
     total = sum(size for _, size, _ in fingerprint)
+    if not total:
+        files = [path for path, _, _ in fingerprint]
+        raise DataError(files[0] if len(files) == 1 else f"{files[0]} and {len(files) - 1} more",
+                        "empty file" if len(files) == 1 else "empty files: no text to train on")
     count = max(1, math.ceil(total / (shard_size_mb * 1e6)))
     bounds = [round(total * k / count) for k in range(count + 1)]
     shards, offset = [], 0

@@ -14,11 +14,15 @@ writes it and `from_preset` reads it (`kerasbert.BertClassifier.from_preset(
 the same way.
 """
 
+import io
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
+
+from kerasbert.checkpoints.safetensors_file import read_arrays, write_safetensors
+from kerasbert.outputs import write_file, write_json
 
 TASK_FILE = "kerasbert_task.json"
 ENCODER_DIR = "encoder"
@@ -32,8 +36,6 @@ def is_model_directory(path):
 
 def save_model_directory(directory, model, task, tokenizer, max_seq_length, text_pair):
     """Write `model` (a BertTaskModel), the task's labels and the tokenizer."""
-    from safetensors.numpy import save
-
     from kerasbert.checkpoints.loading import save_encoder
 
     encoder_dir = os.path.join(directory, ENCODER_DIR)
@@ -41,17 +43,25 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     tokenizer.save_to_dir(encoder_dir)
     head = model.get_layer("logits")
     arrays = {"kernel": np.asarray(head.kernel.numpy()), "bias": np.asarray(head.bias.numpy())}
-    with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "wb") as f:
-        f.write(save(arrays))
+    write_safetensors(os.path.join(directory, HEAD_FILE), arrays)
     meta = task_info(model, task, max_seq_length, text_pair)
-    with tf.io.gfile.GFile(os.path.join(directory, TASK_FILE), "w") as f:
-        json.dump(meta, f, indent=2)
+    write_json(os.path.join(directory, TASK_FILE), meta)
     keras_model = _as_keras_task(model, tokenizer, meta)
     keras_path = os.path.join(directory, KERAS_FILE)
     if keras_model is not None:
-        keras_model.save(keras_path)
+        write_file(keras_path, keras_file_bytes(keras_model))
     elif tf.io.gfile.exists(keras_path):
         tf.io.gfile.remove(keras_path)  # an earlier model's: it is not this one
+
+
+def keras_file_bytes(model):
+    """`model` as a `.keras` file's bytes, built in memory (so that a full disk is
+    met by `write_file`, not inside h5py, which crashes on it)."""
+    from keras.src.saving import saving_lib  # Keras' own saver; it takes a file object
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
 
 
 def task_info(model, task, max_seq_length, text_pair):
@@ -72,8 +82,6 @@ def load_model_directory(directory):
     """(model, task, tokenizer, task_config) from a model directory; the model
     is the task's Keras model (`kerasbert.tasks.registry.model_class`) with
     its preprocessor."""
-    from safetensors.numpy import load
-
     from kerasbert.encoder.bert_encoder import BertEncoder
     from kerasbert.tasks.registry import get_task
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
@@ -83,8 +91,7 @@ def load_model_directory(directory):
     encoder_dir = os.path.join(directory, ENCODER_DIR)
     tokenizer = BertTokenizer.from_preset(encoder_dir, sequence_length=meta["max_seq_length"])
     model = _keras_task(BertEncoder.from_preset(encoder_dir), tokenizer, meta)
-    with tf.io.gfile.GFile(os.path.join(directory, HEAD_FILE), "rb") as f:
-        head = load(f.read())
+    head = read_arrays(os.path.join(directory, HEAD_FILE))
     logits = model.get_layer("logits")
     logits.kernel.assign(head["kernel"])
     logits.bias.assign(head["bias"])

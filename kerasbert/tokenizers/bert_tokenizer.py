@@ -15,6 +15,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerasbert.outputs import write_file, write_json
+
 _CJK = (r"\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
         r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}")
 _PUNCT = r"[!-/:-@\[-`{-~]|\p{P}"
@@ -252,13 +254,11 @@ class BertTokenizer(keras.layers.Layer):
     def save_to_dir(self, directory):
         """Write vocab.txt and an HF-compatible tokenizer_config.json."""
         tf.io.gfile.makedirs(str(directory))
-        with tf.io.gfile.GFile(os.path.join(str(directory), "vocab.txt"), "w") as f:
-            f.write("\n".join(self.vocabulary) + "\n")
+        write_file(os.path.join(str(directory), "vocab.txt"), "\n".join(self.vocabulary) + "\n")
         config = {"do_lower_case": self.lowercase, "strip_accents": self.strip_accents,
                   "tokenize_chinese_chars": self.tokenize_chinese_chars,
                   "model_max_length": self.sequence_length, "tokenizer_class": "BertTokenizer"}
-        with tf.io.gfile.GFile(os.path.join(str(directory), "tokenizer_config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        write_json(os.path.join(str(directory), "tokenizer_config.json"), config)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary": self.vocabulary,

@@ -14,12 +14,14 @@ in every checkpoint, so a resumed run continues both; without variables
 they start afresh at `on_train_begin`, as Keras' callbacks do.
 """
 
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from kerasbert.checkpoints.safetensors_file import read_arrays, write_safetensors
+from kerasbert.outputs import write_json
 
 
 class CallbackList(keras.callbacks.CallbackList):
@@ -61,8 +63,7 @@ class EvalHistory(keras.callbacks.Callback):
                                 "train_seconds": round(trainer.train_seconds, 1), **logs})
         say(trainer.config.verbose, "eval " + " ".join(
             f"{k}={v:.4f}" for k, v in logs.items() if isinstance(v, float)))
-        with tf.io.gfile.GFile(os.path.join(trainer.output_dir, "history.json"), "w") as f:
-            json.dump(trainer.history, f, indent=2)
+        write_json(os.path.join(trainer.output_dir, "history.json"), trainer.history)
 
 
 class TensorBoard(keras.callbacks.Callback):
@@ -135,11 +136,16 @@ class BestWeights(_BestScore):
 
     def on_test_end(self, logs=None):
         if self._improves(logs):
-            self.model.save_weights(self.path)
+            # Every variable as it is (not Keras' weights file: it merges LoRA adapters
+            # into their kernels and zeroes the adapters when loaded back), written whole.
+            write_safetensors(self.path, {f"{i:05d}/{v.path}": v.numpy()
+                                          for i, v in enumerate(self.model.weights)})
 
     def on_train_end(self, logs=None):
         if self.restore and tf.io.gfile.exists(self.path):
-            self.model.load_weights(self.path)
+            arrays = read_arrays(self.path)
+            for i, variable in enumerate(self.model.weights):
+                variable.assign(arrays[f"{i:05d}/{variable.path}"])
 
 
 class EarlyStopping(_BestScore):

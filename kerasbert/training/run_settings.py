@@ -12,13 +12,15 @@ import json
 import os
 import shutil
 
+from kerasbert.outputs import write_json
 from kerasbert.paths import is_remote
 
 SETTINGS_FILE = "run_settings.json"
 # What a fine-tuning run writes into its output directory; a directory holding
 # any of them holds a run. --overwrite removes them (and nothing else).
-RUN_OUTPUTS = ("checkpoints", "history.json", "best.weights.h5", "logs", "workers",
-               "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
+BEST_WEIGHTS_FILE = "best.weights.safetensors"
+RUN_OUTPUTS = ("checkpoints", "history.json", BEST_WEIGHTS_FILE, "best.weights.h5", "logs",
+               "workers", "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
                "adapter.safetensors", "metrics.json", "metrics_report.txt",
                "confusion_matrix.png", "eval", "model.keras", SETTINGS_FILE)
 
@@ -105,15 +107,8 @@ def start_run(output_dir, settings, overwrite=False):
     `settings` there (atomically: every worker of a job writes the same)."""
     if overwrite:
         remove_outputs(output_dir)
-    text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
-    path = os.path.join(output_dir, SETTINGS_FILE)
-    if is_remote(output_dir):
+    if not is_remote(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
+    else:
         _gfile().makedirs(output_dir)
-        with _gfile().GFile(path, "w") as f:
-            f.write(text)
-        return
-    os.makedirs(output_dir, exist_ok=True)
-    partial = f"{path}.{os.getpid()}.tmp"
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, path)
+    write_json(os.path.join(output_dir, SETTINGS_FILE), settings, sort_keys=True)

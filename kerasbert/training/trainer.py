@@ -37,6 +37,7 @@ from kerasbert.training.callbacks import (BestWeights, CallbackList, EarlyStoppi
                                           TensorBoard, say)
 from kerasbert.training.optimization import create_optimizer
 from kerasbert.training.predictions import counting_examples
+from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
 
 # Updates per compiled call when `steps_per_loop` is 0 ("auto"): on a CPU the
 # host is the device and a loop gains nothing; accelerators pay a host round
@@ -317,7 +318,7 @@ class Trainer:
         if evaluate_fn is not None:
             metric, greater = task.main_metric, task.greater_is_better
             own += [EvalHistory(self),
-                    BestWeights(os.path.join(self.output_dir, "best.weights.h5"), metric, greater,
+                    BestWeights(os.path.join(self.output_dir, BEST_WEIGHTS_FILE), metric, greater,
                                 state.best_metric, config.restore_best),
                     EarlyStopping(metric, config.early_stopping_patience, greater,
                                   state.best_metric, state.bad_evals, config.verbose)]

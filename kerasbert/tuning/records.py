@@ -17,7 +17,7 @@ import os
 import socket
 import time
 
-from kerasbert.paths import is_remote
+from kerasbert.outputs import write_json
 
 RECORD_FILE = "kerasbert_trial.json"
 RUNS_FILE = "runs.jsonl"
@@ -57,8 +57,7 @@ def add_execution(trial_dir, record, execution):
     directory done so that a resumed trial does not train it again."""
     record["executions"].append(execution)
     _write(trial_dir, record)
-    with open(os.path.join(execution["output_dir"], EXECUTION_FILE), "w", encoding="utf-8") as f:
-        json.dump(execution, f, indent=2)
+    write_json_atomically(os.path.join(execution["output_dir"], EXECUTION_FILE), execution)
 
 
 def finished_execution(output_dir):
@@ -93,16 +92,7 @@ def _write(trial_dir, record):
 
 
 def write_json_atomically(path, obj):
-    """Write `obj` as JSON to `path` through a temporary file and a rename: a reader (or
-    a restarted process) never sees half a file, even if this process is killed mid-write.
-    On an object store (gs://) an object appears whole when it is closed."""
-    if is_remote(path):
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump(obj, f, indent=2, default=str)
-        return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
+    """Write `obj` as JSON to `path` whole (`kerasbert.outputs.write_json`): a reader,
+    or a restarted process, never sees half a file, even if this one is killed
+    mid-write or the disk fills."""
+    write_json(path, obj, default=str)

@@ -20,18 +20,19 @@ import json
 import os
 import shutil
 
+from kerasbert.outputs import write_json
+from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
 from kerasbert.tuning import records
 
 META_FILE = "search.json"
 TRIALS_DIR = "trials"  # kerasbert.tuning.tuner.PROJECT_NAME
 _INTERNAL = ("tuner/trial_id", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
-_MODEL_FILES_SKIPPED = ("checkpoints", "best.weights.h5", "logs", records.EXECUTION_FILE)
+_MODEL_FILES_SKIPPED = ("checkpoints", BEST_WEIGHTS_FILE, "logs", records.EXECUTION_FILE)
 
 
 def write_meta(output_dir, meta):
     os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, META_FILE), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    write_json(os.path.join(output_dir, META_FILE), meta)
 
 
 def read_meta(output_dir):

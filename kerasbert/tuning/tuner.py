@@ -21,11 +21,12 @@ import keras_tuner
 from keras_tuner.engine import base_tuner
 from keras_tuner.engine import trial as trial_module
 
+from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
 from kerasbert.tuning import distributed, records
 
 PROJECT_NAME = "trials"
 # Files of a trial's model directory that resuming or Hyperband need, not the exported model.
-_TRAINING_STATE = ("checkpoints", "best.weights.h5")
+_TRAINING_STATE = ("checkpoints", BEST_WEIGHTS_FILE)
 
 
 class FineTuneTuner(base_tuner.BaseTuner):
@@ -155,7 +156,7 @@ class FineTuneTuner(base_tuner.BaseTuner):
         os.makedirs(output_dir, exist_ok=True)
         shutil.copytree(os.path.join(source, "checkpoints"),
                         os.path.join(output_dir, "checkpoints"))
-        for name in ("history.json", "best.weights.h5"):
+        for name in ("history.json", BEST_WEIGHTS_FILE):
             if os.path.exists(os.path.join(source, name)):
                 shutil.copy2(os.path.join(source, name), output_dir)
 
