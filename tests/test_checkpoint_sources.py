@@ -254,7 +254,8 @@ def test_convert_round_trips_every_format_and_transformers_loads_the_result(tmp_
     source = TINY
     for fmt in ("tf1", "hf", "kerasbert"):
         target = tmp_path / fmt
-        assert convert([f"--model={source}", f"--to={fmt}", f"--output_dir={target}"]) == 0
+        assert convert(["convert", f"--model={source}", f"--to={fmt}",
+                        f"--output_dir={target}"]) == 0
         assert (target / "vocab.txt").is_file()
         got = _outputs(BertEncoder.from_preset(target),
                        BertTokenizer.from_preset(target, sequence_length=16))

@@ -115,7 +115,7 @@ def test_bad_numbers_and_paths_are_one_line_errors_before_any_work(places, capsy
     main = importlib.import_module(f"kerasbert.cli.{program}").main
     argv = [a.format(**places) for a in args]
     with pytest.raises(SystemExit) as exit_info:
-        run_main(main, argv if program == "convert" else [program, *argv])
+        run_main(main, [program, *argv])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"kerasbert.{program}: error:"), err

@@ -8,30 +8,44 @@
 names). The vocabulary files beside the source are copied along.
 """
 
-import argparse
 import os
+import sys
 
-from kerasbert.cli.flags import UsageError, check_output_dir, quiet_tensorflow, run_main
+from absl import flags
+
+from kerasbert.cli.flags import (UsageError, check_output_dir, parse_argv, quiet_tensorflow,
+                                 run_main)
 
 _VOCAB_FILES = ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="kerasbert.convert", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="preset name or checkpoint directory")
-    parser.add_argument("--to", required=True, choices=["kerasbert", "hf", "tf1"])
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--allow_pickle", action="store_true",
-                        help="allow reading a pickled pytorch_model.bin (trusted files only)")
-    return parser.parse_args(argv)
+def define_flags(fv):
+    flags.DEFINE_string("model", None, "preset name or checkpoint directory", flag_values=fv)
+    flags.DEFINE_enum("to", None, ["kerasbert", "hf", "tf1"], "the format to write",
+                      flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "where the converted checkpoint goes",
+                        flag_values=fv)
+    flags.DEFINE_boolean("allow_pickle", False, "allow reading a pickled pytorch_model.bin "
+                         "(trusted files only)", flag_values=fv)
+
+
+def parse(argv):
+    """Parsed flags of `argv` (program name first); every flag checked."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    parse_argv(fv, argv, __doc__, positional=False)
+    for name in ("model", "to", "output_dir"):
+        if not fv[name].value:
+            raise UsageError(f"--{name} is required")
+    check_output_dir(fv.output_dir)
+    if os.path.exists(os.path.join(fv.output_dir, "encoder.safetensors")) or os.path.exists(
+            os.path.join(fv.output_dir, "model.safetensors")):
+        raise UsageError(f"{fv.output_dir} already holds a checkpoint; choose a new directory")
+    return fv
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    check_output_dir(args.output_dir)
-    if os.path.exists(os.path.join(args.output_dir, "encoder.safetensors")) or os.path.exists(
-            os.path.join(args.output_dir, "model.safetensors")):
-        raise UsageError(f"{args.output_dir} already holds a checkpoint; choose a new directory")
+    args = parse(argv or sys.argv)
     quiet_tensorflow()
     import tensorflow as tf
 
