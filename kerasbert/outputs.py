@@ -118,7 +118,7 @@ class OutputLock:
     def __init__(self, directory, program=None):
         self.directory, self.program = str(directory), program or os.path.basename(sys.argv[0])
         self.path = os.path.join(self.directory, LOCK_FILE)
-        self.held = False
+        self.held, self.created = False, False
 
     def acquire(self):
         if is_remote(self.directory) or self.held:
@@ -127,6 +127,7 @@ class OutputLock:
             _HELD[self.path] += 1
             self.held = True
             return self
+        self.created = not os.path.exists(self.directory)
         os.makedirs(self.directory, exist_ok=True)
         record = {"host": socket.gethostname(), "pid": os.getpid(), "program": self.program,
                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -178,6 +179,9 @@ class OutputLock:
             del _HELD[self.path]
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
+            if self.created:  # a run that wrote nothing leaves no directory behind
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.directory)
 
     def __enter__(self):
         return self.acquire()
