@@ -25,7 +25,9 @@ def input_file_exists(path):
 
 def shared_data_dir() -> Path:
     """The shared data sets folder: $KERASBERT_SHARED_DATA, else ../shared/data
-    beside the repository checkout."""
+    beside the repository checkout. The benchmarks (bench/) read the full data
+    sets there, in the layout `glue/SST-2/`, `conll2003/`, `squad/`; the tests
+    never do (they read the slices in tests/data)."""
     if os.environ.get(SHARED_DATA_ENV):
         return Path(os.environ[SHARED_DATA_ENV])
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Test-wide settings: quiet TensorFlow, the shared data folder, determinism, and
+"""Test-wide settings: quiet TensorFlow, the test data folder, determinism, and
 a stand-in for the model hub on 127.0.0.1.
 
 The stand-in starts when this file is imported, before any test module imports
@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -26,11 +27,11 @@ from hub_server import HubStandIn, directory_files, tiny_bert_repo  # noqa: E402
 
 from kerasbert import presets  # noqa: E402
 from kerasbert.checkpoints.sources import _wheel_dir  # noqa: E402
-from kerasbert.paths import shared_data_dir  # noqa: E402
 
 TINY_REPO = presets.get_preset("bert_tiny_en_uncased")["source"][len("hf://"):]
 MINILM_REPO = presets.get_preset("all_minilm_l6_v2")["source"][len("hf://"):]
 MINILM_DIR = _wheel_dir(presets.get_preset("all_minilm_l6_v2"))
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 HUB = HubStandIn()
 TINY_FILES, TINY_ARRAYS = tiny_bert_repo(MINILM_DIR / "vocab.txt")
@@ -51,13 +52,12 @@ def model_hub():
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    """The real data sets of ../shared/data. Missing data is a failure, not a
-    skip: CI always has it, so a test that needs it must run there."""
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"shared data not found at {path}; set KERASBERT_SHARED_DATA")
-    return path
+def test_data():
+    """tests/data: the small slices of public data sets that the tests read, and
+    the generated English NER files (sources and licences in tests/data/SOURCES.md).
+    Only the benchmarks (bench/) read the full sets, from
+    `kerasbert.paths.shared_data_dir()`."""
+    return TEST_DATA
 
 
 # Files of several minutes each, longest first: collected first, in this

@@ -5,9 +5,9 @@ import csv
 import numpy as np
 
 
-def sst2_sentences(shared_data, split="dev", limit=None):
+def sst2_sentences(test_data, split="dev", limit=None):
     """SST-2 sentences of `split`, read with no quote processing (GLUE TSV)."""
-    with open(shared_data / "glue" / "SST-2" / f"{split}.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / f"{split}.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     return [r[0] for r in rows[:limit]]
 
@@ -34,3 +34,33 @@ def max_abs_diff_real_tokens(a, b, padding_mask):
     """Largest |a - b| over non-padding positions of `[batch, seq, hidden]` arrays."""
     keep = padding_mask.astype(bool)
     return float(np.abs(a[keep] - b[keep]).max())
+
+
+def squad_v1_scores(predictions, gold):
+    """(exact match, F1) in percent of `{question id: answer}` against `{question
+    id: [gold answers]}`, as the official SQuAD v1.1 evaluation script computes
+    them (written out here, apart from kerasbert.metrics.squad); a question
+    without a prediction scores 0."""
+    import collections
+    import re
+    import string
+
+    def normalize(text):
+        text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+        return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+    def f1(prediction, truth):
+        prediction, truth = normalize(prediction).split(), normalize(truth).split()
+        common = collections.Counter(prediction) & collections.Counter(truth)
+        same = sum(common.values())
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(prediction), same / len(truth)
+        return 2 * precision * recall / (precision + recall)
+
+    exact = total = 0.0
+    for qid, answers in gold.items():
+        if qid in predictions:
+            exact += max(float(normalize(predictions[qid]) == normalize(a)) for a in answers)
+            total += max(f1(predictions[qid], a) for a in answers)
+    return 100.0 * exact / len(gold), 100.0 * total / len(gold)

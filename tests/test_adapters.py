@@ -30,10 +30,10 @@ def tokenizer():
 
 
 @pytest.fixture(scope="module")
-def sst2(shared_data, tokenizer):
+def sst2(test_data, tokenizer):
     import csv
 
-    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
     features = {k: v.numpy() for k, v in tokenizer([r[0] for r in rows]).items()}
     return features, np.array([int(r[1]) for r in rows], "int32")
@@ -90,11 +90,28 @@ def test_adapter_file_round_trips_and_is_small(tmp_path):
     minilm = BertTaskModel(BertEncoder.from_preset("all_minilm_l6_v2"), 2)
     full_bytes = sum(v.numpy().nbytes for v in minilm.variables)
     settings = enable_lora(minilm, 8)
+    # Distinct random values in every matrix (lora_b starts at zero), so that the
+    # file must hold each one's own values under its own name.
+    from kerasbert.adapters.lora import adapter_variables, assign_adapter
+
+    rng = np.random.default_rng(5)
+    values = {}
+    for name, variable in adapter_variables(minilm).items():
+        values[name] = rng.normal(size=variable.shape).astype("float32")
+        variable.assign(values[name])
     path = tmp_path / "user.safetensors"
     save_adapter(minilm, str(path), settings)
     arrays, read_settings = read_adapter(str(path))
     assert read_settings == settings
-    assert len(arrays) == 6 * 4 * 2 + 2
+    assert len(arrays) == 6 * 4 * 2 + 2 and arrays.keys() == values.keys()
+    for name, value in values.items():
+        np.testing.assert_array_equal(arrays[name], value, err_msg=name)
+    # ... and loading the file back sets the model's variables to them.
+    for variable in adapter_variables(minilm).values():
+        variable.assign(np.zeros(variable.shape, "float32"))
+    assign_adapter(minilm, arrays, str(path))
+    for name, variable in adapter_variables(minilm).items():
+        np.testing.assert_array_equal(variable.numpy(), values[name], err_msg=name)
     ratio = path.stat().st_size / full_bytes
     assert ratio < 0.01, f"adapter is {ratio:.2%} of the model"
     print(f"MiniLM-L6 rank-8 attention adapter: {path.stat().st_size} bytes, "

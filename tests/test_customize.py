@@ -55,44 +55,59 @@ def test_adapters_for_many_users():
     assert choose_recipe(_profile(), 10_000, SPEEDS).adapter is None
 
 
-def test_profile_of_real_sst2_and_real_wikipedia_text(shared_data):
+def test_profile_of_real_sst2_and_real_wikipedia_text(test_data):
     from kerasbert import BertTokenizer
     from kerasbert.data.squad import read_squad
     from kerasbert.training.inputs import read_text_examples
 
     tokenizer = BertTokenizer.from_preset("all_minilm_l6_v2")
-    examples = read_text_examples(shared_data / "glue" / "SST-2" / "dev.tsv", "classification",
+    examples = read_text_examples(test_data / "glue" / "SST-2" / "dev.tsv", "classification",
                                   "sentence", "label")
     profile = profile_data(examples, tokenizer)
     assert profile.num_examples == 872 and set(profile.label_counts) == {"0", "1"}
     assert 10 < profile.token_lengths[50] < profile.token_lengths[95] < 64
     assert profile.suggested_max_seq_length == 64
-    contexts = sorted({e.context for e in read_squad(shared_data / "squad" / "dev-v1.1.json")})
+    contexts = sorted({e.context for e in read_squad(test_data / "squad" / "dev-v1.1.json")})
     wiki = profile_data(examples, tokenizer, contexts[:200])
     assert 1.0 < wiki.pieces_per_word < 1.6 and wiki.unlabeled_documents == 200
 
 
-def test_customize_cli_finishes_within_its_budget(shared_data, tmp_path):
+def test_customize_cli_finishes_within_its_budget(test_data, tmp_path):
     train = tmp_path / "train.tsv"
-    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         train.write_text("".join(f.readlines()[:241]), encoding="utf-8")
     budget = 120
     start = time.time()
     out = subprocess.run(
         [sys.executable, "-m", "kerasbert.customize", f"--train_data={train}",
-         f"--eval_data={shared_data / 'glue' / 'SST-2' / 'dev.tsv'}", "--text_column=sentence",
+         f"--eval_data={test_data / 'glue' / 'SST-2' / 'dev.tsv'}", "--text_column=sentence",
          f"--output_dir={tmp_path / 'run'}", f"--time_budget={budget}", "--verbose=0"],
-        capture_output=True, text=True, env=ENV, timeout=300)
+        capture_output=True, text=True, env=ENV, timeout=900)
     elapsed = time.time() - start
     assert out.returncode == 0, out.stderr[-3000:]
-    # Start-up (TensorFlow import) is outside the budget; a shared machine (the
-    # suite runs two test processes on two cores) stretches what was measured
-    # before the plan, hence the slack; a plan that ignored the budget would
-    # search and train far longer.
-    assert elapsed < 2 * budget + 30, f"took {elapsed:.0f} s for a {budget} s budget"
     report = (tmp_path / "run" / "customization_report.md").read_text()
     for section in ("## What it saw", "## What it chose and why", "## Result"):
         assert section in report
+    # The budget is kept by what the program recorded, not by this machine's
+    # wall clock (two test processes share two cores): the final training
+    # stopped at its plan's cap (history.json counts the updates' time only;
+    # the last loop may end a little past the cap) ...
+    import json
+    import re
+
+    cap = float(re.search(r"training stops at (\d+) s if not", report).group(1))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history and history[-1]["train_seconds"] <= cap + 10, (history[-1], cap)
+    # ... a search ran only if planned, and at most its 3 trials ...
+    search = tmp_path / "run" / "search"
+    if "a short search of 3 trials" in report:
+        assert 1 <= len(list((search / "trials").glob("trial_*"))) <= 3
+    else:
+        assert not search.exists()
+    # ... and the whole run (TensorFlow's start-up outside the budget) within a
+    # generous multiple of the budget, which only a plan that ignored it, or a
+    # hang, would cross.
+    assert elapsed < 5 * budget, f"took {elapsed:.0f} s for a {budget} s budget"
     assert "240 training examples" in report and "accuracy" in report
     assert (tmp_path / "run" / "kerasbert_task.json").exists()
     # Run again into the same directory: refused in one line (exit code 2), the
@@ -148,12 +163,12 @@ def test_customize_reads_files_in_the_encoding_given(tmp_path):
         out.stderr
 
 
-def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(shared_data, tmp_path):
+def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(test_data, tmp_path):
     from kerasbert.customization.customize import _search
     from kerasbert.customization.recipe import Recipe
 
     train = tmp_path / "train.tsv"
-    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         lines = f.readlines()
     train.write_text("".join(lines[:161]), encoding="utf-8")
     dev = tmp_path / "dev.tsv"
@@ -181,3 +196,17 @@ def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(shared_
     named = next(t for t in table["trials"] if t["trial_id"] == table["best_trial"])
     assert named["objective"] == best
     assert rate == named["hyperparameters"]["learning_rate"]
+    # Apart from the search's own tables: each trial's learning rate as keras-tuner
+    # stored it (trial.json) and its accuracy as the trial's run wrote it
+    # (execution_*/metrics.json); the rate is that of a best-scoring run.
+    scores = {}
+    for trial in (search / "trials").glob("trial_*"):
+        values = json.loads((trial / "trial.json").read_text())["hyperparameters"]["values"]
+        runs = [json.loads(p.read_text())["accuracy"]
+                for p in trial.glob("execution_*/metrics.json")]
+        if runs:
+            scores.setdefault(values["learning_rate"], []).append(max(runs))
+    assert sum(map(len, scores.values())) == len(rows)
+    assert direction == "max"  # accuracy
+    top = max(max(s) for s in scores.values())
+    assert rate in {r for r, s in scores.items() if max(s) == top}, scores

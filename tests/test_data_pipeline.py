@@ -33,8 +33,8 @@ def reference():
 
 
 @pytest.fixture(scope="module")
-def dev(shared_data):
-    return read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
+def dev(test_data):
+    return read_delimited(test_data / "glue/SST-2/dev.tsv", "sentence", "label")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
-"""Readers on the real shared data sets, and on small files written here for the
-features the shared data does not exercise (quoting, headers, label kinds)."""
+"""Readers on the data in tests/data (slices of real data sets, and generated
+English NER files), and on small files written here for the features those do
+not exercise (quoting, headers, label kinds). Expected counts are computed from
+the raw files here, independently of the readers."""
 
 import collections
 import json
@@ -15,24 +17,30 @@ from kerasbert.data.squad import read_squad
 from kerasbert.data.text_corpus import read_text_corpus
 
 
-def test_sst2_counts_and_label_balance(shared_data):
-    train = read_delimited(shared_data / "glue/SST-2/train.tsv", "sentence", "label")
-    dev = read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
-    assert (len(train), len(dev)) == (67349, 872)
-    assert collections.Counter(e.label for e in train) == {"1": 37569, "0": 29780}
+def test_sst2_counts_and_label_balance(test_data):
+    train = read_delimited(test_data / "glue/SST-2/train.tsv", "sentence", "label")
+    dev = read_delimited(test_data / "glue/SST-2/dev.tsv", "sentence", "label")
+    raw = {split: (test_data / f"glue/SST-2/{split}.tsv").read_text(encoding="utf-8")
+           .splitlines() for split in ("train", "dev")}
+    assert raw["train"][0] == raw["dev"][0] == "sentence\tlabel"
+    assert (len(train), len(dev)) == (len(raw["train"]) - 1, len(raw["dev"]) - 1)
+    assert len(dev) == 872  # GLUE's whole dev set
+    for examples, lines in ((train, raw["train"]), (dev, raw["dev"])):
+        assert collections.Counter(e.label for e in examples) == collections.Counter(
+            line.rsplit("\t", 1)[1] for line in lines[1:])
     assert collections.Counter(e.label for e in dev) == {"1": 444, "0": 428}
     # Line numbers count the header: the first record is on line 2.
-    assert train[0].line == 2 and train[-1].line == 67350
+    assert train[0].line == 2 and train[-1].line == len(raw["train"])
 
 
-def test_sst2_by_index_detects_the_header(shared_data):
-    by_name = read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
-    by_index = read_delimited(shared_data / "glue/SST-2/dev.tsv", 0, 1)
+def test_sst2_by_index_detects_the_header(test_data):
+    by_name = read_delimited(test_data / "glue/SST-2/dev.tsv", "sentence", "label")
+    by_index = read_delimited(test_data / "glue/SST-2/dev.tsv", 0, 1)
     assert by_index == by_name
 
 
-def test_sst2_sentences_are_kept_verbatim(shared_data):
-    path = shared_data / "glue/SST-2/train.tsv"
+def test_sst2_sentences_are_kept_verbatim(test_data):
+    path = test_data / "glue/SST-2/train.tsv"
     raw = path.read_text(encoding="utf-8").splitlines()[1:]
     texts = [e.text for e in read_delimited(path, "sentence", "label")]
     assert texts == [line.split("\t")[0] for line in raw]
@@ -89,8 +97,8 @@ def test_jsonl_labels_as_ints_strings_and_lists(tmp_path):
     assert vocabulary.labels == ["1", "2", "10"]
 
 
-def test_label_vocabulary_saved_next_to_model_and_reused(tmp_path, shared_data):
-    train = read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
+def test_label_vocabulary_saved_next_to_model_and_reused(tmp_path, test_data):
+    train = read_delimited(test_data / "glue/SST-2/dev.tsv", "sentence", "label")
     vocabulary = LabelVocabulary.from_examples(train)
     assert vocabulary.labels == ["0", "1"]
     written = vocabulary.save(tmp_path)
@@ -102,23 +110,41 @@ def test_label_vocabulary_saved_next_to_model_and_reused(tmp_path, shared_data):
         LabelVocabulary.load(tmp_path / "elsewhere")
 
 
-def test_conll_counts_tags_and_documents(shared_data):
-    expected = {"train": (14041, 203621), "valid": (3250, 51362), "test": (3453, 46435)}
-    for split, (sentences, tokens) in expected.items():
-        read = read_conll(shared_data / f"conll2003/{split}.txt")
-        assert (len(read), sum(len(s.words) for s in read)) == (sentences, tokens)
-    train = read_conll(shared_data / "conll2003/train.txt")
+def _conll_blocks(path):
+    """Sentences of a CoNLL file as lists of split lines, read without the reader."""
+    blocks = [block.splitlines() for block in path.read_text(encoding="utf-8").split("\n\n")]
+    return [[line.split(" ") for line in block] for block in blocks
+            if block and not block[0].startswith("-DOCSTART-")]
+
+
+def test_conll_counts_tags_and_documents(test_data):
+    for split in ("train", "valid", "test"):
+        path = test_data / f"english_ner/{split}.txt"
+        read = read_conll(path)
+        blocks = _conll_blocks(path)
+        assert all(len(fields) == 4 for block in blocks for fields in block)
+        assert len(read) == len(blocks) > 100
+        assert [s.words for s in read] == [tuple(f[0] for f in block) for block in blocks]
+        assert [s.tags for s in read] == [tuple(f[-1] for f in block) for block in blocks]
+        documents = path.read_text(encoding="utf-8").count("-DOCSTART- -X- -X- O\n")
+        assert documents > 10  # the document markers are not sentences
+    train = read_conll(test_data / "english_ner/train.txt")
     tags = collections.Counter(t for s in train for t in s.tags)
-    assert tags["B-PER"] == 6600 and tags["O"] == 169578 and tags["I-MISC"] == 1155
-    assert train[0].words[:2] == ("EU", "rejects") and train[0].tags[0] == "B-ORG"
+    assert tags == collections.Counter(f[-1] for b in _conll_blocks(
+        test_data / "english_ner/train.txt") for f in b)
+    assert set(tags) == {"O"} | {f"{p}-{t}" for p in "BI" for t in ("PER", "ORG", "LOC", "MISC")}
+    assert all(w == w.upper() for w in train[0].words)  # each document starts with a headline
     assert LabelVocabulary.from_examples(train).labels == sorted(tags)
 
 
-def test_squad_counts_and_answer_offsets(shared_data):
-    examples = read_squad(shared_data / "squad/dev-v1.1.json")
-    assert len(examples) == 10570
-    assert len({e.qas_id for e in examples}) == 10570
-    assert sum(len(e.answers) for e in examples) == 34726
+def test_squad_counts_and_answer_offsets(test_data):
+    path = test_data / "squad/dev-v1.1.json"
+    examples = read_squad(path)
+    questions = [qa for article in json.loads(path.read_text(encoding="utf-8"))["data"]
+                 for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    assert len(examples) == len(questions) > 1000
+    assert len({e.qas_id for e in examples}) == len(examples)
+    assert sum(len(e.answers) for e in examples) == sum(len(qa["answers"]) for qa in questions)
     assert all(e.context[a.start:a.end] == a.text for e in examples for a in e.answers)
 
 

@@ -99,8 +99,8 @@ def test_files_without_records_fail_the_first_pass_by_name(tmp_path, name, conte
         TextSource(str(path), "text" if "tsv" not in name else "sentence").scan()
 
 
-def test_first_pass_counts_collects_labels_and_fingerprints_as_the_list(shared_data):
-    path = shared_data / "glue/SST-2/dev.tsv"
+def test_first_pass_counts_collects_labels_and_fingerprints_as_the_list(test_data):
+    path = test_data / "glue/SST-2/dev.tsv"
     examples = read_delimited(path, "sentence", "label")
     summary = TextSource(str(path), "sentence", "label").scan()
     assert summary.num_examples == len(examples) == 872
@@ -123,10 +123,10 @@ def _assert_same_batches(left, right):
         np.testing.assert_array_equal(labels_a, labels_b)
 
 
-def test_streamed_pipeline_gives_the_in_memory_batches(shared_data, tokenizer):
+def test_streamed_pipeline_gives_the_in_memory_batches(test_data, tokenizer):
     """Same examples in the same order for a seed: a set below the shuffle
     buffer is still shuffled whole."""
-    path = shared_data / "glue/SST-2/dev.tsv"
+    path = test_data / "glue/SST-2/dev.tsv"
     examples = read_delimited(path, "sentence", "label")
     vocabulary = LabelVocabulary.from_examples(examples)
     settings = dict(batch_size=32, label_vocabulary=vocabulary, mode="bucket", shuffle=True,

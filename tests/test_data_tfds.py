@@ -11,9 +11,9 @@ from kerasbert.data.tfds_source import read_tfds
 
 
 @pytest.fixture(scope="module")
-def stored_sst2(shared_data, tmp_path_factory):
+def stored_sst2(test_data, tmp_path_factory):
     """SST-2 dev, stored as a TFDS dataset (with a config) in a tmp data_dir."""
-    dev = read_delimited(shared_data / "glue/SST-2/dev.tsv", "sentence", "label")
+    dev = read_delimited(test_data / "glue/SST-2/dev.tsv", "sentence", "label")
     data_dir = tmp_path_factory.mktemp("tfds")
     features = tfds.features.FeaturesDict({
         "sentence": tfds.features.Text(), "label": tfds.features.ClassLabel(num_classes=2)})
@@ -61,8 +61,14 @@ def test_tfds_source_streams_in_graph_as_the_list(stored_sst2):
     assert (summary.num_examples, summary.labels) == (872, {"0", "1"})
     assert summary.fingerprint == examples_fingerprint(examples)
     vocabulary = LabelVocabulary(["1", "0"])  # ids other than the ClassLabel's
-    assert tfds_columns(source.source, "validation", data_dir, "sentence", "label",
-                        label_vocabulary=vocabulary) is not None  # the in-graph path
+    # The in-graph path (a Dataset, not None, the Python fallback) gives the list's rows ...
+    in_graph = tfds_columns(source.source, "validation", data_dir, "sentence", "label",
+                            label_vocabulary=vocabulary)
+    assert isinstance(in_graph, tf.data.Dataset)
+    graph_rows = list(in_graph.as_numpy_iterator())
+    assert [r["text"].decode("utf-8") for r in graph_rows] == [e.text for e in examples]
+    assert [int(r["labels"]) for r in graph_rows] == encode_labels(examples, vocabulary).tolist()
+    # ... and it is what the TextSource streams.
     rows = list(source.columns(vocabulary).as_numpy_iterator())
     assert [r["text"].decode("utf-8") for r in rows] == [e.text for e in examples]
     assert [int(r["labels"]) for r in rows] == encode_labels(examples, vocabulary).tolist()

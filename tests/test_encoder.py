@@ -38,16 +38,16 @@ def _compare(encoder, model_dir, batch):
     return seq_diff, pooled_diff
 
 
-def test_minilm_matches_transformers_on_sst2_dev(minilm, minilm_dir, hf_tokenizer, shared_data):
-    sentences = sst2_sentences(shared_data, "dev", limit=96)
+def test_minilm_matches_transformers_on_sst2_dev(minilm, minilm_dir, hf_tokenizer, test_data):
+    sentences = sst2_sentences(test_data, "dev", limit=96)
     batch = hf_tokenizer(sentences, padding=True, return_tensors="np")
     assert batch["attention_mask"].min() == 0, "the batch must contain padding"
     seq_diff, pooled_diff = _compare(minilm, minilm_dir, batch)
     assert seq_diff <= TOLERANCE and pooled_diff <= TOLERANCE, (seq_diff, pooled_diff)
 
 
-def test_minilm_matches_transformers_on_pairs(minilm, minilm_dir, hf_tokenizer, shared_data):
-    squad = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text())
+def test_minilm_matches_transformers_on_pairs(minilm, minilm_dir, hf_tokenizer, test_data):
+    squad = json.loads((test_data / "squad" / "dev-v1.1.json").read_text())
     paragraph = squad["data"][0]["paragraphs"][0]
     questions = [qa["question"] for qa in paragraph["qas"]][:8]
     batch = hf_tokenizer(questions, [paragraph["context"]] * len(questions), padding=True,

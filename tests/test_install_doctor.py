@@ -38,8 +38,25 @@ def test_environment_is_detected_from_the_markers_each_runtime_sets(environ, fil
     assert detect_environment(environ, files, vendors) == kind
 
 
-def test_this_machine_is_a_cpu_machine():
-    assert detect_environment(*read_markers()) == "cpu"
+def _this_machine():
+    """What this machine is, read apart from kerasbert.install's markers: a TPU
+    where TensorFlow or /dev lists one, a GPU where TensorFlow lists one or the
+    NVIDIA driver's device node is there, else a CPU; "colab-" under Colab."""
+    import glob
+
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("TPU") or glob.glob("/dev/accel*"):
+        kind = "tpu"
+    elif tf.config.list_physical_devices("GPU") or os.path.exists("/dev/nvidiactl"):
+        kind = "gpu"
+    else:
+        kind = "cpu"
+    return f"colab-{kind}" if os.environ.get("COLAB_RELEASE_TAG") else kind
+
+
+def test_this_machine_is_detected_as_what_it_is():
+    assert detect_environment(*read_markers()) == _this_machine()
 
 
 def _names(command):
@@ -92,12 +109,19 @@ def machine_facts():
     return doctor.gather_facts()
 
 
-def test_doctor_reports_this_cpu_machine_as_ready(machine_facts, capsys, monkeypatch):
+def test_doctor_reports_this_machine_as_ready(machine_facts, capsys, monkeypatch):
+    import tensorflow as tf
+
     lines, problems = doctor.findings(machine_facts)
     assert problems == []
     text = "\n".join(lines)
-    assert "environment   cpu" in text and "devices       CPU x1" in text
-    assert "tensorflow    2.21.0" in text and "XLA           available" in text
+    assert f"environment   {_this_machine()}" in lines
+    # The devices TensorFlow lists here: its CPUs, then one entry per GPU.
+    devices = next(line for line in lines if line.startswith("devices       "))
+    cpus = len(tf.config.list_physical_devices("CPU"))
+    assert devices.split(", ")[0] == f"devices       CPU x{cpus}"
+    assert devices.count(", GPU ") == len(tf.config.list_physical_devices("GPU"))
+    assert f"tensorflow    {tf.__version__}" in text and "XLA           available" in text
     assert f"model hub     {os.environ['HF_ENDPOINT']}: reachable" in text  # the stand-in
     monkeypatch.setattr(doctor, "gather_facts", lambda: machine_facts)
     assert doctor.main(["kerasbert.doctor"]) == 0

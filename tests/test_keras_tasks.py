@@ -336,11 +336,11 @@ def test_token_classifier_words_in_word_logits_out(tmp_path):
             tags[i] for i in word_logits[row, :3].argmax(-1)]
 
 
-def test_question_answerer_targets_match_squad_features(shared_data, tmp_path):
+def test_question_answerer_targets_match_squad_features(test_data, tmp_path):
     from kerasbert.data.qa_features import squad_features
     from kerasbert.data.squad import read_squad
 
-    examples = [e for e in read_squad(shared_data / "squad" / "dev-v1.1.json")[:6]]
+    examples = [e for e in read_squad(test_data / "squad" / "dev-v1.1.json")[:6]]
     model = kerasbert.BertQuestionAnswerer.from_preset(TINY, sequence_length=64, doc_stride=24,
                                                        max_query_length=16)
     reference = squad_features(examples, model.preprocessor.tokenizer, sequence_length=64,
@@ -353,6 +353,26 @@ def test_question_answerer_targets_match_squad_features(shared_data, tmp_path):
     np.testing.assert_array_equal(targets.numpy()[:, 0], reference.start_positions)
     np.testing.assert_array_equal(targets.numpy()[:, 1], reference.end_positions)
     assert reference.start_positions.any()  # some windows hold their answer
+    # Independently of both: by transformers' tokenizer of the same vocabulary,
+    # each target span is the shortest run of tokens that holds its example's
+    # answer text (a whole token may be longer: "golden" for the answer "gold").
+    from transformers import BertTokenizerFast
+
+    from kerasbert.checkpoints.sources import resolve
+
+    hf = BertTokenizerFast(os.path.join(resolve(TINY), "vocab.txt"), do_lower_case=True)
+    token_ids, spans = features["token_ids"].numpy(), targets.numpy()
+
+    def text(window, first, last):
+        return "".join(hf.decode(token_ids[window, first:last + 1].tolist()).split())
+
+    for window in np.flatnonzero(spans[:, 0]):
+        start, end = spans[window]
+        answer = "".join(examples[reference.example_index[window]].answers[0].text.lower().split())
+        assert answer in text(window, start, end), (text(window, start, end), answer)
+        if end > start:
+            assert answer not in text(window, start + 1, end)
+            assert answer not in text(window, start, end - 1)
 
     model.compile(learning_rate=1e-3)
     losses = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]

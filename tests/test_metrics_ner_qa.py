@@ -169,8 +169,8 @@ def test_properties_on_random_answers():
             assert question_scores(a, [b]) == (em, pytest.approx(f1))
 
 
-def test_gold_answers_of_real_dev_questions_score_100(shared_data):
-    examples = read_squad(shared_data / "squad" / "dev-v1.1.json")[:500]
+def test_gold_answers_of_real_dev_questions_score_100(test_data):
+    examples = read_squad(test_data / "squad" / "dev-v1.1.json")[:500]
     gold = {e.qas_id: [a.text for a in e.answers] for e in examples}
     perfect = {e.qas_id: e.answers[-1].text for e in examples}
     assert squad_metrics(perfect, gold) == {"exact_match": 100.0, "f1": 100.0}

@@ -13,10 +13,10 @@ from kerasbert.metrics.report import (CONFUSION_FILE, METRICS_FILE, REPORT_FILE,
 
 
 @pytest.fixture(scope="module")
-def sst2_dev_labels(shared_data):
+def sst2_dev_labels(test_data):
     """Gold labels of the real SST-2 dev set and a deterministic, imperfect
     'prediction' of them (every 7th label flipped)."""
-    with open(shared_data / "glue" / "SST-2" / "dev.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "dev.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     gold = np.array([int(r[1]) for r in rows])
     predicted = gold.copy()

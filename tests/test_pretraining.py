@@ -1,4 +1,4 @@
-"""Pretraining on real text (the SQuAD dev contexts, one paragraph per document):
+"""Pretraining on real text (the SQuAD dev contexts in tests/data, one paragraph per document):
 the masking rule and next-sentence pairs measured on the corpus, a tiny encoder
 pretrained from scratch, continued pretraining of the MiniLM preset, and
 `python -m kerasbert.pretrain` as a user runs it."""
@@ -29,22 +29,22 @@ from kerasbert.pretraining.pretraining_model import BertPretrainingModel, load_h
 from kerasbert.pretraining.task import evaluate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
-TRAIN_ARTICLES = 40  # of 48; the rest is held-out text
+TRAIN_ARTICLES = 6  # of the 8 in tests/data; the rest is held-out text
 SEQ = 128
 
 
-def _paragraphs(shared_data, articles):
-    data = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
+def _paragraphs(test_data, articles):
+    data = json.loads((test_data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
     return [p["context"] for a in data["data"][articles] for p in a["paragraphs"]]
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
+def corpus(test_data, tmp_path_factory):
     """(train corpus, held-out corpus) files: a document per SQuAD paragraph."""
     directory = tmp_path_factory.mktemp("corpus")
     train, held_out = directory / "train.txt", directory / "held_out.txt"
-    write_text_corpus(_paragraphs(shared_data, slice(None, TRAIN_ARTICLES)), train)
-    write_text_corpus(_paragraphs(shared_data, slice(TRAIN_ARTICLES, None)), held_out)
+    write_text_corpus(_paragraphs(test_data, slice(None, TRAIN_ARTICLES)), train)
+    write_text_corpus(_paragraphs(test_data, slice(TRAIN_ARTICLES, None)), held_out)
     return train, held_out
 
 
@@ -116,8 +116,9 @@ def test_masking_statistics_on_real_text_follow_the_bert_rule(records, minilm_to
     mask_share = np.mean(after == minilm_tokenizer.mask_token_id)
     kept_share = np.mean(after == before)
     random_ids = after[(after != before) & (after != minilm_tokenizer.mask_token_id)]
-    assert chosen.sum() > 50000
-    assert abs(mask_share - 0.8) < 0.01 and abs(kept_share - 0.1) < 0.01
+    # (0.015 and 0.01 are about 3.5 and 3 standard deviations at 5,000 picks)
+    assert chosen.sum() > 5000
+    assert abs(mask_share - 0.8) < 0.015 and abs(kept_share - 0.1) < 0.01
     assert abs(len(random_ids) / len(after) - 0.1) < 0.01
     assert len(np.unique(random_ids)) > 0.8 * len(random_ids)  # spread over the vocabulary
 
@@ -134,12 +135,12 @@ def test_whole_word_masking_masks_every_piece_of_a_word(records, minilm_tokenize
                                                         minilm_tokenizer.sep_token_id])
     # (a segment cut mid-word may start with "##": that piece is a word of its own)
     follows_word = continuation & maskable & np.pad(maskable, [(0, 0), (1, 0)])[:, :-1]
-    assert follows_word.sum() > 10000  # the corpus has many multi-piece words
+    assert follows_word.sum() > 2000  # the corpus has many multi-piece words
     # A piece that continues a word is chosen exactly when the piece before it is.
     previous = np.pad(chosen, [(0, 0), (1, 0)])[:, :-1]
     np.testing.assert_array_equal(chosen[follows_word], previous[follows_word])
     multi_piece_chosen = (chosen & follows_word).sum()
-    assert multi_piece_chosen > 1000
+    assert multi_piece_chosen > 300
     wanted = np.minimum(20, np.maximum(1, np.round(real.sum(1) * 0.15)))
     assert (chosen.sum(1) <= wanted).all()
     assert abs(chosen.sum() / real.sum() - 0.15) < 0.01
@@ -174,8 +175,8 @@ def test_next_sentence_pairs_are_half_random_and_random_ones_come_from_other_doc
     instances = create_instances(documents, SEQ, next_sentence=True, seed=7)
     streams = [[t for sentence in d for t in sentence] for d in documents]
     randoms = [i for i in instances if i.is_random_next]
-    assert len(instances) > 3000
-    assert abs(len(randoms) / len(instances) - 0.5) < 0.03
+    assert len(instances) > 500
+    assert abs(len(randoms) / len(instances) - 0.5) < 0.06  # 3 standard deviations at 500
     for instance in instances:
         assert instance.tokens_a and instance.tokens_b
         assert len(instance.tokens_a) + len(instance.tokens_b) <= SEQ - 3
@@ -198,7 +199,7 @@ def test_records_have_static_shapes_segments_and_are_written_once(records, minil
     assert all(s.shape.is_fully_defined() for s in {**features, **labels}.values())
     assert features["token_ids"].shape == (16, SEQ) and labels["masked_ids"].shape == (16, 20)
     original, _, nsp = _read(data.train_files, masker)
-    assert abs(nsp["next_sentence_labels"].mean() - 0.5) < 0.03
+    assert abs(nsp["next_sentence_labels"].mean() - 0.5) < 0.06
     # [CLS] A [SEP] are segment 0, B [SEP] segment 1, padding 0.
     ids, segments = original["token_ids"], original["segment_ids"]
     seps = ids == minilm_tokenizer.sep_token_id
@@ -263,9 +264,10 @@ def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
     assert after["perplexity"] < before["perplexity"] / 2
     assert after["mlm_accuracy"] > before["mlm_accuracy"] + 0.03
     assert metrics["steps"] == 150 and metrics["from_scratch"]
-    # Training itself well under a minute; the whole call (vocabulary, records,
-    # tracing, evaluations) with room for a busy machine.
-    assert metrics["train_seconds"] < 60 and seconds < 150, (metrics["train_seconds"], seconds)
+    # Not a speed check (speed goals live in bench/): a bound that only a hang
+    # or a run far off its 150 updates could cross, with two test processes
+    # sharing two cores (training takes well under a minute, the whole call a few).
+    assert metrics["train_seconds"] < 300 and seconds < 750, (metrics["train_seconds"], seconds)
     # The directory is an encoder with its trained vocabulary and heads.
     vocabulary = BertTokenizer.from_preset(str(tmp_path)).get_vocabulary()
     assert len(vocabulary) == 3000 and vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]",
@@ -280,12 +282,34 @@ def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
 
 
 def test_a_downloaded_preset_without_heads_pretrains_with_fresh_heads(corpus, tmp_path):
+    RATE = 1e-3
     metrics = pretrain(str(corpus[0]), str(tmp_path), model="bert_tiny_en_uncased",
                        eval_data=str(corpus[1]), max_seq_length=32, max_predictions_per_seq=5,
-                       max_eval_examples=64, batch_size=16, max_steps=3,
+                       max_eval_examples=64, batch_size=16, max_steps=3, learning_rate=RATE,
                        checkpoint_every_steps=0, seed=1, verbose=0)
     assert metrics["steps"] == 3 and not metrics["heads_from_checkpoint"]
-    assert BertEncoder.from_preset(str(tmp_path)).bert_config["hidden_size"] == 128
+    # An AdamW update moves a weight by about the learning rate: after 3, the
+    # encoder is the hub's (tiny_bert_arrays, what the stand-in serves), moved.
+    from hub_server import tiny_bert_arrays
+    from safetensors.numpy import load_file
+
+    encoder = BertEncoder.from_preset(str(tmp_path))
+    assert encoder.bert_config["hidden_size"] == 128
+    trained, hub = encoder_arrays(encoder), tiny_bert_arrays()
+    assert trained.keys() == hub.keys()
+    moved = {name: float(np.abs(trained[name] - hub[name]).max()) for name in hub}
+    assert 0 < max(moved.values()) <= 3 * 3 * RATE, moved
+    # The heads start as initialised (biases and layer-norm shifts 0, scales 1,
+    # kernels of std 0.02), and training moved them.
+    heads = load_file(str(tmp_path / "pretraining_heads.safetensors"))
+    assert len(heads) == 7
+    for name, array in heads.items():
+        if name.endswith(("bias", "beta", "gamma")):
+            start = 1.0 if name.endswith("gamma") else 0.0
+            assert 0 < np.abs(array - start).max() <= 3 * 3 * RATE, (name, array)
+        else:
+            assert abs(float(array.std()) - 0.02) < 0.005, (name, array.std())
+    assert metrics["after"]["mlm_loss"] < metrics["before"]["mlm_loss"] - 0.05, metrics
 
 
 def test_minilm_encoder_survives_the_pretraining_model_and_saving_intact(tmp_path):

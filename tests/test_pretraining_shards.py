@@ -21,24 +21,25 @@ from kerasbert.pretraining.pretraining_data import (create_instances, parse_batc
                                                     serialize_instance, tokenize_documents)
 
 SEQ = 64
-SHARD_MB = 0.15  # the corpus below (0.56 MB) in 4 input shards
+SHARD_MB = 0.08  # the corpus below (0.30 MB) in 4 input shards
 QUIET = dict(log=lambda *a: None)
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    """Two corpus files in a folder: a document per SQuAD paragraph (16 articles)."""
-    data = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
-    paragraphs = [[p["context"] for p in a["paragraphs"]] for a in data["data"][:16]]
+def corpus(test_data, tmp_path_factory):
+    """Two corpus files in a folder: a document per SQuAD paragraph (the 8 articles
+    in tests/data, 4 a file)."""
+    data = json.loads((test_data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
+    paragraphs = [[p["context"] for p in a["paragraphs"]] for a in data["data"][:8]]
     directory = tmp_path_factory.mktemp("corpus")
-    write_text_corpus([p for a in paragraphs[:8] for p in a], directory / "part-a.txt")
-    write_text_corpus([p for a in paragraphs[8:] for p in a], directory / "part-b.txt")
+    write_text_corpus([p for a in paragraphs[:4] for p in a], directory / "part-a.txt")
+    write_text_corpus([p for a in paragraphs[4:] for p in a], directory / "part-b.txt")
     return directory
 
 
 @pytest.fixture(scope="module")
-def tokenizer(shared_data):
-    return BertTokenizer(str(shared_data / "vocab" / "bert_uncased" / "vocab.txt"),
+def tokenizer(test_data):
+    return BertTokenizer(str(test_data / "checkpoints/bert_uncased_L-4_H-256_A-4/vocab.txt"),
                          sequence_length=SEQ)
 
 
@@ -112,7 +113,7 @@ def test_shards_keep_next_sentence_labels_half_random(one_worker, corpus):
     directory, data = one_worker
     assert len(data.train_files) == len(data.eval_files) == 4
     records = _records(data.train_files)
-    assert len(records["token_ids"]) == data.num_train > 1500
+    assert len(records["token_ids"]) == data.num_train > 1000
     assert abs(records["next_sentence_labels"].mean() - 0.5) < 0.03
     settings = json.loads((directory / sharded_data.SETTINGS_FILE).read_text())
     assert settings["complete"] and settings["settings"]["max_seq_length"] == SEQ
@@ -165,7 +166,7 @@ def test_other_settings_are_refused_and_overwrite_prepares_afresh(one_worker, co
                                  **QUIET)
     before = _bytes(sorted(str(p) for p in tmp_path.iterdir()))
     for change, message in ((dict(seed=1), "seed=12345 there, 1 now"),
-                            (dict(shard_size_mb=1.0), "shard_size_mb=0.15 there, 1.0 now"),
+                            (dict(shard_size_mb=1.0), f"shard_size_mb={SHARD_MB} there, 1.0 now"),
                             (dict(train_data=str(corpus / "part-a.txt")),
                              "train_data: other files")):
         arguments = {"shard_size_mb": SHARD_MB, "train_data": corpus, **change}

@@ -20,8 +20,8 @@ ODD_CONTEXTS = ["İstanbul is a cafe\u0301 in the ΟΔΟΣ ΣΟΦΟΣ street, na
 
 
 @pytest.fixture(scope="module")
-def examples(shared_data):
-    dev = read_squad(shared_data / "squad" / "dev-v1.1.json")
+def examples(test_data):
+    dev = read_squad(test_data / "squad" / "dev-v1.1.json")
     first = {}
     for example in dev:  # the first question of each of the first 50 contexts
         first.setdefault(example.context, example)

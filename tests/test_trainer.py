@@ -28,12 +28,12 @@ class _Sentiment(Task):
 
 
 @pytest.fixture(scope="module")
-def sst2_slice(shared_data):
+def sst2_slice(test_data):
     """128 real SST-2 train sentences, tokenized to 32 tokens (HF tokenizer as a
     stand-in source of ids: this file tests the loop, not the tokenizer)."""
     import csv
 
-    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
     tokenizer = BertTokenizerFast(vocab=str(vocabulary_file("all_minilm_l6_v2")))
     batch = tokenizer([r[0] for r in rows], padding="max_length", max_length=32,
@@ -181,7 +181,7 @@ def test_early_stopping_is_a_keras_callback_that_a_user_can_replace(sst2_slice, 
         TensorBoard, EvalHistory, BestWeights, EarlyStopping, EarlyStopping,
         keras.callbacks.TensorBoard]
     assert int(trainer.state.step) == 6 and int(trainer.state.bad_evals) == 2
-    assert (tmp_path / "best.weights.h5").exists()
+    assert (tmp_path / "best.weights.safetensors").exists()
     assert list((tmp_path / "user_logs" / "train").glob("events.out.tfevents.*"))
 
 

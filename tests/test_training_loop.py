@@ -33,12 +33,12 @@ TASK = get_task("classification", ["0", "1"])
 
 
 @pytest.fixture(scope="module")
-def sst2(shared_data):
+def sst2(test_data):
     """128 SST-2 sentences as `({token_ids, segment_ids, padding_mask}, labels)`;
     the labels are those of SST-2's train.tsv rows."""
     import csv
 
-    with open(shared_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
+    with open(test_data / "glue" / "SST-2" / "train.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:129]
     tokenizer = BertTokenizer.from_preset("bert_tiny_en_uncased", sequence_length=LENGTH)
     features = {k: v.numpy() for k, v in tokenizer([r[0] for r in rows]).items()}

@@ -37,8 +37,8 @@ def _exit_code(process, timeout):
 
 
 def test_chief_and_two_workers_share_the_search_and_survive_a_chief_restart(
-        tmp_path, shared_data):
-    data = make_sst2_slice(shared_data, tmp_path)
+        tmp_path, test_data):
+    data = make_sst2_slice(test_data, tmp_path)
     model = make_tiny_model(str(tmp_path / "tiny_encoder"))
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
@@ -86,8 +86,8 @@ def test_chief_and_two_workers_share_the_search_and_survive_a_chief_restart(
     assert (out_dir / "best_config.yaml").exists() and (out_dir / "best_model").is_dir()
 
 
-def test_a_killed_worker_restarts_and_finishes_its_own_trial(tmp_path, shared_data):
-    data = make_sst2_slice(shared_data, tmp_path, train_rows=512)
+def test_a_killed_worker_restarts_and_finishes_its_own_trial(tmp_path, test_data):
+    data = make_sst2_slice(test_data, tmp_path, train_rows=512)
     model = make_tiny_model(str(tmp_path / "tiny_encoder"))
     out_dir = tmp_path / "search"
     args = tune_args(data, model, out_dir, "--tuner=random", "--max_trials=3", "--epochs=4")

@@ -44,10 +44,10 @@ def make_tiny_model(directory):
     return directory
 
 
-def make_sst2_slice(shared_data, directory, train_rows=128, dev_rows=64):
+def make_sst2_slice(test_data, directory, train_rows=128, dev_rows=64):
     """The first rows of GLUE SST-2's train and dev TSVs (header kept)."""
     for name, rows in (("train.tsv", train_rows), ("dev.tsv", dev_rows)):
-        with open(shared_data / "glue" / "SST-2" / name, encoding="utf-8") as f:
+        with open(test_data / "glue" / "SST-2" / name, encoding="utf-8") as f:
             lines = f.readlines()[: rows + 1]
         (directory / name).write_text("".join(lines), encoding="utf-8")
     return directory
@@ -114,8 +114,8 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sst2(shared_data, tmp_path_factory):
-    return make_sst2_slice(shared_data, tmp_path_factory.mktemp("sst2"))
+def sst2(test_data, tmp_path_factory):
+    return make_sst2_slice(test_data, tmp_path_factory.mktemp("sst2"))
 
 
 # -- search spaces -----------------------------------------------------------------------------
@@ -199,8 +199,13 @@ def test_bad_search_space_files_get_clear_errors(tmp_path, text, message):
 def test_bad_search_space_is_a_one_line_cli_error_before_any_training(tmp_path, sst2):
     bad = tmp_path / "bad.yaml"
     bad.write_text("batch_size: [16, 32]\nwarmup_ratio: {type: float, min: 0.3, max: 0.1}\n")
-    start = time.time()
-    out = subprocess.run([sys.executable, "-m", "kerasbert.tune",
+    # `python -m kerasbert.tune`, run by runpy in a process that says at exit
+    # whether TensorFlow was ever imported.
+    probe = ("import atexit, runpy, sys\n"
+             "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules))\n"
+             "sys.argv[0] = 'kerasbert.tune'\n"
+             "runpy.run_module('kerasbert.tune', run_name='__main__', alter_sys=True)\n")
+    out = subprocess.run([sys.executable, "-c", probe,
                           *tune_args(sst2, "bert_tiny_en_uncased", tmp_path / "out",
                                      f"--search_space={bad}")],
                          capture_output=True, text=True, env=ENV, timeout=120)
@@ -208,7 +213,9 @@ def test_bad_search_space_is_a_one_line_cli_error_before_any_training(tmp_path, 
     lines = out.stderr.strip().splitlines()
     assert lines == [f"kerasbert.tune: error: search space {bad}, line 2: entry "
                      "'warmup_ratio': min 0.3 > max 0.1"]
-    assert time.time() - start < 30  # no TensorFlow start, no trial
+    # No TensorFlow start, no trial.
+    assert out.stdout.strip().splitlines()[-1] == "tensorflow imported: False", out.stdout
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_default_spaces_hyperband_and_objectives():

@@ -107,8 +107,8 @@ SEARCH = textwrap.dedent("""\
 """)
 
 
-def test_a_search_runs_from_python_without_flags_or_the_cli(tmp_path, shared_data):
-    data = make_sst2_slice(shared_data, tmp_path, train_rows=32, dev_rows=16)
+def test_a_search_runs_from_python_without_flags_or_the_cli(tmp_path, test_data):
+    data = make_sst2_slice(test_data, tmp_path, train_rows=32, dev_rows=16)
     model = make_tiny_model(str(tmp_path / "tiny"))
     out = tmp_path / "search"
     run = subprocess.run([sys.executable, "-c", SEARCH, str(data), model, str(out)],

@@ -5,6 +5,7 @@ the Trainer's step must compile with `jit_compile=True` for every task and
 the Trainer must reject batches whose shapes are not fully known.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,17 +43,32 @@ _LABEL_NAMES = {"classification": ["neg", "pos"], "regression": None,
 
 
 @pytest.fixture(scope="module")
-def features(shared_data):
+def features(test_data):
     tokenizer = BertTokenizer.from_preset("bert_tiny_en_uncased", sequence_length=LENGTH)
-    return {k: v.numpy() for k, v in tokenizer(sst2_sentences(shared_data)[:4 * BATCH]).items()}
+    return {k: v.numpy() for k, v in tokenizer(sst2_sentences(test_data)[:4 * BATCH]).items()}
 
 
-def _trainer(task, tmp_path, vocabulary_size):
+def _trainer(task, tmp_path, vocabulary_size, jit_compile=True):
     config = TrainingConfig(epochs=1, batch_size=BATCH, learning_rate=1e-3, max_steps=3,
-                            verbose=0, checkpoint_every_steps=0)
-    return Trainer(lambda: BertTaskModel(BertEncoder(vocab_size=vocabulary_size, **TINY),
-                                         task.num_outputs, head=task.head),
-                   task, config, str(tmp_path), jit_compile=True)
+                            verbose=0, checkpoint_every_steps=0, steps_per_loop=1)
+
+    def model_fn():  # the same initial weights every time; no dropout, whose random
+        keras.utils.set_random_seed(3)  # masks differ with and without XLA
+        return BertTaskModel(BertEncoder(vocab_size=vocabulary_size, hidden_dropout_prob=0.0,
+                                         attention_probs_dropout_prob=0.0, **TINY),
+                             task.num_outputs, head=task.head)
+
+    return Trainer(model_fn, task, config, str(tmp_path), jit_compile=jit_compile)
+
+
+class _Losses(keras.callbacks.Callback):
+    """The losses the Trainer reports after each loop (of one update)."""
+
+    def on_train_begin(self, logs=None):
+        self.values = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.values.append(logs["loss"])
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
@@ -64,10 +80,20 @@ def test_train_step_compiles_with_xla_on_static_shapes(name, features, tmp_path)
         return tf.data.Dataset.from_tensor_slices((features, labels)).batch(
             BATCH, drop_remainder=True)
 
-    trainer = _trainer(task, tmp_path, 30522)
-    trainer.fit(dataset_fn, steps_per_epoch=3)
-    assert int(trainer.state.step) == 3
-    assert all(np.isfinite(w).all() for w in trainer.model.get_weights())
+    # The XLA step computes the step without XLA: the same losses and updated
+    # weights from the same initial weights and batches, up to float rounding.
+    runs = {}
+    for jit_compile in (True, False):
+        trainer = _trainer(task, tmp_path / f"jit_{jit_compile}", 30522, jit_compile)
+        losses = _Losses()
+        trainer.fit(dataset_fn, steps_per_epoch=3, callbacks=[losses])
+        assert int(trainer.state.step) == 3 and len(losses.values) == 3
+        runs[jit_compile] = losses.values, trainer.model.get_weights()
+    (xla_losses, xla_weights), (losses, weights) = runs[True], runs[False]
+    np.testing.assert_allclose(xla_losses, losses, rtol=1e-4)
+    assert len(xla_weights) == len(weights)
+    for xla_weight, weight in zip(xla_weights, weights):
+        np.testing.assert_allclose(xla_weight, weight, rtol=0, atol=2e-4)
 
 
 def test_dynamic_shapes_are_refused_before_training(features, tmp_path):
