@@ -140,6 +140,19 @@ def test_private_repository_needs_hf_token(model_hub, monkeypatch):
     assert os.path.isfile(os.path.join(directory, "tf_model.h5"))
 
 
+def test_a_tokenizer_after_its_encoder_asks_the_hub_nothing_more(model_hub):
+    """The encoder's download holds the tokenizer's files: a process asks the hub
+    once per repository, not once per thing it builds from it."""
+    repo = model_hub.repos["google/bert_uncased_L-2_H-128_A-2"]["files"]
+    model_hub.add_repo("someone/asked-once", dict(repo))
+    BertEncoder.from_preset("hf://someone/asked-once")
+    asked = model_hub.count("/someone/asked-once/")
+    assert asked > 0
+    tokenizer = BertTokenizer.from_preset("hf://someone/asked-once", sequence_length=16)
+    assert tokenizer.vocabulary_size == len(repo["vocab.txt"].decode().split())
+    assert model_hub.count("/someone/asked-once/") == asked
+
+
 def test_random_encoder_only_on_request(model_hub):
     before = model_hub.count()
     random = BertEncoder.from_preset(TINY, load_weights=False)

@@ -18,7 +18,6 @@ from kerasbert.data.label_vocabulary import LabelVocabulary
 from kerasbert.data.pipeline import classification_dataset
 from kerasbert.data.pipeline import distribute
 from kerasbert.data.pipeline import encode_labels
-from kerasbert.data.pipeline import examples_fingerprint
 from kerasbert.data.streaming import TextSource
 from kerasbert.training.task_data import read_task_data
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
@@ -99,15 +98,17 @@ def test_files_without_records_fail_the_first_pass_by_name(tmp_path, name, conte
         TextSource(str(path), "text" if "tsv" not in name else "sentence").scan()
 
 
-def test_first_pass_counts_collects_labels_and_fingerprints_as_the_list(test_data):
+def test_first_pass_counts_and_collects_labels_as_the_list(test_data):
     path = test_data / "glue/SST-2/dev.tsv"
     examples = read_delimited(path, "sentence", "label")
     summary = TextSource(str(path), "sentence", "label").scan()
     assert summary.num_examples == len(examples) == 872
     assert summary.labels == {"0", "1"} and not summary.text_pair
-    assert summary.fingerprint == examples_fingerprint(examples)
+    assert summary.labels == {e.label for e in examples}
     given = TextSource(str(path), "sentence", "label").scan(LabelVocabulary(["1", "0"]))
-    assert given.labels is None and given.fingerprint == summary.fingerprint
+    assert given.labels is None and given.num_examples == len(examples)
+    with pytest.raises(DataError, match="label"):  # a label outside the vocabulary given
+        TextSource(str(path), "sentence", "label").scan(LabelVocabulary(["1", "2"]))
 
 
 def _batches(dataset):

@@ -94,10 +94,13 @@ _DOWNLOADED = {}  # (handle, allow_pickle, weights) -> directory, once per proce
 def download(handle, allow_pickle=False, label=None, weights=True):
     """Fetch the encoder files of hub `handle` into the hub cache (or find them
     there) and return the snapshot directory. A process asks the hub once per
-    handle (encoder, tokenizer and pooling config share the answer)."""
+    handle (encoder, tokenizer and pooling config share the answer: a download
+    with the weights holds the config and tokenizer files too)."""
     key = (handle, allow_pickle, weights)
     if key not in _DOWNLOADED:
-        _DOWNLOADED[key] = _download(handle, allow_pickle, label, weights)
+        with_weights = [d for (h, _, w), d in _DOWNLOADED.items() if h == handle and w]
+        _DOWNLOADED[key] = (with_weights[0] if with_weights and not weights else
+                            _download(handle, allow_pickle, label, weights))
     return _DOWNLOADED[key]
 
 

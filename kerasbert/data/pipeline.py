@@ -16,7 +16,6 @@ Elements are `(features, labels)` with `features` a dict of int32
 `token_ids`, `segment_ids`, `padding_mask` of shape `[batch, length]`.
 """
 
-import hashlib
 
 import numpy as np
 import tensorflow as tf
@@ -32,15 +31,6 @@ CHUNK_BATCHES = 64  # batches per chunk: tokenized together, sorted together
 # whole (as before streaming), larger ones within a window of this many
 # strings, so memory stays flat in the data size.
 SHUFFLE_BUFFER = 100_000
-
-
-def examples_fingerprint(examples):
-    """sha256 over the texts and labels of TextExamples, in order: the content
-    of the source as read (file bytes, column choice and label parsing)."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(repr((e.text, e.text_pair, e.label)).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def encode_labels(examples, label_vocabulary=None, label_type="categorical"):

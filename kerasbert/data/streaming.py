@@ -5,20 +5,19 @@ A `TextSource` names a CSV / TSV / JSONL file or a `tfds:NAME` split and how
 to read it. Its first pass, `scan`, reads every record with the reader's
 checks (the same one-line errors: file, line, field), counts the records,
 collects the label set (unless a label vocabulary is given, which it then
-checks every label against) and fingerprints the content, in constant memory.
+checks every label against), in constant memory.
 `columns` is then a `tf.data.Dataset` of per-example dicts (string `text`,
 optional string `pair`, encoded `labels`) that reads the source again on each
 iteration: through a Python generator for files (records travel in blocks of
 `BLOCK` to `tf.data`), in graph for TFDS splits.
 
     source = TextSource("train.csv", text_column="sentence", label_column="label")
-    summary = source.scan()                      # count, labels, fingerprint
+    summary = source.scan()                      # count, labels, text pair or not
     vocabulary = LabelVocabulary.from_labels(summary.labels)
     dataset = source.columns(vocabulary)         # {"text": [], "labels": []} per example
 """
 
 import dataclasses
-import hashlib
 import os
 from typing import Optional, Union
 
@@ -45,14 +44,11 @@ class SourceSummary:
         labels: the set of label strings seen (categorical / multi-label),
             empty for regression or unlabelled sources, None when a label
             vocabulary was given (every label was checked against it).
-        fingerprint: sha256 over `(text, text_pair, label)` of every record in
-            order (`pipeline.examples_fingerprint` of the same records).
         text_pair: whether the records hold a second text.
     """
 
     num_examples: int
     labels: Optional[frozenset]
-    fingerprint: str
     text_pair: bool
 
 
@@ -123,20 +119,19 @@ class TextSource:
             DataError: the first bad record (unless skipped), or "no examples"
                 when the source has none.
         """
-        count, labels, digest, pair = 0, set(), hashlib.sha256(), False
+        count, labels, pair = 0, set(), False
         collect = (label_vocabulary is None and self.label_column is not None
                    and self.label_type != "regression")
         multi = self.label_type == "multi_label"
         for e in self.examples(label_vocabulary):
             count += 1
             pair = e.text_pair is not None
-            digest.update(repr((e.text, e.text_pair, e.label)).encode("utf-8"))
             if collect:
                 labels.update(e.label if multi else (e.label,))
         if not count:
             raise DataError(self.source, "no examples")
         return SourceSummary(count, frozenset(labels) if label_vocabulary is None else None,
-                             digest.hexdigest(), pair)
+                             pair)
 
     def columns(self, label_vocabulary=None, *, text_pair=None):
         """The source as a `tf.data.Dataset` of per-example dicts: string

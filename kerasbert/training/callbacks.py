@@ -104,13 +104,15 @@ class TensorBoard(keras.callbacks.Callback):
 
 
 class _BestScore(keras.callbacks.Callback):
-    """Tracks the best `monitor` of the evaluations so far (in `best`, a
-    float64 variable of the score, the metric negated unless
-    `greater_is_better`, when given)."""
+    """Tracks the best `monitor` of the evaluations so far, starting from `best`
+    (a float64 variable of the score, the metric negated unless
+    `greater_is_better`) when given, and keeping it there with `record` (one
+    callback of a run records it, the others only start from it)."""
 
-    def __init__(self, monitor, greater_is_better=True, best=None):
+    def __init__(self, monitor, greater_is_better=True, best=None, record=True):
         super().__init__()
         self.monitor, self.sign, self.best_variable = monitor, 1 if greater_is_better else -1, best
+        self.record = record
 
     def on_train_begin(self, logs=None):
         self.best = -np.inf if self.best_variable is None else float(self.best_variable)
@@ -121,7 +123,7 @@ class _BestScore(keras.callbacks.Callback):
         if not score > self.best:
             return False
         self.best = score
-        if self.best_variable is not None:
+        if self.best_variable is not None and self.record:
             self.best_variable.assign(score)
         return True
 
@@ -155,8 +157,8 @@ class EarlyStopping(_BestScore):
     (`on_test_end`, which may come every N updates), not epochs."""
 
     def __init__(self, monitor, patience, greater_is_better=True, best=None, wait=None,
-                 verbose=1):
-        super().__init__(monitor, greater_is_better, best)
+                 verbose=1, record_best=True):
+        super().__init__(monitor, greater_is_better, best, record_best)
         self.patience, self.wait_variable, self.verbose = patience, wait, verbose
 
     def on_train_begin(self, logs=None):

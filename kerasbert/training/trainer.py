@@ -321,7 +321,8 @@ class Trainer:
                     BestWeights(os.path.join(self.output_dir, BEST_WEIGHTS_FILE), metric, greater,
                                 state.best_metric, config.restore_best),
                     EarlyStopping(metric, config.early_stopping_patience, greater,
-                                  state.best_metric, state.bad_evals, config.verbose)]
+                                  state.best_metric, state.bad_evals, config.verbose,
+                                  record_best=False)]  # BestWeights records the best
         return own
 
     def _loop_length(self, step, remaining):
