@@ -19,6 +19,7 @@ not interfere, so that each program runs a few times only.
 
 import importlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -599,6 +600,10 @@ def test_unlabeled_data_continues_pretraining_before_fine_tuning(customized):
     adapted = customized / "adapted_encoder"
     metrics = json.loads((adapted / "metrics.json").read_text())
     assert metrics["steps"] >= 1 and not metrics["from_scratch"]
+    # Its schedule spans the updates that fit its time (not 100 epochs' worth, which
+    # the budget would stop at a learning rate near 0), and it stops there.
+    planned = int(re.search(r"continued pretraining: about (\d+) updates", report).group(1))
+    assert 1 <= metrics["steps"] <= planned
     prepared = json.loads((adapted / "pretraining_data" / "pretraining_data.json").read_text())
     assert [source[0] for source in prepared["settings"]["train_data"]] == [
         str(customized.parent / "jargon.txt")]

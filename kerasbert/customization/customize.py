@@ -107,8 +107,9 @@ def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbo
 
     adapted = os.path.join(output_dir, ADAPTED_ENCODER_DIR)
     pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
-             epochs=100, batch_size=recipe.batch_size, learning_rate=5e-5, seed=seed,
-             max_train_seconds=recipe.pretrain_seconds, verbose=verbose, encoding=encoding)
+             epochs=100, max_steps=recipe.pretrain_steps, batch_size=recipe.batch_size,
+             learning_rate=5e-5, seed=seed, max_train_seconds=recipe.pretrain_seconds,
+             verbose=verbose, encoding=encoding)
     return adapted
 
 

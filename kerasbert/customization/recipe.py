@@ -8,6 +8,8 @@ import math
 
 PIECES_PER_WORD_GENERAL = 1.5   # above this the vocabulary splits the user's words a lot
 PRETRAIN_SHARE = 0.25           # of the budget, when continued pretraining is worth it
+PRETRAIN_STEP_COST = 2.0        # a pretraining update (data preparation and masked-LM head
+                                # included) against a fine-tuning one of the same batch
 SEARCH_SHARE = 0.4              # of the training budget, when a search fits
 OVERHEAD_SHARE = 0.15           # evaluation, checkpoints, start-up
 MAX_EPOCHS = 3
@@ -25,6 +27,7 @@ class Recipe:
     adapter: str = None
     lora_rank: int = 8
     pretrain_seconds: float = 0.0
+    pretrain_steps: int = 0
     search_trials: int = 0
     search_seconds: float = 0.0
     reasons: list = dataclasses.field(default_factory=list)
@@ -60,6 +63,16 @@ def choose_recipe(profile, budget_seconds, seconds_per_example, per_user=False,
     pretrain = _pretraining_share(profile, budget, has_unlabeled, reasons)
     budget -= pretrain
     model, epoch_seconds = _pick_model(profile, budget, seconds_per_example, reasons)
+    pretrain_steps = 0
+    if pretrain:
+        # The learning-rate schedule spans the updates that fit the time, so that it
+        # warms up and decays within them (a schedule sized for more updates than
+        # the time allows would stop near its start, at a learning rate near 0).
+        pretrain_steps = max(1, math.floor(
+            pretrain / (PRETRAIN_STEP_COST * seconds_per_example[model] * batch)))
+        reasons.append(f"continued pretraining: about {pretrain_steps} updates of {batch} "
+                       f"sequences fit its {pretrain:.1f} s; the learning rate warms up and "
+                       f"decays over them.")
     search_trials, search_seconds = _search_share(budget, epoch_seconds, reasons)
     budget -= search_seconds
     evaluation = eval_examples * seconds_per_example[model] / 3
@@ -76,6 +89,7 @@ def choose_recipe(profile, budget_seconds, seconds_per_example, per_user=False,
                    "pay off when many users share a base (--per_user).")
     return Recipe(model=model, max_seq_length=length, batch_size=batch, epochs=epochs,
                   train_seconds=train_seconds, adapter=adapter, pretrain_seconds=pretrain,
+                  pretrain_steps=pretrain_steps,
                   search_trials=search_trials, search_seconds=search_seconds, reasons=reasons)
 
 
