@@ -17,9 +17,9 @@ PACKAGE_DIR = os.path.dirname(kerasbert.__file__)
 
 # Packages that sit below the programs: none of their modules may import kerasbert.cli.
 BELOW_CLI = ("training", "tuning", "customization", "distribute", "data", "encoder", "layers",
-             "tasks", "adapters", "checkpoints")
+             "tasks", "adapters", "checkpoints", "explain")
 # Program entry points inside those packages, which may use the CLI plumbing.
-ENTRY_POINTS = ("kerasbert.distribute.__main__",)
+ENTRY_POINTS = ("kerasbert.distribute.__main__", "kerasbert.explain.__main__")
 # Modules every layer imports: they import nothing of kerasbert themselves.
 BASE_MODULES = ("kerasbert.errors", "kerasbert.quiet")
 
@@ -77,6 +77,10 @@ def layering_violations(imports):
                 found.append(f"{module}:{line} imports {name} (below the CLI)")
             if _under(module, "kerasbert.training") and _under(name, "kerasbert.serving"):
                 found.append(f"{module}:{line} imports {name} (training never imports "
+                             "serving)")
+            if (below_cli and _under(module, "kerasbert.explain")
+                    and _under(name, "kerasbert.serving")):
+                found.append(f"{module}:{line} imports {name} (explanations sit below "
                              "serving)")
             if module in BASE_MODULES and _under(name, "kerasbert"):
                 found.append(f"{module}:{line} imports {name} (a base module)")

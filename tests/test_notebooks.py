@@ -90,7 +90,7 @@ def text(nb):
         if output.output_type == "stream":
             parts.append(output.text)
         elif "text/plain" in output.get("data", {}):
-            parts.append(output.data["text/plain"])
+            parts.append(output.data["text/plain"].rstrip("\n") + "\n")  # a line of its own
     return "".join(parts)
 
 
@@ -153,7 +153,7 @@ def test_finetune_tpu_notebook(run_notebook, tmp_path):
     nb = run_notebook("finetune_tpu", probe=(
         '{"metrics": metrics, "evaluation": evaluation.metrics, '
         '"confusion": evaluation.confusion.tolist(), "label_names": evaluation.label_names, '
-        '"served": served, "direct": direct}'))
+        '"served": served, "direct": direct, "explanations": explanations}'))
     printed, values = text(nb), probed(nb)
     assert "No TPU" in printed and "Falling back to the CPU." in printed
     assert "strategy: default strategy (cpu), 1 replica" in printed
@@ -191,6 +191,22 @@ def test_finetune_tpu_notebook(run_notebook, tmp_path):
     # Section 6: the directory is a Keras preset, and Keras alone trains one.
     assert "Keras model agrees with the Predictor: True" in printed
     assert "Keras fit dev accuracy:" in printed
+    # Section 7: the Keras model explains the first two texts' predictions, shown as HTML.
+    explanations = values["explanations"]
+    assert [e["text"] for e in explanations] == [
+        "The cast was a real joy to watch.", "It drags on without any purpose."]
+    for record, d in zip(explanations, direct):
+        assert record["label"] == d["label"]
+        assert record["score"] == pytest.approx(d["score"], abs=1e-4)
+        assert record["convergence_delta"] == pytest.approx(
+            sum(record["attributions"]) - (record["score"] - record["baseline_score"]),
+            abs=1e-6)
+    pages = [page for page in shown(nb, "text/html") if "kerasbert explanations" in page]
+    assert len(pages) == 1 and pages[0].count('class="row"') == 2
+    for record in explanations:
+        for token, value in zip(record["tokens"], record["attributions"]):
+            assert f'title="{token}: {value:.6g}"' in pages[0]
+    assert printed.count("strongest words:") == 2
     assert (tmp_path / "runs" / "finetune_keras" / "model.keras").is_file()
 
 

@@ -22,8 +22,6 @@ import numpy as np
 
 from kerasbert.checkpoints.safetensors_file import read_safetensors, write_safetensors
 
-ATTENTION = ("query", "key", "value", "output")
-FEED_FORWARD = ("intermediate", "output")
 HEAD_LAYER = "logits"
 # adapter target suffix -> TF1 name of the projection inside `bert/encoder/layer_i/`
 TF1_DENSE = {"attention/query": "attention/self/query", "attention/key": "attention/self/key",
@@ -47,20 +45,12 @@ def tf1_name(target, what="kernel"):
 
 def lora_targets(encoder, feed_forward=False):
     """{name: Dense} of the projections LoRA adapts, e.g. `layer_0/attention/query`."""
-    targets = {}
-    for i, block in enumerate(encoder.transformer_layers):
-        attention = block.attention
-        for name, dense in zip(ATTENTION, (attention.query, attention.key, attention.value,
-                                           attention.output_dense)):
-            targets[f"layer_{i}/attention/{name}"] = dense
-        if feed_forward:
-            for name, dense in zip(FEED_FORWARD, (block.intermediate, block.output_dense)):
-                targets[f"layer_{i}/feed_forward/{name}"] = dense
-    return targets
+    return encoder.lora_targets(feed_forward)
 
 
 def enable_lora(model, rank, alpha=None, feed_forward=False):
-    """Add rank-`rank` adapters to `model.encoder` and freeze the rest of the encoder.
+    """Add rank-`rank` adapters to `model.encoder` and freeze the rest of the
+    encoder (`BertEncoder.enable_lora`, the one implementation).
 
     Args:
         model: a `BertTaskModel` (its `logits` head stays trainable).
@@ -72,18 +62,8 @@ def enable_lora(model, rank, alpha=None, feed_forward=False):
         The adapter settings, a dict to save with the adapters (with the
         model's pooling, which a bank needs to rebuild the model).
     """
-    if rank < 1:
-        raise ValueError(f"lora rank must be >= 1, got {rank}")
-    alpha = rank if alpha is None else alpha
-    targets = lora_targets(model.encoder, feed_forward)
-    for dense in targets.values():
-        dense.enable_lora(rank, lora_alpha=alpha)
-    adapters = {id(v) for v in adapter_variables(model).values()}
-    for variable in model.encoder.variables:
-        if id(variable) not in adapters:
-            variable.trainable = False
-    return {"rank": rank, "alpha": alpha, "feed_forward": feed_forward,
-            "pooling": model.pooling}
+    settings = model.encoder.enable_lora(rank, alpha=alpha, feed_forward=feed_forward)
+    return {**settings, "pooling": model.pooling}
 
 
 def adapter_variables(model):

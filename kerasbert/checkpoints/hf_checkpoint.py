@@ -106,12 +106,13 @@ def _read_pickle(path):
     return {k: v.float().numpy() for k, v in state.items()}
 
 
-def write_directory(directory, arrays, bert_config):
-    """Write `arrays` ({HF name: array}) as `model.safetensors` and a BertModel
-    `config.json` that transformers loads."""
+def write_directory(directory, arrays, bert_config, architecture="BertModel"):
+    """Write `arrays` ({HF name: array}) as `model.safetensors` and a
+    `config.json` of `architecture` that transformers loads (`bert_config`
+    may carry the architecture's own keys, e.g. a classifier's labels)."""
     tf.io.gfile.makedirs(directory)
     safetensors_file.write_safetensors(os.path.join(directory, SAFETENSORS_FILE), arrays,
                                        metadata={"format": "pt"})
-    config = {"architectures": ["BertModel"], "model_type": "bert",
+    config = {"architectures": [architecture], "model_type": "bert",
               "position_embedding_type": "absolute", "pad_token_id": 0, **bert_config}
     write_json(os.path.join(directory, CONFIG_FILE), config, sort_keys=True)

@@ -118,7 +118,9 @@ def encoder_arrays(encoder):
 
 def save_encoder(encoder, directory):
     """Save in kerasbert's own format."""
-    native_format.write_directory(str(directory), encoder_arrays(encoder), encoder.get_config())
+    config = encoder.get_config()
+    config.pop("lora", None)  # the directory holds the merged weights: a plain encoder
+    native_format.write_directory(str(directory), encoder_arrays(encoder), config)
 
 
 def export_tf1_checkpoint(encoder, directory, extra_arrays=None):

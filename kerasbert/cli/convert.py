@@ -6,6 +6,13 @@
 `--model` is a preset name or a directory in any supported layout; `--to` is
 `kerasbert`, `hf` (safetensors) or `tf1` (bert_model.ckpt with the original
 names). The vocabulary files beside the source are copied along.
+
+    python -m kerasbert.convert --model=runs/sentiment --to=hf --output_dir=out/hf_classifier
+
+A fine-tuned classification, multi-label or regression run directory (what
+`kerasbert.train` writes, [CLS] pooling) converts `--to=hf` as a Hugging Face
+`BertForSequenceClassification` directory: encoder, pooler, classifier, labels
+(`kerasbert.checkpoints.hf_classifier`).
 """
 
 import os
@@ -51,7 +58,10 @@ def main(argv=None):
 
     from kerasbert.checkpoints import loading, sources
     from kerasbert.encoder.bert_encoder import BertEncoder
+    from kerasbert.tasks.model_directory import ENCODER_DIR, is_model_directory
 
+    if is_model_directory(args.model):
+        return _convert_run_directory(args, ENCODER_DIR)
     encoder = BertEncoder.from_preset(args.model, allow_pickle=args.allow_pickle)
     writer = {"kerasbert": loading.save_encoder, "hf": loading.export_hf_checkpoint,
               "tf1": loading.export_tf1_checkpoint}[args.to]
@@ -62,6 +72,20 @@ def main(argv=None):
             tf.io.gfile.copy(os.path.join(source, name), os.path.join(args.output_dir, name),
                              overwrite=True)
     print(f"wrote {args.to} checkpoint of {encoder.count_params():,} parameters to {args.output_dir}")
+    return 0
+
+
+def _convert_run_directory(args, encoder_dir):
+    """A fine-tuned run directory -> Hugging Face BertForSequenceClassification."""
+    from kerasbert.checkpoints.hf_classifier import export_hf_classifier
+
+    if args.to != "hf":
+        raise UsageError(f"{args.model} is a fine-tuned run directory: it converts --to=hf "
+                         "(BertForSequenceClassification); for its encoder alone use "
+                         f"--model={os.path.join(args.model, encoder_dir)}")
+    count = export_hf_classifier(args.model, args.output_dir)
+    print(f"wrote hf BertForSequenceClassification of {count:,} parameters to "
+          f"{args.output_dir}")
     return 0
 
 

@@ -215,6 +215,8 @@ FLAG_RANGES = {
     "tpu_timeout": ">= 0.1",
     # evaluate, predict (--stride is also held to the model's max_seq_length)
     "stride": ">= 1",
+    # explain (integrated-gradients steps; the trapezoid rule needs both ends)
+    "steps": ">= 2",
     # tune
     "max_trials": ">= 1",
     "executions_per_trial": ">= 1",

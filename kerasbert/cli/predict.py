@@ -82,11 +82,19 @@ def check_flags(fv, texts):
         info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
     check_ranges(fv)
+    check_row_flags(fv, texts, info)
+    return info
+
+
+def check_row_flags(fv, texts, info, verb="predict"):
+    """The flags that give the rows (texts as arguments with --text_pair, or
+    --input_file with its columns) and --output_file, for a model of task
+    config `info` (also kerasbert.explain's)."""
     names = input_names(info)
     pair = len(names) > 1
     second = "--text_pair" if names[1:] == ("text_pair",) else f"--text_pair (the {names[-1]})"
     if bool(texts) == bool(fv.input_file):
-        raise UsageError("give texts to predict as arguments, or --input_file (not both)")
+        raise UsageError(f"give texts to {verb} as arguments, or --input_file (not both)")
     if fv.input_file:
         check_input_files(fv, ("input_file",))
         if fv.text_pair:
@@ -108,7 +116,6 @@ def check_flags(fv, texts):
             raise UsageError(f"--output_file: folder {folder} does not exist")
         if os.path.isdir(fv.output_file):
             raise UsageError(f"--output_file: {fv.output_file} is a folder, not a file")
-    return info
 
 
 def _check_bank_flags(fv, texts):

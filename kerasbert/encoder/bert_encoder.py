@@ -7,6 +7,9 @@ from kerasbert.layers.bert_embeddings import BertEmbeddings
 from kerasbert.layers.transformer_block import BertTransformerBlock
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+# The projections LoRA adapts, by name within a layer (`layer_0/attention/query`).
+LORA_ATTENTION = ("query", "key", "value", "output")
+LORA_FEED_FORWARD = ("intermediate", "output")
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")
@@ -28,7 +31,8 @@ class BertEncoder(keras.Model):
                  num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
                  max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02,
-                 layer_norm_eps=1e-12, output_hidden_states=False, dtype=None, **kwargs):
+                 layer_norm_eps=1e-12, output_hidden_states=False, dtype=None, lora=None,
+                 **kwargs):
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES}
         embeddings = BertEmbeddings(
             vocab_size, type_vocab_size, max_position_embeddings, hidden_size,
@@ -64,6 +68,55 @@ class BertEncoder(keras.Model):
             max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size,
             initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
             output_hidden_states=output_hidden_states)
+        self.lora = None
+        if lora is not None:  # a saved encoder's adapters: enabled before its weights load
+            self.enable_lora(**lora)
+
+    # -- LoRA -------------------------------------------------------------------------------
+
+    def lora_targets(self, feed_forward=False):
+        """{name: Dense} of the projections LoRA adapts, e.g.
+        `layer_0/attention/query` (and the feed-forward ones with `feed_forward`)."""
+        targets = {}
+        for i, block in enumerate(self.transformer_layers):
+            attention = block.attention
+            for name, dense in zip(LORA_ATTENTION, (attention.query, attention.key,
+                                                    attention.value, attention.output_dense)):
+                targets[f"layer_{i}/attention/{name}"] = dense
+            if feed_forward:
+                for name, dense in zip(LORA_FEED_FORWARD, (block.intermediate,
+                                                           block.output_dense)):
+                    targets[f"layer_{i}/feed_forward/{name}"] = dense
+        return targets
+
+    def enable_lora(self, rank, alpha=None, feed_forward=False):
+        """Add rank-`rank` LoRA adapters (Keras' `Dense.enable_lora`) to the
+        attention projections (and the feed-forward ones with
+        `feed_forward`) and freeze every other weight of the encoder: what
+        trains is the adapter matrices. `alpha` scales the update by
+        alpha / rank (default rank). The settings go into `get_config` and
+        the base kernels and adapters into `.keras` files, so a saved encoder
+        loads with the same adapters, trainable as before.
+
+        Returns the settings: `{"rank", "alpha", "feed_forward"}`."""
+        if self.lora is not None:
+            raise ValueError(f"LoRA is already enabled on this encoder (rank {self.lora['rank']})")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"lora rank must be an integer >= 1, got {rank!r}")
+        alpha = rank if alpha is None else alpha
+        targets = self.lora_targets(feed_forward)
+        for dense in targets.values():
+            dense.enable_lora(rank, lora_alpha=alpha)
+        adapters = {id(v) for dense in targets.values()
+                    for v in (dense.lora_kernel_a, dense.lora_kernel_b)}
+        for variable in self.variables:
+            if id(variable) not in adapters:
+                variable.trainable = False
+        self.lora = {"rank": rank, "alpha": alpha, "feed_forward": bool(feed_forward)}
+        self.lora_weights = LoraWeights(self.lora_targets, name="lora_weights")
+        return dict(self.lora)
+
+    # -- configuration ----------------------------------------------------------------------
 
     @property
     def bert_config(self):
@@ -73,8 +126,11 @@ class BertEncoder(keras.Model):
         return config
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._config,
-                "dtype": keras.dtype_policies.serialize(self._layers_dtype)}
+        config = {"name": self.name, "trainable": self.trainable, **self._config,
+                  "dtype": keras.dtype_policies.serialize(self._layers_dtype)}
+        if self.lora is not None:
+            config["lora"] = dict(self.lora)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -107,3 +163,34 @@ class AttentionBias(keras.layers.Layer):
     def call(self, padding_mask):
         mask = ops.cast(padding_mask, "float32")
         return (1.0 - mask)[:, None, None, :] * -10000.0
+
+
+class LoraWeights(keras.layers.Layer):
+    """What a `.keras` file keeps of an encoder's LoRA: each adapted
+    projection's base kernel and adapter matrices, apart. (Keras' `Dense`
+    saves its kernel with the adapters merged in and, loading, zeroes them.)
+    Keras saves and loads this layer after the encoder's own layers, so its
+    values are the last written. It holds no variables of its own."""
+
+    def __init__(self, targets, **kwargs):
+        super().__init__(**kwargs)
+        self._targets = targets  # () -> {name: Dense}: the encoder's `lora_targets`
+        self.built = True
+
+    def _lora_variables(self):
+        variables = {}
+        for name, dense in self._targets(feed_forward=True).items():
+            if dense.lora_enabled:
+                key = name.replace("/", ".")
+                variables[f"{key}.kernel"] = dense._kernel
+                variables[f"{key}.lora_a"] = dense.lora_kernel_a
+                variables[f"{key}.lora_b"] = dense.lora_kernel_b
+        return variables
+
+    def save_own_variables(self, store):
+        for key, variable in self._lora_variables().items():
+            store[key] = variable.numpy()
+
+    def load_own_variables(self, store):
+        for key, variable in self._lora_variables().items():
+            variable.assign(store[key])

@@ -42,15 +42,21 @@ class BertSelfAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, hidden, attention_bias, training=None):
+    def attention_probabilities(self, hidden, attention_bias):
+        """The attention weights, float32 `[batch, heads, seq (queries), seq
+        (keys)]`, each query's row summing to 1 (before dropout): what `call`
+        mixes the values with. `hidden` is this layer's input."""
         # Scaling the queries rather than the scores: the same product, on a
         # tensor seq / head_size times smaller.
         q = self._split_heads(self.query(hidden) * (1.0 / self.head_size ** 0.5))
         k = self._split_heads(self.key(hidden))
-        v = self._split_heads(self.value(hidden))
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         scores = ops.cast(scores, "float32") + ops.cast(attention_bias, "float32")
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        return ops.softmax(scores, axis=-1)
+
+    def call(self, hidden, attention_bias, training=None):
+        probs = ops.cast(self.attention_probabilities(hidden, attention_bias), self.compute_dtype)
+        v = self._split_heads(self.value(hidden))
         probs = self.dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
         batch, seq = ops.shape(context)[0], ops.shape(context)[1]

@@ -7,7 +7,7 @@
 
 import os
 
-from kerasbert.serving.task_io import Columns, get_task_io
+from kerasbert.serving.task_io import Columns, check_inputs, get_task_io
 
 LABELS_FILE = "label_vocabulary.json"  # = training.fine_tune.LABELS_FILE
 
@@ -66,6 +66,23 @@ class Predictor:
             return self.io.predict(self.model, inputs, batch_size)
         self._check_windows()
         return self.io.predict_windows(self.model, inputs, stride, batch_size)
+
+    def explain(self, inputs, target=None, steps=32, batch_size=4):
+        """Integrated-gradients records, one per row of `inputs` (`{input name:
+        [str]}`, as `predict`): label, score, baseline score, tokens and their
+        attributions, words (`kerasbert.explain.integrated_gradients`); NER:
+        per predicted entity; QA: the answer's start and end
+        (`kerasbert.explain.sequence_heads`). `target`: a label name or index
+        (default: each row's predicted label; NER and QA take none)."""
+        from kerasbert.explain.integrated_gradients import cached_explainer
+
+        check_inputs(inputs, self.input_names)
+        explainer = cached_explainer(self.model, self.tokenizer, self.task.name,
+                                     self.task.labels, steps,
+                                     self.task.config().get("settings"))
+        names = self.input_names
+        pairs = inputs[names[1]] if len(names) > 1 else None
+        return explainer.explain(inputs[names[0]], pairs, target, batch_size)
 
     def evaluate(self, path, columns=None, batch_size=32, encoding="utf-8", data_dir=None,
                  stride=None):

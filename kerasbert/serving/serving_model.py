@@ -18,6 +18,14 @@ the BertTokenizer layer), so a client sends text, not token ids. Signatures:
   `tasks.classification.ClassificationSignature`).
 - `metadata`: no inputs; `task` (scalar string) and `label_names` (the order
   of the `probabilities` columns).
+- `explain` (classification, multi-label, regression): the inputs of
+  `serving_default`; integrated gradients of the predicted label's score on
+  the embedding output (`kerasbert.explain.integrated_gradients`, 32 steps):
+  `tokens` string `[n, seq]` ("" after each row's last token),
+  `attributions` float32 `[n, seq]`, `score`, `baseline_score` `[n]`, `label`
+  string `[n]` ("" for regression). NER and QA models have no `explain`
+  signature: their explanations (an entity list per row; the answer's start
+  and end) are Python's (`Predictor.explain`, `python -m kerasbert.explain`).
 
 `assets.extra/kerasbert_task.json` is the model directory's task config.
 """
@@ -30,6 +38,15 @@ import tensorflow as tf
 from kerasbert.paths import is_remote
 from kerasbert.serving.model_info import TASK_FILE
 
+EXPLAIN_STEPS = 32  # integrated-gradients steps of the `explain` signature
+
+
+def supports_explain(task_name):
+    """Whether the SavedModel of a `task_name` model gets an `explain` signature."""
+    from kerasbert.explain.integrated_gradients import supports_signature
+
+    return supports_signature(task_name)
+
 
 class ServingModel(tf.Module):
     """Tokenizer, task model and postprocessing as one `tf.Module`.
@@ -37,16 +54,33 @@ class ServingModel(tf.Module):
     Args:
         model: the task model (`BertTaskModel`).
         task_io: its `TaskIO` (holds the tokenizer and the task).
+        explain_steps: steps of the `explain` signature's integrated gradients
+            (0: no `explain` signature).
     """
 
-    def __init__(self, model, task_io):
+    def __init__(self, model, task_io, explain_steps=EXPLAIN_STEPS):
         super().__init__(name="kerasbert_serving")
-        self.model = model
+        # The model's variables are tracked, not the model: a model after `fit`
+        # would bring its optimizer's slots and metrics into the SavedModel.
+        object.__setattr__(self, "model", model)  # untracked
+        self.model_variables = list(model.variables)
         self.tokenizer = task_io.tokenizer
         self._task_io = task_io
         self.serve = tf.function(self._serve, input_signature=task_io.input_signature(),
                                  autograph=False)
         self.metadata = tf.function(task_io.metadata, input_signature=[], autograph=False)
+        self.explain = None
+        if explain_steps and supports_explain(task_io.task.name):
+            from kerasbert.explain.integrated_gradients import Explainer
+
+            explainer = Explainer(model, task_io.tokenizer, task_io.task.name,
+                                  task_io.task.labels, explain_steps)
+            pair = len(task_io.input_names) > 1
+            self.explain = tf.function(
+                (lambda text, text_pair: explainer.serving_outputs(text, text_pair)) if pair
+                else (lambda text: explainer.serving_outputs(text)),
+                input_signature=[tf.TensorSpec([None], tf.string, name=name)
+                                 for name in task_io.input_names], autograph=False)
 
     @property
     def input_names(self):
@@ -60,8 +94,11 @@ class ServingModel(tf.Module):
         return io.serving_outputs(logits, extras)
 
     def signatures(self):
-        return {"serving_default": self.serve.get_concrete_function(),
-                "metadata": self.metadata.get_concrete_function()}
+        signatures = {"serving_default": self.serve.get_concrete_function(),
+                      "metadata": self.metadata.get_concrete_function()}
+        if self.explain is not None:
+            signatures["explain"] = self.explain.get_concrete_function()
+        return signatures
 
 
 def export_saved_model(model_dir, export_dir, predictor=None):

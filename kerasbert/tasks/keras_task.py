@@ -22,12 +22,17 @@ Each task module (`kerasbert/tasks/<task>.py`) holds the task's definition
 and its preprocessor, and registers itself once (`tasks.registry`).
 """
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
+                                             load_keras_task, load_model_directory,
+                                             read_task_config)
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
 DEFAULT_BATCH_SIZE = 32
@@ -43,8 +48,11 @@ class BertPreprocessor(keras.layers.Layer):
         tokenizer: a `BertTokenizer`; its `sequence_length` is the padded
             length of every output.
 
-    Call: `x` is a 1-D string tensor (or list), a tuple `(texts, pairs)`, or
-    a dict of the encoder's inputs (passed through as int32). `y` and
+    Call: `x` is texts (a Python list, a numpy array, a 1-D string tensor or
+    a batch of a `tf.data.Dataset`; a single string gives unbatched
+    features), a tuple `(texts, pairs)`, or a dict of the encoder's inputs
+    (passed through as int32). `sequence_length` is settable: later calls
+    pad to the new length. `y` and
     `sample_weight` pass through. Returns
     `keras.utils.pack_x_y_sample_weight(features, y, sample_weight)`, where
     `features` holds int32 `[batch, sequence_length]` `token_ids`,
@@ -60,7 +68,28 @@ class BertPreprocessor(keras.layers.Layer):
 
     @property
     def sequence_length(self):
+        """The padded length of the outputs (the tokenizer's); settable."""
         return self.tokenizer.sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self.tokenizer.sequence_length = value
+
+    @classmethod
+    def from_preset(cls, preset, sequence_length=128, **kwargs):
+        """The preprocessor of a preset, an `hf://` handle, a checkpoint
+        directory or a directory a task model saved (`save_to_preset`, or
+        `kerasbert.train`): its tokenizer padded to `sequence_length`;
+        `kwargs` are this class's own arguments (e.g. QA's `doc_stride`)."""
+        if is_model_directory(preset):
+            preset = os.path.join(str(preset), ENCODER_DIR)
+        return cls(BertTokenizer.from_preset(preset, sequence_length=sequence_length), **kwargs)
+
+    def __call__(self, x, y=None, sample_weight=None, **kwargs):
+        # Python strings and lists (of texts, of words, of ids) as tensors:
+        # Keras' Layer takes tensors (and numpy arrays) only.
+        return super().__call__(_as_tensors(x), _as_tensors(y), _as_tensors(sample_weight),
+                                **kwargs)
 
     def features(self, x):
         if isinstance(x, dict):
@@ -95,6 +124,18 @@ class TaskMixin:
     preprocessor_arguments = ()  # from_preset arguments that go to the preprocessor
     _schedule = None  # the learning-rate schedule compile() made, sized at fit
 
+    @property
+    def backbone(self):
+        """The encoder (a `BertEncoder`), by KerasHub's name for it."""
+        return self.encoder
+
+    def enable_lora(self, rank, alpha=None, feed_forward=False):
+        """LoRA on the backbone (`BertEncoder.enable_lora`): rank-`rank`
+        adapters on its attention projections (and feed-forward ones with
+        `feed_forward`), the rest of the backbone frozen; the task's head
+        stays trainable. Kept by `save`, `save_to_preset` and their loads."""
+        return self.backbone.enable_lora(rank, alpha=alpha, feed_forward=feed_forward)
+
     # -- configuration ----------------------------------------------------------------------
 
     def task_config(self):
@@ -124,24 +165,42 @@ class TaskMixin:
     def default_metrics(self):
         raise NotImplementedError
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", *, learning_rate=2e-5,
-                warmup_ratio=0.1, weight_decay=0.01, **kwargs):
-        """Keras' `compile`, where "auto" is the BERT recipe: AdamW (no
-        weight decay on LayerNorm and biases) at `learning_rate` with linear
-        warm-up over `warmup_ratio` of the updates and linear decay to 0,
-        sized from the first `fit` call's epochs and steps; the task's loss
-        from logits; the task's metrics."""
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", *, learning_rate=None,
+                warmup_ratio=None, weight_decay=None, clip_norm=None, **kwargs):
+        """Keras' `compile`, where "auto" is the command line's recipe
+        (`kerasbert.training.config.TrainingConfig`'s defaults for what is not
+        given): AdamW (no weight decay on LayerNorm and biases, gradients
+        clipped to global norm `clip_norm`) at peak `learning_rate` with
+        linear warm-up over `warmup_ratio` of the updates and linear decay to
+        0, sized from the first `fit` call's epochs and steps; the task's
+        loss from logits; the task's metrics.
+
+        The optimizer's `learning_rate` is the peak, a variable: the warm-up
+        and decay multiply it at each update, so `keras.callbacks.
+        LearningRateScheduler` and `ReduceLROnPlateau` can set it (see
+        `BertAdamW`; `model.optimizer.current_learning_rate` is the rate of
+        the next update)."""
+        from kerasbert.training.config import TrainingConfig
         from kerasbert.training.optimization import BertAdamW, WarmupLinearDecay
 
+        recipe = TrainingConfig()
+        settings = {"learning_rate": learning_rate, "warmup_ratio": warmup_ratio,
+                    "weight_decay": weight_decay, "clip_norm": clip_norm}
+        settings = {name: getattr(recipe, name) if value is None else float(value)
+                    for name, value in settings.items()}
+        TrainingConfig(**settings).validate()  # a one-line error for an impossible value
         self._schedule = None
         auto = all(isinstance(part, str) and part == "auto" for part in (optimizer, loss, metrics))
-        self._auto_compile = dict(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                                  weight_decay=weight_decay) if auto and not kwargs else None
+        self._auto_compile = settings if auto and not kwargs else None
         if isinstance(optimizer, str) and optimizer == "auto":
-            self._schedule = WarmupLinearDecay(learning_rate, total_steps=0, warmup_steps=0)
-            self._warmup_ratio = float(warmup_ratio)
-            optimizer = BertAdamW(learning_rate=self._schedule, weight_decay=weight_decay,
-                                  beta_1=0.9, beta_2=0.999, epsilon=1e-6)
+            # Factors of the peak rate, sized at fit (`_size_schedule`).
+            self._schedule = WarmupLinearDecay(1.0, total_steps=0, warmup_steps=0)
+            self._warmup_ratio = settings["warmup_ratio"]
+            optimizer = BertAdamW(learning_rate=settings["learning_rate"],
+                                  weight_decay=settings["weight_decay"],
+                                  global_clipnorm=settings["clip_norm"] or None,
+                                  warmup_decay=self._schedule, beta_1=0.9, beta_2=0.999,
+                                  epsilon=1e-6)
         if isinstance(loss, str) and loss == "auto":
             loss = self.default_loss()
         if isinstance(metrics, str) and metrics == "auto":
@@ -175,6 +234,7 @@ class TaskMixin:
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset x, put y (and sample weights) in it")
+            _check_batched(x)
             dataset = x
         else:
             data = keras.utils.pack_x_y_sample_weight(_as_arrays(x), _as_arrays(y),
@@ -249,6 +309,16 @@ class TaskMixin:
         dataset = self._batched(x, None, None, batch_size, shuffle=False)
         return super().predict(dataset, **kwargs)
 
+    def explain(self, texts, target=None, steps=32, batch_size=4):
+        """Integrated-gradients explanations of raw texts (or `(texts, pairs)`;
+        QA: `(questions, contexts)`), one record per row: label, score, tokens
+        and their attributions, words
+        (`kerasbert.explain.integrated_gradients.explain`); NER: each predicted
+        entity's; QA: the answer's start and end (`kerasbert.explain.sequence_heads`)."""
+        from kerasbert.explain.integrated_gradients import explain
+
+        return explain(self, texts, target=target, steps=steps, batch_size=batch_size)
+
     # -- presets ----------------------------------------------------------------------------
 
 class BertTask(TaskMixin, BertTaskModel):
@@ -297,10 +367,13 @@ class BertTask(TaskMixin, BertTaskModel):
         head's, as `kerasbert.train --dropout` (default: the checkpoint's).
         """
         from kerasbert.checkpoints.sources import declared_pooling
-        from kerasbert.tasks.model_directory import is_model_directory, load_model_directory
 
         if is_model_directory(preset):
-            model = load_model_directory(preset)[0]
+            model = None
+            if "lora" in read_task_config(preset):  # the adapters, apart: model.keras
+                model = load_keras_task(preset)
+            if model is None:
+                model = load_model_directory(preset)[0]
             if not isinstance(model, cls):
                 raise ValueError(f"{preset} holds a {type(model).__name__}, not a {cls.__name__}")
             return model
@@ -349,6 +422,34 @@ class BertTask(TaskMixin, BertTaskModel):
 
         # Named, not imported: the serving layer builds it (as a Task names its data_reader).
         load_declared(RAW_TEXT_EXPORT)(self, filepath, text_pair=text_pair)
+
+
+def _check_batched(dataset):
+    """A one-line error for a dataset of single examples (a batch has a batch
+    dimension in every part: a part of rank 0 is one example's)."""
+    specs = tf.nest.flatten(dataset.element_spec)
+    if any(getattr(spec, "shape", None) is not None and spec.shape.rank == 0 for spec in specs):
+        raise ValueError("the tf.data.Dataset is not batched: its elements are single examples; "
+                         "call .batch(batch_size) on it before fit, evaluate or predict")
+
+
+def _as_tensors(data):
+    """Python strings and lists in `data` (a structure of tuples and dicts) as
+    tensors: a string or a flat list as a dense tensor, nested lists (words,
+    tags) as ragged ones; tensors and arrays as they are."""
+    if isinstance(data, dict):
+        return {name: _as_tensors(value) for name, value in data.items()}
+    if isinstance(data, tuple):
+        return tuple(_as_tensors(item) for item in data)
+    if isinstance(data, (str, bytes)):
+        return tf.constant(data, tf.string)
+    if isinstance(data, list):
+        if not data:
+            return tf.constant([], tf.string)
+        if isinstance(data[0], (list, tuple)):
+            return tf.ragged.constant(data)
+        return tf.constant(data)
+    return data
 
 
 def _as_arrays(data):

@@ -45,9 +45,17 @@ class BertMaskedLMPreprocessor(BertPreprocessor):
         super().__init__(tokenizer, **kwargs)
         self.masked_lm_prob, self.max_predictions = float(masked_lm_prob), int(max_predictions)
         self.whole_word = bool(whole_word)
-        self.masker = BertMasker.from_tokenizer(tokenizer, masked_lm_prob=masked_lm_prob,
-                                                max_predictions=max_predictions,
-                                                whole_word=whole_word)
+        self._masker = None
+
+    @property
+    def masker(self):
+        """The masking rule (`BertMasker`) on the tokenizer's vocabulary (made
+        on first use: a .keras file's vocabulary comes after the config)."""
+        if self._masker is None:
+            self._masker = BertMasker.from_tokenizer(
+                self.tokenizer, masked_lm_prob=self.masked_lm_prob,
+                max_predictions=self.max_predictions, whole_word=self.whole_word)
+        return self._masker
 
     def call(self, x, y=None, sample_weight=None):
         features = self.features(x)

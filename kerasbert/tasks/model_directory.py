@@ -31,6 +31,10 @@ KERAS_FILE = "model.keras"
 
 
 def is_model_directory(path):
+    from kerasbert.checkpoints.sources import is_hub_handle
+
+    if is_hub_handle(path):  # hf:// is no tf.io.gfile scheme: asking it raises
+        return False
     return tf.io.gfile.exists(os.path.join(str(path), TASK_FILE))
 
 
@@ -66,8 +70,25 @@ def keras_file_bytes(model):
 
 def task_info(model, task, max_seq_length, text_pair):
     """What `kerasbert_task.json` holds for `model` (a task model) of `task`."""
-    return {**task.config(), "max_seq_length": max_seq_length, "text_pair": text_pair,
+    info = {**task.config(), "max_seq_length": max_seq_length, "text_pair": text_pair,
             "head": model.head, "pooling": model.pooling, "num_outputs": model.num_outputs}
+    lora = getattr(model.encoder, "lora", None)
+    if lora is not None:  # encoder/ holds the merged weights; model.keras the adapters
+        info["lora"] = dict(lora)
+    return info
+
+
+def load_keras_task(directory):
+    """The Keras task model of a directory as `model.keras` holds it (LoRA
+    adapters apart from their base, trainable as before); None when the
+    directory has no `model.keras`."""
+    from keras.src.saving import saving_lib  # Keras' own loader; it takes a file object
+
+    path = os.path.join(str(directory), KERAS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb") as f:  # local or gs://
+        return saving_lib.load_model(io.BytesIO(f.read()))
 
 
 def read_task_config(directory):

@@ -390,6 +390,16 @@ def answer_spans(task, logits, extras):
     span is valid) from the windows' start / end `logits` `[windows, seq, 2]`
     and `question_windows`' extras, with `task`'s (a `QuestionAnsweringTask`)
     n-best size, answer length and SQuAD v2.0 settings."""
+    spans = best_spans(task, logits, extras)
+    return {"answers": spans["answers"], "scores": spans["scores"]}
+
+
+def best_spans(task, logits, extras):
+    """`answer_spans`' answers and scores, with where each answer is:
+    `window` int64 `[batch]` (the window it was scored in), `first` / `last`
+    int32 `[batch]` (its first and last token's position in that window) and
+    `answered` bool `[batch]` (false where the answer is "": no valid span,
+    or SQuAD v2.0's null score wins; `first` / `last` are then meaningless)."""
     start_logits, end_logits = logits[..., 0], logits[..., 1]
     starts, ends = extras["char_starts"], extras["char_ends"]
     example, contexts = extras["example"], extras["context"]
@@ -427,13 +437,16 @@ def answer_spans(task, logits, extras):
     answers = tf.strings.substr(contexts, char_start, char_end - char_start,
                                 unit="UTF8_CHAR")
     scores = tf.where(found, best, float("nan"))
+    answered = found
     if task.version_2_with_negative:
         null = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0],
                                             example, batch)
         no_answer = ~found | (null - best > task.null_score_diff_threshold)
         answers = tf.where(no_answer, "", answers)
         scores = tf.where(no_answer, null, scores)
-    return {"answers": answers, "scores": scores}
+        answered = ~no_answer
+    return {"answers": answers, "scores": scores, "window": chosen, "first": first,
+            "last": last, "answered": answered}
 
 
 def _first_index(values, target, axis):

@@ -21,6 +21,7 @@ _CJK = (r"\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73
         r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}")
 _PUNCT = r"[!-/:-@\[-`{-~]|\p{P}"
 _SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+VOCABULARY_ASSET = "vocabulary.txt"  # in a .keras file's assets
 
 
 def read_vocabulary(path):
@@ -47,23 +48,40 @@ class BertTokenizer(keras.layers.Layer):
     longest-first, as the reference does.
     """
 
-    def __init__(self, vocabulary, lowercase=True, strip_accents=None,
+    def __init__(self, vocabulary=None, lowercase=True, strip_accents=None,
                  tokenize_chinese_chars=True, sequence_length=128, max_chars_per_word=100,
                  **kwargs):
         kwargs.setdefault("dtype", "int32")
         kwargs.pop("trainable", None)  # in configs; a tokenizer never trains
         super().__init__(trainable=False, **kwargs)
+        self.lowercase = bool(lowercase)
+        self.strip_accents = self.lowercase if strip_accents is None else bool(strip_accents)
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.sequence_length = int(sequence_length)
+        self.max_chars_per_word = int(max_chars_per_word)
+        self.vocabulary = None
+        if vocabulary is not None:  # None: a .keras file's, set by load_assets
+            self.set_vocabulary(vocabulary)
+
+    @property
+    def sequence_length(self):
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        value = int(value)
+        if value < 3:
+            raise ValueError(f"sequence_length must be >= 3 ([CLS], a token, [SEP]), got {value}")
+        self._sequence_length = value
+
+    def set_vocabulary(self, vocabulary):
+        """Use `vocabulary`: a path to vocab.txt or a list of tokens, in id order."""
         tokens = read_vocabulary(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) \
             else list(vocabulary)
         missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if t not in tokens]
         if missing:
             raise ValueError(f"vocabulary lacks the special tokens {missing}")
         self.vocabulary = tokens
-        self.lowercase = bool(lowercase)
-        self.strip_accents = self.lowercase if strip_accents is None else bool(strip_accents)
-        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.sequence_length = int(sequence_length)
-        self.max_chars_per_word = int(max_chars_per_word)
         self._ids = {t: i for i, t in enumerate(tokens)}
         self.pad_token_id, self.unk_token_id = self._ids["[PAD]"], self._ids["[UNK]"]
         self.cls_token_id, self.sep_token_id = self._ids["[CLS]"], self._ids["[SEP]"]
@@ -72,6 +90,13 @@ class BertTokenizer(keras.layers.Layer):
             tokens, suffix_indicator="##", max_bytes_per_word=4 * self.max_chars_per_word + 4,
             token_out_type=tf.int32, unknown_token="[UNK]", no_pretokenization=True,
             support_detokenization=True)
+
+    @property
+    def wordpiece(self):
+        """The tensorflow-text WordPiece tokenizer of the vocabulary."""
+        if self.vocabulary is None:
+            raise ValueError("the tokenizer has no vocabulary yet: pass one, or set_vocabulary()")
+        return self._wordpiece
 
     @classmethod
     def from_preset(cls, name_or_path, **kwargs):
@@ -115,6 +140,37 @@ class BertTokenizer(keras.layers.Layer):
 
     # -- in-graph tokenization ---------------------------------------------------------------
 
+    def detokenize(self, ids):
+        """Ids -> text, as KerasHub's `WordPieceTokenizer.detokenize`: the
+        pieces joined by spaces, a `##` continuation joined to its word,
+        padding dropped (other special tokens are kept).
+
+        Args:
+            ids: int `[tokens]` (a list, array or tensor) or a batch of them
+                `[batch, tokens]` (dense, e.g. `tokenizer(texts)["token_ids"]`,
+                nested lists or a RaggedTensor).
+        Returns:
+            A scalar string tensor for one sequence, else strings `[batch]`.
+        """
+        if isinstance(ids, list) and ids and isinstance(ids[0], (list, tuple)):
+            ids = tf.ragged.constant(ids, tf.int32)
+        elif not isinstance(ids, tf.RaggedTensor):
+            ids = tf.convert_to_tensor(ids)
+        if ids.shape.rank not in (1, 2):
+            raise ValueError(f"detokenize takes ids [tokens] or [batch, tokens], "
+                             f"got rank {ids.shape.rank}")
+        if not ids.dtype.is_integer:
+            raise ValueError(f"detokenize takes integer token ids, got {ids.dtype.name}")
+        single = ids.shape.rank == 1
+        if single:
+            ids = ids[None]
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        ids = tf.cast(ids, tf.int32)
+        ids = tf.ragged.boolean_mask(ids, ids != self.pad_token_id)
+        texts = self.wordpiece.detokenize(ids)
+        return texts[0] if single else texts
+
     def normalize(self, texts):
         """The reference's text normalisation of a string tensor."""
         texts = tf.strings.regex_replace(texts, r"[\t\n\r]", " ")
@@ -143,7 +199,7 @@ class BertTokenizer(keras.layers.Layer):
         # WordPiece maps it to its own id: over-long words become [UNK].
         too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
         words = words.with_flat_values(tf.where(too_long, "[UNK]", flat))
-        return self._wordpiece.tokenize(words).merge_dims(-2, -1)
+        return self.wordpiece.tokenize(words).merge_dims(-2, -1)
 
     def __call__(self, texts, pairs=None, **kwargs):
         texts = tf.convert_to_tensor(texts, tf.string)
@@ -219,7 +275,7 @@ class BertTokenizer(keras.layers.Layer):
             joined, r"\s+|" + _PUNCT, _PUNCT)
         flat = words.flat_values
         too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
-        ids, starts, ends = self._wordpiece.tokenize_with_offsets(
+        ids, starts, ends = self.wordpiece.tokenize_with_offsets(
             tf.where(too_long, "[UNK]", flat))
         text_bytes = tf.cumsum(tf.cast(tf.strings.length(joined), tf.int64), exclusive=True)
         word_base = tf.gather(text_bytes, words.value_rowids())
@@ -260,8 +316,21 @@ class BertTokenizer(keras.layers.Layer):
                   "model_max_length": self.sequence_length, "tokenizer_class": "BertTokenizer"}
         write_json(os.path.join(str(directory), "tokenizer_config.json"), config)
 
+    def save_assets(self, dir_path):
+        """Keras saving: the vocabulary goes into the .keras file's assets
+        (`vocabulary.txt`), not into its config."""
+        write_file(os.path.join(dir_path, VOCABULARY_ASSET), "\n".join(self.vocabulary) + "\n")
+
+    def load_assets(self, dir_path):
+        path = os.path.join(dir_path, VOCABULARY_ASSET)
+        if os.path.exists(path):  # .keras files written before it was an asset: in the config
+            self.set_vocabulary(path)
+        elif self.vocabulary is None:
+            raise ValueError(f"the saved tokenizer has no {VOCABULARY_ASSET} in its assets")
+
     def get_config(self):
-        return {**super().get_config(), "vocabulary": self.vocabulary,
+        # The vocabulary is an asset (`save_assets`), as KerasHub's tokenizers keep it.
+        return {**super().get_config(), "vocabulary": None,
                 "lowercase": self.lowercase, "strip_accents": self.strip_accents,
                 "tokenize_chinese_chars": self.tokenize_chinese_chars,
                 "sequence_length": self.sequence_length,

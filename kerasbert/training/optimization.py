@@ -4,6 +4,7 @@ linear warm-up then linear decay, optional layer-wise learning-rate decay."""
 import re
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 _NO_DECAY = ["gamma", "beta", "bias"]  # LayerNorm scale/offset and every bias
@@ -46,13 +47,66 @@ def layer_depth(variable_path, num_layers):
 class BertAdamW(keras.optimizers.AdamW):
     """AdamW whose learning rate is multiplied per weight by
     `layer_decay ** (num_layers + 1 - depth)` (ELECTRA's layer-wise decay);
-    `layer_decay=1.0` is plain AdamW."""
+    `layer_decay=1.0` is plain AdamW.
 
-    def __init__(self, layer_decay=1.0, num_layers=0, **kwargs):
+    `warmup_decay`: a schedule of factors (a `WarmupLinearDecay` of peak 1.0)
+    that multiplies the learning rate at each update, in the step and in the
+    weight decay. The learning rate itself then stays a variable, the peak,
+    which `keras.callbacks.LearningRateScheduler` and `ReduceLROnPlateau` read
+    and set (a `LearningRateSchedule` as `learning_rate` cannot be set);
+    `current_learning_rate` is the rate of the next update.
+    """
+
+    def __init__(self, layer_decay=1.0, num_layers=0, warmup_decay=None, **kwargs):
         super().__init__(**kwargs)
         self.layer_decay = float(layer_decay)
         self.num_layers = int(num_layers)
+        if isinstance(warmup_decay, dict):
+            warmup_decay = keras.saving.deserialize_keras_object(warmup_decay)
+        self.warmup_decay = warmup_decay
+        self._applying = False
         self.exclude_from_weight_decay(var_names=_NO_DECAY)
+
+    @property
+    def current_learning_rate(self):
+        """The learning rate of the next update (the peak times the warm-up /
+        decay factor at this step)."""
+        return self._scaled(super()._get_current_learning_rate())
+
+    def _scaled(self, rate):
+        if self.warmup_decay is None:
+            return rate
+        return rate * ops.cast(self.warmup_decay(self.iterations), rate.dtype)
+
+    def _get_current_learning_rate(self):
+        rate = super()._get_current_learning_rate()
+        return self._scaled(rate) if getattr(self, "_applying", False) else rate
+
+    def _clip_gradients(self, grads):
+        """`global_clipnorm` as the trainer clips: on the dense gradients (an
+        embedding's comes as IndexedSlices, whose repeated rows Keras' norm
+        would count apart) of the whole batch. Under a strategy of several
+        replicas Keras would clip each replica's part, so the parts are summed
+        (all-reduce), clipped, and handed on divided by the replicas (the
+        optimizer sums them again)."""
+        if not self.global_clipnorm:
+            return super()._clip_gradients(grads)
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        context = tf.distribute.get_replica_context()
+        replicas = 1 if context is None else context.num_replicas_in_sync
+        if replicas > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        clipped, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
+        return [g / replicas for g in clipped] if replicas > 1 else clipped
+
+    def apply(self, grads, trainable_variables=None):
+        # While the update is traced, `learning_rate` (read by the step and by
+        # the weight decay) is the scaled rate; outside, the settable peak.
+        self._applying = True
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._applying = False
 
     def build(self, variables):
         super().build(variables)
@@ -68,7 +122,9 @@ class BertAdamW(keras.optimizers.AdamW):
 
     def get_config(self):
         return {**super().get_config(), "layer_decay": self.layer_decay,
-                "num_layers": self.num_layers}
+                "num_layers": self.num_layers,
+                "warmup_decay": (None if self.warmup_decay is None else
+                                 keras.saving.serialize_keras_object(self.warmup_decay))}
 
 
 def create_optimizer(learning_rate, total_steps, warmup_ratio=0.1, weight_decay=0.01,
