@@ -43,6 +43,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from bench_sst2 import _head  # noqa: E402  (the script's folder is on sys.path)
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 MAIN_FRACTION = 0.20
@@ -75,18 +76,6 @@ def fine_tune(args, sst2):
     subprocess.run(command, check=True)
     print(f"fine-tuned {run} in {time.time() - start:.0f} s", file=sys.stderr)
     return run
-
-
-def _head(path, rows, output_dir):
-    """The header and first `rows` lines of a TSV, written under output_dir."""
-    os.makedirs(output_dir, exist_ok=True)
-    target = os.path.join(output_dir, f"train_head_{rows}.tsv")
-    with open(path, encoding="utf-8") as src, open(target, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src):
-            if i > rows:
-                break
-            dst.write(line)
-    return target
 
 
 def cls_attention_function(model):

@@ -64,3 +64,21 @@ def squad_v1_scores(predictions, gold):
             exact += max(float(normalize(predictions[qid]) == normalize(a)) for a in answers)
             total += max(f1(predictions[qid], a) for a in answers)
     return 100.0 * exact / len(gold), 100.0 * total / len(gold)
+
+
+# The start of a script for a fresh process that loads SavedModels with nothing
+# but TensorFlow and tensorflow-text: importing kerasbert there fails.
+SERVING_WITHOUT_KERASBERT = r"""
+import importlib.abc, json, sys
+
+
+class NoKerasbert(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "kerasbert":
+            raise ImportError("kerasbert must not be needed to serve")
+
+
+sys.meta_path.insert(0, NoKerasbert())
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+"""

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from reference import SERVING_WITHOUT_KERASBERT
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 TINY = "bert_tiny_en_uncased"  # L-2 H-128 (from the hub stand-in): a fast, real BertEncoder
@@ -18,19 +19,7 @@ TINY = "bert_tiny_en_uncased"  # L-2 H-128 (from the hub stand-in): a fast, real
 # Loads each SavedModel of a request file and runs `serving_default` on its
 # inputs, importing nothing but TensorFlow and tensorflow-text: kerasbert
 # cannot even be imported there.
-FRESH_PROCESS = r"""
-import importlib.abc, json, sys
-
-
-class NoKerasbert(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "kerasbert":
-            raise ImportError("kerasbert must not be needed to serve")
-
-
-sys.meta_path.insert(0, NoKerasbert())
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+FRESH_PROCESS = SERVING_WITHOUT_KERASBERT + r"""
 
 results = []
 for request in json.load(open(sys.argv[1])):

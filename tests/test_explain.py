@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import SERVING_WITHOUT_KERASBERT
 
 import kerasbert
 from kerasbert.cli.flags import run_main
@@ -251,19 +252,7 @@ def _run(argv, capsys):
     return exit_info.value.code, out.out, out.err
 
 
-FRESH_PROCESS = r"""
-import importlib.abc, json, sys
-
-
-class NoKerasbert(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "kerasbert":
-            raise ImportError("kerasbert must not be needed to serve")
-
-
-sys.meta_path.insert(0, NoKerasbert())
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+FRESH_PROCESS = SERVING_WITHOUT_KERASBERT + r"""
 
 explain = tf.saved_model.load(sys.argv[1]).signatures["explain"]
 outputs = explain(text=tf.constant(json.loads(sys.argv[2])))
