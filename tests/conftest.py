@@ -62,8 +62,8 @@ def test_data():
 
 # Files of several minutes each, longest first: collected first, in this
 # order, so that with two test processes (setup.cfg's addopts) none of them
-# starts last and runs alone. test_readme.py (every README command, about 40
-# minutes in one process) starts at once.
+# starts last and runs alone. test_readme.py (every README command, about 13
+# minutes in one process on these 2 cores) starts at once.
 LONG_FILES = ("test_readme.py", "test_distributed_training.py", "test_notebooks.py",
               "test_tune_distributed.py")
 
