@@ -136,7 +136,7 @@ class OutputLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                if owner is not None and _alive(owner):
+                if owner is not None and (owner.get("starting") or _alive(owner)):
                     raise UsageError(
                         f"{self.directory} is in use by another run ({owner.get('program')}, "
                         f"pid {owner.get('pid')} on {owner.get('host')}, started "
@@ -163,12 +163,13 @@ class OutputLock:
                 return json.load(f)
         except (OSError, ValueError):
             # Being written this instant by its owner, or empty after a crash:
-            # a brand-new lock is alive, an old unreadable one is stale.
+            # a brand-new lock is held, an old unreadable one is stale.
             try:
                 age = time.time() - os.path.getmtime(self.path)
             except OSError:
                 return None
-            return {"host": socket.gethostname(), "pid": os.getpid()} if age < 5 else None
+            return {"starting": True, "program": "a run", "pid": "?", "host": "this host",
+                    "started": "just now"} if age < 5 else None
 
     def release(self):
         if not self.held:

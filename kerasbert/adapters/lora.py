@@ -43,11 +43,6 @@ def tf1_name(target, what="kernel"):
     return f"bert/encoder/{layer}/{TF1_DENSE[rest]}/{what}"
 
 
-def lora_targets(encoder, feed_forward=False):
-    """{name: Dense} of the projections LoRA adapts, e.g. `layer_0/attention/query`."""
-    return encoder.lora_targets(feed_forward)
-
-
 def enable_lora(model, rank, alpha=None, feed_forward=False):
     """Add rank-`rank` adapters to `model.encoder` and freeze the rest of the
     encoder (`BertEncoder.enable_lora`, the one implementation).
@@ -69,7 +64,7 @@ def enable_lora(model, rank, alpha=None, feed_forward=False):
 def adapter_variables(model):
     """{name: variable} of the adapter matrices and the task head, in a fixed order."""
     variables = {}
-    for name, dense in lora_targets(model.encoder, feed_forward=True).items():
+    for name, dense in model.encoder.lora_targets(feed_forward=True).items():
         if dense.lora_enabled:
             variables[f"{name}/lora_a"] = dense.lora_kernel_a
             variables[f"{name}/lora_b"] = dense.lora_kernel_b
@@ -85,7 +80,7 @@ def base_weights(encoder):
 
     weights = {name: np.asarray(v.numpy(), np.float32)
                for name, v in encoder_variables(encoder).items()}
-    for target, dense in lora_targets(encoder, feed_forward=True).items():
+    for target, dense in encoder.lora_targets(feed_forward=True).items():
         if dense.lora_enabled:
             weights[tf1_name(target)] = np.asarray(dense._kernel.numpy(), np.float32)
     return weights
