@@ -127,7 +127,7 @@ def attention_records(model, texts, batch_size=64):
 def word_scores_from_pieces(tokenizer, text, piece_ids, piece_scores, spans):
     """Scores of the words `spans` of `text`: the sum of each word's pieces
     (`kerasbert.explain`'s grouping); -inf for a word the model did not see."""
-    from kerasbert.explain.integrated_gradients import group_words
+    from kerasbert.tasks.integrated_gradients import group_words
 
     starts = {span[0]: i for i, span in enumerate(spans)}
     scores = np.full(len(spans), -np.inf)
@@ -229,7 +229,7 @@ def main():
     run = fine_tune(args, sst2)
 
     import kerasbert
-    from kerasbert.explain.integrated_gradients import word_spans
+    from kerasbert.tasks.integrated_gradients import word_spans
 
     model = kerasbert.BertClassifier.from_preset(run)
     tokenizer = model.preprocessor.tokenizer

@@ -120,7 +120,7 @@ def train_rate(args, config, data, precision, steps_per_loop, jit_compile):
     from kerasbert.distribute.precision import precision_policy
     from kerasbert.tasks import get_task
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.trainer import Trainer
 
     total = steps_per_loop + args.updates
@@ -146,7 +146,7 @@ def squad_seconds(args, config, tokenizer):
 
     from kerasbert import BertEncoder
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.squad_data import SquadData
     from kerasbert.training.trainer import Trainer
 

@@ -77,7 +77,7 @@ from kerasbert.paths import SHARED_DATA_ENV, shared_data_dir  # noqa: E402
 from kerasbert.tasks.classification import ClassificationTask  # noqa: E402
 from kerasbert.tasks.heads import BertTaskModel  # noqa: E402
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer  # noqa: E402
-from kerasbert.training.config import TrainingConfig  # noqa: E402
+from kerasbert.configs.training import TrainingConfig  # noqa: E402
 from kerasbert.training.trainer import Trainer  # noqa: E402
 
 LIMIT = 1.05

@@ -128,7 +128,7 @@ def ours_trainer_step(config, features, labels, jit_compile=False, steps_per_loo
     from kerasbert import BertEncoder
     from kerasbert.tasks.classification import ClassificationTask
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.trainer import Trainer
 
     training = TrainingConfig(batch_size=len(labels), learning_rate=LEARNING_RATE,
@@ -157,7 +157,7 @@ def ours_fit_step(config, features, labels):
 
     from kerasbert import BertEncoder
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.optimization import create_optimizer
+    from kerasbert.optimization import create_optimizer
 
     model = BertTaskModel(BertEncoder(**config), NUM_CLASSES)
     optimizer = create_optimizer(LEARNING_RATE, TOTAL_STEPS, weight_decay=WEIGHT_DECAY,

@@ -10,7 +10,7 @@ from kerasbert.adapters.lora import enable_lora, read_adapter, save_adapter
 from kerasbert.tasks import get_task
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.model_directory import load_model_directory, save_model_directory
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.trainer import Trainer
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,

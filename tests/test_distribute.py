@@ -156,7 +156,7 @@ import numpy as np
 import tensorflow as tf
 from kerasbert.distribute import resolve_strategy
 from kerasbert.tasks.classification import ClassificationTask
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.trainer import Trainer
 
 GLOBAL_BATCH, STEPS, EPOCHS = 32, 12, 2

@@ -18,7 +18,7 @@ from reference import SERVING_WITHOUT_KERASBERT
 
 import kerasbert
 from kerasbert.cli.flags import run_main
-from kerasbert.explain import integrated_gradients as ig
+from kerasbert.tasks import integrated_gradients as ig
 
 TINY = "bert_tiny_en_uncased"  # L-2 H-128 from the hub stand-in (random weights)
 # Mean pooling and a head of weights ~0.5 (below): scores that move with the input.

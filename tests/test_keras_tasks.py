@@ -49,7 +49,7 @@ def fitted(tmp_path_factory):
 
 def test_compile_defaults_are_the_recipe_sized_from_fit(fitted):
     model, history = fitted
-    assert isinstance(model.optimizer, kerasbert.training.optimization.BertAdamW)
+    assert isinstance(model.optimizer, kerasbert.optimization.BertAdamW)
     # 12 examples in batches of 4 for 4 epochs: 12 updates, 10% of them warm-up.
     schedule = model._schedule
     assert (schedule.total_steps, schedule.warmup_steps) == (12, 1)
@@ -86,7 +86,7 @@ def test_keras_file_and_preset_round_trips_are_exact(fitted, tmp_path):
     assert type(loaded) is kerasbert.BertClassifier and loaded.labels == ["negative", "positive"]
     np.testing.assert_array_equal(loaded.predict(TEXTS, verbose=0), expected)
     # Compiled again with the recipe on load: it can go on training.
-    assert isinstance(loaded.optimizer, kerasbert.training.optimization.BertAdamW)
+    assert isinstance(loaded.optimizer, kerasbert.optimization.BertAdamW)
 
     preset = tmp_path / "preset"
     model.save_to_preset(preset)
@@ -406,22 +406,30 @@ def test_dtype_policy_is_serialized_and_reaches_every_sublayer():
         assert block.attention_layer_norm.compute_dtype == "float32"  # kept in float32
 
 
-def test_a_task_is_one_module(tmp_path, monkeypatch):
-    """A task added as one new module, touching no other file, is listed,
-    built and trained through the registry."""
+def test_a_task_from_another_package_is_declared_by_its_entry_point(tmp_path, monkeypatch):
+    """A task from another package, declared by a TaskSpec under the
+    `kerasbert.tasks` entry-point group, is listed and answers the programs'
+    questions without its module (or TensorFlow) imported, and is built and
+    trained through the registry."""
     package = tmp_path / "plugins"
     package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "specs.py").write_text(textwrap.dedent('''
+        from kerasbert.tasks.specs import TaskSpec
+
+        SENTENCE_LENGTH = TaskSpec(
+            "sentence_length", "plugins.sentence_length:SentenceLengthTask",
+            "plugins.sentence_length:LengthRegressor", label_type="regression",
+            signature="plugins.sentence_length:LengthSignature")
+    '''))
     (package / "sentence_length.py").write_text(textwrap.dedent('''
         import keras
         import tensorflow as tf
         from kerasbert.tasks.regression import BertRegressor, RegressionSignature, RegressionTask
         from kerasbert.tasks.registry import register_task
 
-        @register_task("sentence_length", order=50)
+        @register_task("sentence_length")
         class SentenceLengthTask(RegressionTask):
-            keras_model = "LengthRegressor"
-            signature = "kerasbert.tasks.sentence_length:LengthSignature"
-
             def postprocess(self, logits):
                 return [{"score": float(x), "words": int(round(float(x)))} for x in logits[:, 0]]
 
@@ -440,23 +448,27 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
                 return [{"score": float(s), "words": int(w)}
                         for s, w in zip(outputs["scores"], outputs["words"])]
     '''))
-    import kerasbert.tasks as tasks
-
-    # The package's folder with one more file in it, as if it had been added there.
-    monkeypatch.setattr(tasks, "__path__", [*tasks.__path__, str(package)])
+    # The other package, installed: its metadata with the entry point, on sys.path.
+    dist = tmp_path / "plugins-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: plugins\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[kerasbert.tasks]\nsentence_length = plugins.specs:SENTENCE_LENGTH\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     registry._declared.cache_clear()
     try:
-        assert registry.task_names()[-1] == "sentence_length"
-        assert registry.task_names()[:5] == ("classification", "regression", "multilabel",
-                                             "ner", "qa")
-        # What the command-line programs ask of it, read from the source (its base's
-        # attributes included) before its module, and TensorFlow, is imported.
+        assert registry.task_names() == ("classification", "regression", "multilabel", "ner",
+                                         "qa", "sentence_length")
+        # What the command-line programs ask of it, from its spec alone.
         assert registry.task_attribute("sentence_length", "label_type") == "regression"
         assert not registry.task_has("sentence_length", "accepts_label_list")
         assert "sentence_length" not in registry.tasks_with("setting_names", "case_markers")
-        assert "kerasbert.tasks.sentence_length" not in sys.modules
-        _assert_source_attributes_are_the_classes()
+        assert "plugins.sentence_length" not in sys.modules
         assert registry.get_task("sentence_length").main_metric == "pearson"
+        # Its class carries its spec's fields; what it does not declare is the spec's default.
+        task_class = registry.task_class("sentence_length")
+        assert task_class.signature == "plugins.sentence_length:LengthSignature"
+        assert task_class.search_space == registry.task_attribute("regression", "search_space")
         model_class = registry.model_class("sentence_length")
         assert model_class.__name__ == "LengthRegressor"
         model = model_class.from_preset(TINY, sequence_length=16)
@@ -464,27 +476,40 @@ def test_a_task_is_one_module(tmp_path, monkeypatch):
         model.fit(TEXTS, [len(t.split()) for t in TEXTS], batch_size=6, verbose=0)
         assert model.task_spec().name == "sentence_length"
         _train_predict_and_tune_a_plugin_task(tmp_path)
+        # A spec under another name than its entry point's is refused, naming both.
+        (dist / "entry_points.txt").write_text(
+            "[kerasbert.tasks]\nlength = plugins.specs:SENTENCE_LENGTH\n")
+        registry._declared.cache_clear()
+        with pytest.raises(ValueError, match="entry point length = plugins.specs:SENTENCE_"
+                           "LENGTH .* is not the TaskSpec of a task named 'length'"):
+            registry.task_names()
     finally:
         registry._declared.cache_clear()
-        sys.modules.pop("kerasbert.tasks.sentence_length", None)
+        sys.modules.pop("plugins.sentence_length", None)
         registry._REGISTERED.pop("sentence_length", None)
 
 
-# The class attributes the rest of the package asks of a task (`Task`'s documented ones).
-TASK_ATTRIBUTES = ("label_type", "accepts_label_list", "reads_text_columns", "setting_names",
-                   "input_names", "stride_windows", "data_reader", "signature", "search_space",
-                   "main_metric", "head")
+def test_a_task_defined_in_python_is_registered_from_its_class():
+    """A notebook's task, registered under a name no spec declares, gets the
+    spec its class's attributes give, listed after the declared tasks."""
+    from kerasbert.tasks.regression import RegressionTask
 
+    try:
+        @registry.register_task("half_length")
+        class HalfLength(RegressionTask):
+            keras_model = "kerasbert.tasks.regression:BertRegressor"
+            stride_windows = True
 
-def _assert_source_attributes_are_the_classes():
-    """What `registry.task_attribute` reads from a task's source (no import) is
-    what its class holds, for every registered task."""
-    for name in registry.task_names():
-        _, module, class_name = registry._declared()[name]
-        cls = registry.task_class(name)
-        for attribute in TASK_ATTRIBUTES:
-            assert registry._source_attribute(module, class_name, attribute) == \
-                getattr(cls, attribute), (name, attribute)
+        assert registry.task_names()[-1] == "half_length"
+        spec = registry.task_spec("half_length")
+        assert spec.task_class.endswith(":test_a_task_defined_in_python_is_registered_from_"
+                                        "its_class.<locals>.HalfLength")
+        assert (spec.label_type, spec.stride_windows) == ("regression", True)
+        assert registry.model_class("half_length") is kerasbert.BertRegressor
+        assert registry.get_task("half_length").num_outputs == 1
+    finally:
+        registry._REGISTERED.pop("half_length", None)
+        registry._DEFINED.pop("half_length", None)
 
 
 def _train_predict_and_tune_a_plugin_task(tmp_path):
@@ -494,7 +519,7 @@ def _train_predict_and_tune_a_plugin_task(tmp_path):
     from kerasbert.cli.tune import tunable_flags
     from kerasbert.serving.predictor import Predictor
     from kerasbert.serving.serving_model import export_saved_model
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig, run_fine_tune
     from kerasbert.tuning.search_space import load_search_space
 

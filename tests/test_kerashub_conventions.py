@@ -20,8 +20,8 @@ import kerasbert
 from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.tasks.keras_task import BertPreprocessor
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
-from kerasbert.training.config import TrainingConfig
-from kerasbert.training.optimization import BertAdamW
+from kerasbert.configs.training import TrainingConfig
+from kerasbert.optimization import BertAdamW
 
 TINY = "bert_tiny_en_uncased"  # L-2 H-128 from the hub stand-in
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}

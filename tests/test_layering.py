@@ -1,5 +1,7 @@
 """The package's layers, read from its source with `ast` (no import, no TensorFlow):
-lower layers never import the command-line programs (`kerasbert.cli`), training
+each package imports only packages of the layers below its own (`LAYERS`), so
+no import runs back up and there is no circle: lower layers never import the
+command-line programs (`kerasbert.cli`), tasks never import training, training
 never imports serving, and the base modules import nothing of kerasbert.
 
 Every `import` counts, also those inside functions (imported lazily, they are
@@ -15,13 +17,25 @@ import kerasbert
 
 PACKAGE_DIR = os.path.dirname(kerasbert.__file__)
 
-# Packages that sit below the programs: none of their modules may import kerasbert.cli.
-BELOW_CLI = ("training", "tuning", "customization", "distribute", "data", "encoder", "layers",
-             "tasks", "adapters", "checkpoints", "explain")
-# Program entry points inside those packages, which may use the CLI plumbing.
+# Program entry points inside lower packages, which may use the CLI plumbing.
 ENTRY_POINTS = ("kerasbert.distribute.__main__", "kerasbert.explain.__main__")
-# Modules every layer imports: they import nothing of kerasbert themselves.
-BASE_MODULES = ("kerasbert.errors", "kerasbert.quiet")
+# The packages (and top-level modules) of kerasbert, lowest first: a module
+# imports its own package and the layers below, never one beside or above.
+LAYERS = (
+    ("errors", "quiet", "paths", "lazy_names", "keras_registry", "presets", "install",
+     "configs", "optimization", "layers"),
+    ("outputs",),
+    ("data", "metrics", "checkpoints", "distribute"),
+    ("encoder", "tokenizers"),
+    ("tasks",),
+    ("explain", "adapters"),
+    ("training",),
+    ("pretraining", "serving", "tuning"),
+    ("customization",),
+    ("cli",),
+    ("kerasbert", "train", "evaluate", "predict", "export", "tune", "pretrain", "customize",
+     "convert", "doctor"),
+)
 
 
 def module_imports(package_dir, package="kerasbert"):
@@ -66,24 +80,35 @@ def _under(name, prefix):
     return name == prefix or name.startswith(prefix + ".")
 
 
+def _unit(name):
+    """The package or top-level module a kerasbert module belongs to
+    ("kerasbert" for the package's own __init__)."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def layer_of(unit):
+    for level, units in enumerate(LAYERS):
+        if unit in units:
+            return level
+    return None
+
+
 def layering_violations(imports):
-    """Lines `module:line imports name (rule)` for each import that breaks a rule."""
+    """Lines `module:line imports name (why)` for each import of a kerasbert
+    package that is not in a layer below the importing module's own."""
     found = []
     for module, names in sorted(imports.items()):
-        below_cli = any(_under(module, f"kerasbert.{p}") for p in BELOW_CLI) \
-            and module not in ENTRY_POINTS
+        unit = _unit(module)
+        if layer_of(unit) is None:
+            found.append(f"{module} belongs to no layer (add {unit} to LAYERS)")
+            continue
         for line, name in names:
-            if below_cli and _under(name, "kerasbert.cli"):
-                found.append(f"{module}:{line} imports {name} (below the CLI)")
-            if _under(module, "kerasbert.training") and _under(name, "kerasbert.serving"):
-                found.append(f"{module}:{line} imports {name} (training never imports "
-                             "serving)")
-            if (below_cli and _under(module, "kerasbert.explain")
-                    and _under(name, "kerasbert.serving")):
-                found.append(f"{module}:{line} imports {name} (explanations sit below "
-                             "serving)")
-            if module in BASE_MODULES and _under(name, "kerasbert"):
-                found.append(f"{module}:{line} imports {name} (a base module)")
+            if not _under(name, "kerasbert") or module in ENTRY_POINTS or _unit(name) == unit:
+                continue
+            level = layer_of(_unit(name))
+            if level is not None and level >= layer_of(unit):
+                found.append(f"{module}:{line} imports {name} (a layer beside or above)")
     return found
 
 
@@ -109,6 +134,11 @@ def test_the_finder_sees_every_form_of_import(tmp_path):
         "training/b.py": "def f():\n    import kerasbert.cli.train\n",
         "training/c.py": "from ..cli.flags import UsageError\nfrom . import a\n",
         "training/d.py": "from kerasbert import serving\n",
+        "tasks/__init__.py": "",
+        "tasks/e.py": "from kerasbert.training import a\nfrom kerasbert.tasks import f\n",
+        "tasks/f.py": "import kerasbert.encoder\n",
+        "encoder/__init__.py": "",
+        "widgets/__init__.py": "",
         "tuning/__init__.py": "from .. import cli\n",
         "distribute/__init__.py": "",
         "distribute/__main__.py": "from kerasbert.cli.flags import run_main\n",
@@ -121,10 +151,13 @@ def test_the_finder_sees_every_form_of_import(tmp_path):
     imports = module_imports(str(tmp_path / "kerasbert"))
     assert ("kerasbert.training.a" in imports["kerasbert.training.c"][1])
     assert layering_violations(imports) == [
-        "kerasbert.errors:2 imports kerasbert.paths.is_remote (a base module)",
-        "kerasbert.training.a:1 imports kerasbert.cli.flags (below the CLI)",
-        "kerasbert.training.b:2 imports kerasbert.cli.train (below the CLI)",
-        "kerasbert.training.c:1 imports kerasbert.cli.flags.UsageError (below the CLI)",
-        "kerasbert.training.d:1 imports kerasbert.serving (training never imports serving)",
-        "kerasbert.tuning:1 imports kerasbert.cli (below the CLI)",
+        "kerasbert.errors:2 imports kerasbert.paths.is_remote (a layer beside or above)",
+        "kerasbert.serving:1 imports kerasbert.cli.flags (a layer beside or above)",
+        "kerasbert.tasks.e:1 imports kerasbert.training.a (a layer beside or above)",
+        "kerasbert.training.a:1 imports kerasbert.cli.flags (a layer beside or above)",
+        "kerasbert.training.b:2 imports kerasbert.cli.train (a layer beside or above)",
+        "kerasbert.training.c:1 imports kerasbert.cli.flags.UsageError (a layer beside or above)",
+        "kerasbert.training.d:1 imports kerasbert.serving (a layer beside or above)",
+        "kerasbert.tuning:1 imports kerasbert.cli (a layer beside or above)",
+        "kerasbert.widgets belongs to no layer (add widgets to LAYERS)",
     ]

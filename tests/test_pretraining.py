@@ -20,12 +20,12 @@ from kerasbert.checkpoints.loading import encoder_arrays, export_tf1_checkpoint,
 from kerasbert.checkpoints.name_map import hf_name
 from kerasbert.data.text_corpus import read_text_corpus
 from kerasbert.pretraining.corpus import write_text_corpus
-from kerasbert.pretraining.masking import BertMasker
+from kerasbert.tasks.masking import BertMasker
 from kerasbert.pretraining.pretrain import pretrain
 from kerasbert.pretraining.pretraining_data import (create_instances, parse_batch,
                                                     prepare_pretraining_data,
                                                     pretraining_dataset, tokenize_documents)
-from kerasbert.pretraining.pretraining_model import BertPretrainingModel, load_heads, save_heads
+from kerasbert.tasks.pretraining_model import BertPretrainingModel, load_heads, save_heads
 from kerasbert.pretraining.task import evaluate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"

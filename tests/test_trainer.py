@@ -11,8 +11,8 @@ from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.task import Task, masked_sum
 from kerasbert.training.callbacks import BestWeights, EarlyStopping, EvalHistory, TensorBoard
-from kerasbert.training.config import TrainingConfig
-from kerasbert.training.optimization import WarmupLinearDecay, create_optimizer, layer_depth
+from kerasbert.configs.training import TrainingConfig
+from kerasbert.optimization import WarmupLinearDecay, create_optimizer, layer_depth
 from kerasbert.training.trainer import Trainer
 
 TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

@@ -22,7 +22,7 @@ from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.distribute.precision import precision_policy
 from kerasbert.tasks import get_task
 from kerasbert.tasks.heads import BertTaskModel
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.predictions import counting_examples, predict_logits
 from kerasbert.training.trainer import Trainer, resolve_steps_per_loop
 
@@ -250,7 +250,7 @@ _REPLICAS_SCRIPT = textwrap.dedent(r"""
     from kerasbert import BertEncoder
     from kerasbert.tasks import get_task
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.predictions import predict_logits
     from kerasbert.training.trainer import Trainer
 

@@ -18,7 +18,7 @@ from absl import flags
 from kerasbert.cli import train as train_cli
 from kerasbert.cli import tune as tune_cli
 from kerasbert.errors import UsageError
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.run_config import FineTuneConfig
 from kerasbert.tuning.hypermodel import trial_config
 from tests.test_tuning import make_sst2_slice, make_tiny_model
@@ -86,7 +86,7 @@ def test_space_values_outside_a_flags_range_are_a_usage_error(tmp_path):
 SEARCH = textwrap.dedent("""\
     import json, sys
     from absl import flags
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.tasks import TASK_NAMES, get_task
 from kerasbert.tasks.heads import BertTaskModel
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.trainer import Trainer
 from tests.reference import sst2_sentences
 

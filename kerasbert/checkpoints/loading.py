@@ -83,27 +83,30 @@ def _check_vocabulary(directory, config):
             "token ids past the embedding table would fail")
 
 
-def load_encoder(name_or_path, load_weights=True, allow_pickle=False, **overrides):
-    """A `BertEncoder` from a preset, handle or checkpoint directory (see module doc).
+def read_encoder(name_or_path, load_weights=True, allow_pickle=False):
+    """(bert_config, {TF1 name: array} or None, directory or None) of the encoder
+    a preset, handle or checkpoint directory names (see module doc); the
+    encoder itself is built by `BertEncoder.from_preset`.
 
-    `load_weights=False` is the only way to a randomly initialised encoder: of
-    the preset's published shape (no download), or of the checkpoint's config.
+    `load_weights=False` reads the config only: a preset's published shape (no
+    download), or the checkpoint's config.
     """
-    from kerasbert.encoder.bert_encoder import BertEncoder
-
     name = str(name_or_path)
     if not load_weights and presets.is_preset(name):
-        return BertEncoder(**{**presets.get_preset(name)["config"], **overrides})
+        return dict(presets.get_preset(name)["config"]), None, None
     directory = sources.resolve(name, allow_pickle)
     fmt = detect_format(directory)
     if not load_weights:
-        config = _read_config(directory, fmt)
-        return BertEncoder(**{**config, **overrides})
+        return _read_config(directory, fmt), None, directory
     config, arrays = read_checkpoint(directory, allow_pickle)
     _check_vocabulary(directory, config)
-    encoder = BertEncoder(**{**config, **overrides})
+    return config, arrays, directory
+
+
+def assign_encoder(encoder, arrays, directory):
+    """Assign `arrays` ({TF1 name: array}) to `encoder`'s variables; every name
+    must match (`CheckpointMismatchError` naming `directory` otherwise)."""
     check_and_assign(encoder_variables(encoder), arrays, directory)
-    return encoder
 
 
 def _read_config(directory, fmt):

@@ -12,7 +12,7 @@ names). The vocabulary files beside the source are copied along.
 A fine-tuned classification, multi-label or regression run directory (what
 `kerasbert.train` writes, [CLS] pooling) converts `--to=hf` as a Hugging Face
 `BertForSequenceClassification` directory: encoder, pooler, classifier, labels
-(`kerasbert.checkpoints.hf_classifier`).
+(`kerasbert.serving.hf_classifier`).
 """
 
 import os
@@ -77,7 +77,7 @@ def main(argv=None):
 
 def _convert_run_directory(args, encoder_dir):
     """A fine-tuned run directory -> Hugging Face BertForSequenceClassification."""
-    from kerasbert.checkpoints.hf_classifier import export_hf_classifier
+    from kerasbert.serving.hf_classifier import export_hf_classifier
 
     if args.to != "hf":
         raise UsageError(f"{args.model} is a fine-tuned run directory: it converts --to=hf "

@@ -15,7 +15,7 @@ their pieces) and `word_offsets` ([start, end) characters in the text), and
 `convergence_delta` = sum(attributions) - (score - baseline_score).
 `--html` also writes a self-contained page shading each token by its
 attribution. Input files are read, explained and written a chunk of rows at a
-time, as kerasbert.predict reads them. See kerasbert.explain.integrated_gradients
+time, as kerasbert.predict reads them. See kerasbert.tasks.integrated_gradients
 for the method.
 
 NER models explain every predicted entity of a row (`entities`, each with its
@@ -24,7 +24,7 @@ probability of its words' tags as `score`, and its own `attributions` over
 the row's `tokens`); QA models (the question as the text, the context as its
 --text_pair) explain the predicted answer's start and end probabilities
 (`start_attributions`, `end_attributions`), in the context's first window.
-See kerasbert.explain.sequence_heads. They take no --target.
+See kerasbert.tasks.explain_ner_qa. They take no --target.
 """
 
 import json

@@ -171,7 +171,7 @@ def fine_tune_config(fv):
     """The run settings of parsed train flags (this program's, or kerasbert.tune's
     fixed ones) as a `FineTuneConfig`: what `run` trains, and what each trial of
     a search starts from."""
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig
 
     return FineTuneConfig(

@@ -14,7 +14,7 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     from kerasbert.data.pipeline import classification_dataset
     from kerasbert.tasks import get_task
     from kerasbert.tasks.heads import BertTaskModel
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.fine_tune import load_encoder_and_tokenizer
     from kerasbert.training.inputs import label_type_of
     from kerasbert.training.trainer import Trainer

@@ -134,7 +134,7 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
     to OUTPUT_DIR/search/. Returns the best learning rate."""
     import yaml
 
-    from kerasbert.training.config import TrainingConfig
+    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasbert.checkpoints.loading import assign_encoder, read_encoder
 from kerasbert.layers.bert_embeddings import BertEmbeddings
 from kerasbert.layers.transformer_block import BertTransformerBlock
 
@@ -149,10 +150,11 @@ class BertEncoder(keras.Model):
         `bert_model.ckpt.*`), detected from the files present. `overrides`
         replace config values (e.g. dropout rates, `output_hidden_states`).
         """
-        from kerasbert.checkpoints.loading import load_encoder
-
-        return load_encoder(name_or_path, load_weights=load_weights,
-                            allow_pickle=allow_pickle, **overrides)
+        config, arrays, directory = read_encoder(name_or_path, load_weights, allow_pickle)
+        encoder = cls(**{**config, **overrides})
+        if arrays is not None:
+            assign_encoder(encoder, arrays, directory)
+        return encoder
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.outputs import write_json
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 
 DATA_DIR = "pretraining_data"
 VOCAB_SETTINGS_FILE = "vocab_training.json"
@@ -66,8 +66,8 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
         train_encoder: False trains the heads only (a probe of the encoder as it is).
         training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
     """
-    from kerasbert.pretraining.masking import BertMasker
-    from kerasbert.pretraining.pretraining_model import BertPretrainingModel, load_heads
+    from kerasbert.tasks.masking import BertMasker
+    from kerasbert.tasks.pretraining_model import BertPretrainingModel, load_heads
     from kerasbert.pretraining.task import Evaluator, PretrainingTask
     from kerasbert.training.trainer import Trainer
 
@@ -224,7 +224,7 @@ def _check_sizes(data, batch_size):
 def _save(output_dir, pretraining_model, tokenizer, metrics):
     """The encoder directory: weights, vocabulary, heads, metrics."""
     from kerasbert.checkpoints.loading import save_encoder
-    from kerasbert.pretraining.pretraining_model import save_heads
+    from kerasbert.tasks.pretraining_model import save_heads
 
     save_encoder(pretraining_model.encoder, output_dir)
     tokenizer.save_to_dir(output_dir)

@@ -14,7 +14,7 @@ Corpora are prepared a shard at a time (`sharded_data`): these functions
 make and write the instances of one shard.
 The records hold the unmasked tokens (`input_ids`, `input_mask`,
 `segment_ids`, `next_sentence_labels`, the reference's names); masking is
-done when they are read, afresh each epoch (`kerasbert.pretraining.masking`).
+done when they are read, afresh each epoch (`kerasbert.tasks.masking`).
 """
 
 import dataclasses
@@ -230,7 +230,7 @@ def pretraining_dataset(files, max_seq_length, batch_size, masker, *, next_sente
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
 
     def prepare(index, serialized):
-        from kerasbert.pretraining.masking import batch_seed
+        from kerasbert.tasks.masking import batch_seed
 
         record = parse_batch(serialized, max_seq_length)
         masked = masker(record["token_ids"], record["padding_mask"],

@@ -70,11 +70,11 @@ class Predictor:
     def explain(self, inputs, target=None, steps=32, batch_size=4):
         """Integrated-gradients records, one per row of `inputs` (`{input name:
         [str]}`, as `predict`): label, score, baseline score, tokens and their
-        attributions, words (`kerasbert.explain.integrated_gradients`); NER:
+        attributions, words (`kerasbert.tasks.integrated_gradients`); NER:
         per predicted entity; QA: the answer's start and end
-        (`kerasbert.explain.sequence_heads`). `target`: a label name or index
+        (`kerasbert.tasks.explain_ner_qa`). `target`: a label name or index
         (default: each row's predicted label; NER and QA take none)."""
-        from kerasbert.explain.integrated_gradients import cached_explainer
+        from kerasbert.tasks.integrated_gradients import cached_explainer
 
         check_inputs(inputs, self.input_names)
         explainer = cached_explainer(self.model, self.tokenizer, self.task.name,

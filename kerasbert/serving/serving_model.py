@@ -20,7 +20,7 @@ the BertTokenizer layer), so a client sends text, not token ids. Signatures:
   of the `probabilities` columns).
 - `explain` (classification, multi-label, regression): the inputs of
   `serving_default`; integrated gradients of the predicted label's score on
-  the embedding output (`kerasbert.explain.integrated_gradients`, 32 steps):
+  the embedding output (`kerasbert.tasks.integrated_gradients`, 32 steps):
   `tokens` string `[n, seq]` ("" after each row's last token),
   `attributions` float32 `[n, seq]`, `score`, `baseline_score` `[n]`, `label`
   string `[n]` ("" for regression). NER and QA models have no `explain`
@@ -43,7 +43,7 @@ EXPLAIN_STEPS = 32  # integrated-gradients steps of the `explain` signature
 
 def supports_explain(task_name):
     """Whether the SavedModel of a `task_name` model gets an `explain` signature."""
-    from kerasbert.explain.integrated_gradients import supports_signature
+    from kerasbert.tasks.integrated_gradients import supports_signature
 
     return supports_signature(task_name)
 
@@ -71,7 +71,7 @@ class ServingModel(tf.Module):
         self.metadata = tf.function(task_io.metadata, input_signature=[], autograph=False)
         self.explain = None
         if explain_steps and supports_explain(task_io.task.name):
-            from kerasbert.explain.integrated_gradients import Explainer
+            from kerasbert.tasks.integrated_gradients import Explainer
 
             explainer = Explainer(model, task_io.tokenizer, task_io.task.name,
                                   task_io.task.labels, explain_steps)

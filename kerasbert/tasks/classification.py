@@ -19,16 +19,11 @@ def softmax(logits):
     return z / z.sum(axis=-1, keepdims=True)
 
 
-@register_task("classification", order=0)
+@register_task("classification")
 class ClassificationTask(Task):
     """Labels are class indices int32 `[batch]`; logits `[batch, num_classes]`."""
 
-    keras_model = "BertClassifier"
     main_metric = "accuracy"
-    label_type = "categorical"
-    accepts_label_list = True
-    stride_windows = True
-    signature = "kerasbert.tasks.classification:ClassificationSignature"
 
     def loss(self, labels, logits):
         valid = labels >= 0

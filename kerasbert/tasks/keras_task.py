@@ -168,7 +168,7 @@ class TaskMixin:
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *, learning_rate=None,
                 warmup_ratio=None, weight_decay=None, clip_norm=None, **kwargs):
         """Keras' `compile`, where "auto" is the command line's recipe
-        (`kerasbert.training.config.TrainingConfig`'s defaults for what is not
+        (`kerasbert.configs.training.TrainingConfig`'s defaults for what is not
         given): AdamW (no weight decay on LayerNorm and biases, gradients
         clipped to global norm `clip_norm`) at peak `learning_rate` with
         linear warm-up over `warmup_ratio` of the updates and linear decay to
@@ -180,8 +180,8 @@ class TaskMixin:
         LearningRateScheduler` and `ReduceLROnPlateau` can set it (see
         `BertAdamW`; `model.optimizer.current_learning_rate` is the rate of
         the next update)."""
-        from kerasbert.training.config import TrainingConfig
-        from kerasbert.training.optimization import BertAdamW, WarmupLinearDecay
+        from kerasbert.configs.training import TrainingConfig
+        from kerasbert.optimization import BertAdamW, WarmupLinearDecay
 
         recipe = TrainingConfig()
         settings = {"learning_rate": learning_rate, "warmup_ratio": warmup_ratio,
@@ -313,9 +313,9 @@ class TaskMixin:
         """Integrated-gradients explanations of raw texts (or `(texts, pairs)`;
         QA: `(questions, contexts)`), one record per row: label, score, tokens
         and their attributions, words
-        (`kerasbert.explain.integrated_gradients.explain`); NER: each predicted
-        entity's; QA: the answer's start and end (`kerasbert.explain.sequence_heads`)."""
-        from kerasbert.explain.integrated_gradients import explain
+        (`kerasbert.tasks.integrated_gradients.explain`); NER: each predicted
+        entity's; QA: the answer's start and end (`kerasbert.tasks.explain_ner_qa`)."""
+        from kerasbert.tasks.integrated_gradients import explain
 
         return explain(self, texts, target=target, steps=steps, batch_size=batch_size)
 

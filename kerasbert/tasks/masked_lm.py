@@ -20,7 +20,7 @@ import tensorflow as tf
 from kerasbert.checkpoints.name_map import pretraining_head_variables
 from kerasbert.encoder.bert_encoder import INPUT_NAMES, BertEncoder
 from kerasbert.layers.pretraining_heads import MaskedLMHead
-from kerasbert.pretraining.masking import BertMasker
+from kerasbert.tasks.masking import BertMasker
 from kerasbert.tasks.keras_task import BertPreprocessor, TaskMixin
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
 
@@ -119,7 +119,7 @@ class BertMaskedLM(TaskMixin, keras.Model):
         safetensors`, a TF1 or Hugging Face pretraining checkpoint), the MLM
         head; else a fresh head on the tied embeddings."""
         from kerasbert.checkpoints.sources import resolve
-        from kerasbert.pretraining.pretraining_model import load_heads
+        from kerasbert.tasks.pretraining_model import load_heads
 
         encoder = BertEncoder.from_preset(preset, load_weights=load_weights,
                                           allow_pickle=allow_pickle)
@@ -133,7 +133,7 @@ class BertMaskedLM(TaskMixin, keras.Model):
         """Write the encoder (kerasbert's checkpoint layout, which every
         `from_preset` and `--model` reads), its vocabulary and the MLM head."""
         from kerasbert.checkpoints.loading import save_encoder
-        from kerasbert.pretraining.pretraining_model import save_heads
+        from kerasbert.tasks.pretraining_model import save_heads
 
         directory = str(directory)
         save_encoder(self.encoder, directory)

@@ -13,18 +13,13 @@ def sigmoid(logits):
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-@register_task("multilabel", order=2)
+@register_task("multilabel")
 class MultiLabelTask(Task):
     """Labels float32 multi-hot `[batch, num_labels]` (rows of -1 are padding);
     logits `[batch, num_labels]`; sigmoid cross-entropy averaged over labels."""
 
-    keras_model = "BertClassifier"  # with multi_label=True (kerasbert.tasks.classification)
-    keras_model_module = "kerasbert.tasks.classification"
     main_metric = "f1_micro"
     threshold = 0.5
-    label_type = "multi_label"
-    accepts_label_list = True
-    signature = "kerasbert.tasks.multilabel:MultiLabelSignature"
 
     def loss(self, labels, logits):
         valid = tf.reduce_all(labels >= 0, axis=-1)

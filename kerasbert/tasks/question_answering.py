@@ -20,7 +20,7 @@ from kerasbert.tasks.signature import TaskSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
-@register_task("qa", order=4)
+@register_task("qa")
 class QuestionAnsweringTask(Task):
     """Labels `{"start_positions", "end_positions"}` int32 `[batch]` (0 = [CLS]
     when the window holds no answer); logits `[batch, seq, 2]` (start, end).
@@ -35,17 +35,8 @@ class QuestionAnsweringTask(Task):
             windows (`data.qa_features.squad_features`), kept with the model.
     """
 
-    keras_model = "BertQuestionAnswerer"
     head = "sequence"
     main_metric = "f1"
-    reads_text_columns = False  # SQuAD JSON
-    setting_names = ("version_2_with_negative", "null_score_diff_threshold", "n_best_size",
-                     "max_answer_length", "doc_stride", "max_query_length")
-    input_names = ("question", "context")
-    data_reader = "kerasbert.training.squad_data:SquadData"
-    signature = "kerasbert.tasks.question_answering:QuestionAnsweringSignature"
-    search_space = {**Task.search_space, "epochs": {"type": "int", "min": 2, "max": 3},
-                    "warmup_ratio": {"type": "choice", "values": [0.1]}}
 
     def __init__(self, labels=None, version_2_with_negative=False, null_score_diff_threshold=0.0,
                  n_best_size=20, max_answer_length=30, doc_stride=128, max_query_length=64):

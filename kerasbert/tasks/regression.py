@@ -12,15 +12,12 @@ from kerasbert.tasks.signature import TextSignature
 from kerasbert.tasks.task import Task, masked_sum
 
 
-@register_task("regression", order=1)
+@register_task("regression")
 class RegressionTask(Task):
     """Labels float32 `[batch]` (NaN marks padding examples); logits `[batch, 1]`;
     mean squared error."""
 
-    keras_model = "BertRegressor"
     main_metric = "pearson"
-    label_type = "regression"
-    signature = "kerasbert.tasks.regression:RegressionSignature"
 
     @property
     def num_outputs(self):

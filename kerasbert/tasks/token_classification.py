@@ -27,22 +27,15 @@ def word_ids_from_labels(labels):
     return np.where(labelled, np.cumsum(labelled, axis=1) - 1, -1)
 
 
-@register_task("ner", order=3)
+@register_task("ner")
 class TokenClassificationTask(Task):
     """Labels int32 `[batch, seq]` tag ids (-100: not scored); logits
     `[batch, seq, num_tags]`. `labels` are the tag strings, e.g. `B-PER`.
     With `case_markers`, capitalised and all-caps words get a marker piece
     (`data.ner_alignment.align_tags`) in training, evaluation and serving."""
 
-    keras_model = "BertTokenClassifier"
     head = "sequence"
     main_metric = "entity_f1"
-    reads_text_columns = False  # CoNLL files
-    setting_names = ("case_markers",)
-    input_names = ("text",)
-    data_reader = "kerasbert.training.tagging_data:TaggingData"
-    signature = "kerasbert.tasks.token_classification:TaggingSignature"
-    search_space = {**Task.search_space, "epochs": {"type": "int", "min": 3, "max": 5}}
 
     def __init__(self, labels=None, case_markers=False):
         super().__init__(labels)

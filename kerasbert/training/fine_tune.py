@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from kerasbert.adapters.lora import enable_lora, save_adapter
 from kerasbert.distribute.multi_worker import worker_output_dir
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
 from kerasbert.training.task_data import read_task_data
 

@@ -20,7 +20,7 @@ each trial's values to it; nothing here reads flags.
 import dataclasses
 from typing import Any, Optional
 
-from kerasbert.training.config import TrainingConfig
+from kerasbert.configs.training import TrainingConfig
 
 
 @dataclasses.dataclass(frozen=True)

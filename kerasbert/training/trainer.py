@@ -35,7 +35,7 @@ from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.distribute.precision import wrap_optimizer
 from kerasbert.training.callbacks import (BestWeights, CallbackList, EarlyStopping, EvalHistory,
                                           TensorBoard, say)
-from kerasbert.training.optimization import create_optimizer
+from kerasbert.optimization import create_optimizer
 from kerasbert.training.predictions import counting_examples
 from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
 

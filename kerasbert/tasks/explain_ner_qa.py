@@ -1,6 +1,6 @@
 """Integrated gradients of the sequence heads: NER entities and QA answers.
 
-`Explainer` (kerasbert.explain.integrated_gradients) calls these for "ner"
+`Explainer` (kerasbert.tasks.integrated_gradients) calls these for "ner"
 and "qa" models; the path integral is the same `integrated_gradients`, with
 the score given as a function of the logits (its `kind` hook).
 
@@ -46,7 +46,7 @@ and end are [CLS] (position 0, then part of the softmax's positions) and
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.explain.integrated_gradients import group_words, integrated_gradients
+from kerasbert.tasks.integrated_gradients import group_words, integrated_gradients
 
 # -- NER -----------------------------------------------------------------------------------
 

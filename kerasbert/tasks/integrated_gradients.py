@@ -1,6 +1,6 @@
 """Integrated gradients on the embedding output of a task model.
 
-    from kerasbert.explain.integrated_gradients import explain
+    from kerasbert.tasks.integrated_gradients import explain
     explain(model, ["a gripping film"])           # model: a Keras task model
     # [{"text": ..., "label": "positive", "score": 0.93, "baseline_score": 0.41,
     #   "tokens": ["[CLS]", "a", "gripping", "film", "[SEP]"], "attributions": [...],
@@ -29,7 +29,7 @@ baseline_score)`, as captum's `compute_convergence_delta`.
 
 NER and QA models (sequence heads) are explained per predicted entity and
 for the answer's start and end, with scores of the logits given to
-`integrated_gradients` as functions: see kerasbert.explain.sequence_heads
+`integrated_gradients` as functions: see kerasbert.tasks.explain_ner_qa
 for their records.
 
 `Explainer` is the one implementation: `explain` here, the Keras task models'
@@ -45,7 +45,7 @@ import tensorflow as tf
 
 # How each task's score is read from its logits.
 SCORE_KINDS = {"classification": "softmax", "multilabel": "sigmoid", "regression": "identity"}
-# Sequence heads, explained by kerasbert.explain.sequence_heads.
+# Sequence heads, explained by kerasbert.tasks.explain_ner_qa.
 SEQUENCE_TASKS = ("ner", "qa")
 DEFAULT_STEPS = 32
 DEFAULT_BATCH_SIZE = 4  # rows per model call; each row runs `steps` + 2 sequences
@@ -217,7 +217,7 @@ class Explainer:
         self._functions = {}
 
     def sequence_functions(self, cls):
-        """The compiled graphs of a sequence head (`sequence_heads.NerFunctions`
+        """The compiled graphs of a sequence head (`explain_ner_qa.NerFunctions`
         or `QaFunctions`), built once."""
         if cls not in self._functions:
             self._functions[cls] = cls(self)
@@ -296,7 +296,7 @@ class Explainer:
         index for every row (None: each row's predicted one). NER rows (texts
         of whitespace-separated words) and QA rows (questions `texts`,
         contexts `pairs`) explain their predictions, with no `target`
-        (kerasbert.explain.sequence_heads)."""
+        (kerasbert.tasks.explain_ner_qa)."""
         texts = [str(t) for t in texts]
         if pairs is not None:
             pairs = [str(p) for p in pairs]
@@ -320,7 +320,7 @@ class Explainer:
         return records
 
     def _explain_sequences(self, texts, pairs, target, batch_size):
-        from kerasbert.explain import sequence_heads
+        from kerasbert.tasks import explain_ner_qa
 
         if target is not None:
             raise ValueError(f"target: {self.task_name} explanations explain the predicted "
@@ -329,10 +329,10 @@ class Explainer:
         if self.task_name == "ner":
             if pairs is not None:
                 raise ValueError("NER models read single texts, not pairs")
-            return sequence_heads.explain_ner(self, texts, batch_size)
+            return explain_ner_qa.explain_ner(self, texts, batch_size)
         if pairs is None:
             raise ValueError("QA models read (questions, contexts): give the contexts as pairs")
-        return sequence_heads.explain_qa(self, texts, pairs, batch_size)
+        return explain_ner_qa.explain_qa(self, texts, pairs, batch_size)
 
     def _record(self, text, pair, row):
         length = int(row["padding_mask"].sum())

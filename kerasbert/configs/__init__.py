@@ -1,0 +1,1 @@
+"""kerasbert.configs: the programs' settings as plain dataclasses (no TensorFlow)."""
