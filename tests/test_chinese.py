@@ -1,0 +1,118 @@
+"""Chinese text through the token-level programs (issue #26): an NER model
+trained on character-tagged data takes raw Chinese text and gives entities as
+character spans, from `kerasbert.predict` and from its SavedModel in a process
+without kerasbert; the words are those of BERT's basic tokenizer (checked
+against transformers' BertTokenizerFast); Chinese classification works as
+English does."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from reference import SERVING_WITHOUT_KERASBERT
+
+from kerasbert import BertEncoder, BertTokenizer
+from kerasbert.checkpoints.loading import save_encoder
+from kerasbert.cli.flags import run_main
+from kerasbert.tokenizers.wordpiece_trainer import train_wordpiece_vocabulary
+
+TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+            max_position_embeddings=64)
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+SENTENCE = "王芳在深圳工作。"
+
+
+def _chars(conll):
+    """The sentences of a character-per-line CoNLL file, as strings."""
+    return ["".join(line.split()[0] for line in block.splitlines())
+            for block in conll.read_text(encoding="utf-8").split("\n\n") if block.strip()]
+
+
+@pytest.fixture(scope="module")
+def chinese_model(test_data, tmp_path_factory):
+    """A random tiny encoder with a WordPiece vocabulary learnt from the
+    Chinese training sentences, fine-tuned for NER by `kerasbert.train`."""
+    from kerasbert.cli.train import main
+
+    folder = tmp_path_factory.mktemp("chinese")
+    train = test_data / "chinese_ner" / "train.txt"
+    vocabulary = train_wordpiece_vocabulary(200, texts=_chars(train))
+    keras.utils.set_random_seed(0)
+    save_encoder(BertEncoder(vocab_size=len(vocabulary), **TINY), folder / "encoder")
+    BertTokenizer(vocabulary).save_to_dir(folder / "encoder")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, ["train", "--task=ner", f"--train_data={train}",
+                        f"--model={folder / 'encoder'}", f"--output_dir={folder / 'ner'}",
+                        "--max_seq_length=32", "--batch_size=16", "--epochs=4",
+                        "--learning_rate=3e-3", "--verbose=0", "--checkpoint_every_steps=0"])
+    assert exit_info.value.code == 0
+    return {"vocabulary": vocabulary, "ner": folder / "ner", "folder": folder}
+
+
+def test_a_vocabulary_learnt_from_chinese_keeps_every_character(chinese_model, test_data):
+    vocabulary = set(chinese_model["vocabulary"])
+    characters = set("".join(_chars(test_data / "chinese_ner" / "train.txt")))
+    assert characters <= vocabulary
+    tokenizer = BertTokenizer(chinese_model["vocabulary"])
+    pieces = tokenizer.tokenize([SENTENCE]).to_list()[0]
+    assert [tokenizer.id_to_token(i) for i in pieces] == list(SENTENCE)
+
+
+def test_ner_on_raw_chinese_gives_character_spans_from_predict_and_savedmodel(
+        chinese_model, tmp_path, capsys):
+    from kerasbert.cli.export import main as export
+    from kerasbert.cli.predict import main as predict
+
+    expected = [("PER", 0, 2, "王芳"), ("LOC", 3, 5, "深圳")]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(predict, ["predict", f"--model={chinese_model['ner']}", SENTENCE])
+    assert exit_info.value.code == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["type"], e["start"], e["end"], e["text"]) for e in record["entities"]] == expected
+
+    export_dir = tmp_path / "savedmodel"
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(export, ["export", f"--model={chinese_model['ner']}",
+                          f"--export_dir={export_dir}"])
+    assert exit_info.value.code == 0
+    script = SERVING_WITHOUT_KERASBERT + r"""
+loaded = tf.saved_model.load(sys.argv[1])
+out = loaded.signatures["serving_default"](text=tf.constant([sys.argv[2]]))
+n = int(out["num_entities"][0])
+print(json.dumps([[out["entity_types"][0, k].numpy().decode(), int(out["entity_starts"][0, k]),
+                   int(out["entity_ends"][0, k]), out["entity_texts"][0, k].numpy().decode()]
+                  for k in range(n)]))
+"""
+    import os
+
+    done = subprocess.run([sys.executable, "-c", script, str(export_dir), SENTENCE],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **ENV})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [tuple(e) for e in json.loads(done.stdout.strip().splitlines()[-1])] == expected
+
+
+def test_words_are_those_of_bert_basic_tokenizer_with_character_offsets():
+    """Mixed scripts, punctuation, CJK, emoji and odd spaces: the words and
+    spans of transformers' BertTokenizerFast (cased, so that no normalisation
+    changes a length), and `text[start:end] == word`."""
+    from transformers import BertTokenizerFast
+
+    texts = ["王芳在深圳工作。", "John lives in Paris, France.", "Hello,世界! (U.S.A.) 3.14",
+             "  spaced\tout\u00a0nbsp\u3000全角 ", "😀 emoji 北京欢迎你，再见", "", "don't stop-gap"]
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    ours = BertTokenizer(vocabulary, lowercase=False)
+    words, starts, ends = ours.split_words_with_offsets(texts)
+    reference = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocabulary)},
+                                  do_lower_case=False)
+    for text, row, row_starts, row_ends in zip(texts, words.to_list(), starts.to_list(),
+                                               ends.to_list()):
+        encoding = reference(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = {}
+        for word, (start, end) in zip(encoding.word_ids(), encoding["offset_mapping"]):
+            spans.setdefault(word, [start, end])[1] = end
+        assert list(zip(row_starts, row_ends)) == [tuple(spans[w]) for w in sorted(spans)], text
+        assert [w.decode() for w in row] == [text[a:b] for a, b in zip(row_starts, row_ends)]
