@@ -23,6 +23,22 @@ TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermed
             max_position_embeddings=64)
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 SENTENCE = "王芳在深圳工作。"
+# Made-up reviews for classification: a subject and a verdict.
+SUBJECTS = ["这家餐厅", "这部电影", "这本书", "服务", "质量", "价格", "房间", "快递"]
+VERDICTS = {"positive": ["很好", "非常满意", "值得推荐", "太棒了"],
+            "negative": ["很差", "非常失望", "不值得买", "太糟糕了"]}
+
+
+def _reviews(count, seed):
+    """(text, label) rows of made-up reviews."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        label = rng.choice(sorted(VERDICTS))
+        rows.append((f"{rng.choice(SUBJECTS)}{rng.choice(VERDICTS[label])}。", label))
+    return rows
 
 
 def _chars(conll):
@@ -39,7 +55,11 @@ def chinese_model(test_data, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("chinese")
     train = test_data / "chinese_ner" / "train.txt"
-    vocabulary = train_wordpiece_vocabulary(200, texts=_chars(train))
+    reviews = folder / "reviews.tsv"
+    reviews.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in _reviews(160, 0)),
+                       encoding="utf-8")
+    vocabulary = train_wordpiece_vocabulary(
+        300, texts=_chars(train) + [t for t, _ in _reviews(160, 0)])
     keras.utils.set_random_seed(0)
     save_encoder(BertEncoder(vocab_size=len(vocabulary), **TINY), folder / "encoder")
     BertTokenizer(vocabulary).save_to_dir(folder / "encoder")
@@ -49,7 +69,8 @@ def chinese_model(test_data, tmp_path_factory):
                         "--max_seq_length=32", "--batch_size=16", "--epochs=4",
                         "--learning_rate=3e-3", "--verbose=0", "--checkpoint_every_steps=0"])
     assert exit_info.value.code == 0
-    return {"vocabulary": vocabulary, "ner": folder / "ner", "folder": folder}
+    return {"vocabulary": vocabulary, "ner": folder / "ner", "folder": folder,
+            "encoder": folder / "encoder", "reviews": reviews}
 
 
 def test_a_vocabulary_learnt_from_chinese_keeps_every_character(chinese_model, test_data):
@@ -116,3 +137,32 @@ def test_words_are_those_of_bert_basic_tokenizer_with_character_offsets():
             spans.setdefault(word, [start, end])[1] = end
         assert list(zip(row_starts, row_ends)) == [tuple(spans[w]) for w in sorted(spans)], text
         assert [w.decode() for w in row] == [text[a:b] for a, b in zip(row_starts, row_ends)]
+
+
+def test_classification_of_chinese_text_as_of_english(chinese_model, tmp_path, capsys):
+    """Trained by `kerasbert.train` on Chinese reviews (characters as tokens,
+    none [UNK]), `kerasbert.predict` labels new reviews."""
+    from kerasbert.cli.predict import main as predict
+    from kerasbert.cli.train import main as train
+    from kerasbert.serving import Predictor
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train, ["train", "--task=classification",
+                         f"--train_data={chinese_model['reviews']}",
+                         f"--model={chinese_model['encoder']}", f"--output_dir={tmp_path / 'cls'}",
+                         "--max_seq_length=16", "--batch_size=16", "--epochs=6", "--pooling=mean",
+                         "--learning_rate=3e-3", "--verbose=0", "--checkpoint_every_steps=0"])
+    assert exit_info.value.code == 0
+    capsys.readouterr()
+    rows = _reviews(40, 1)
+    tokenizer = Predictor.from_directory(tmp_path / "cls").tokenizer
+    ids = tokenizer([t for t, _ in rows])["token_ids"].numpy()
+    assert (ids != tokenizer.unk_token_id).all()
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(predict, ["predict", f"--model={tmp_path / 'cls'}", *(t for t, _ in rows)])
+    assert exit_info.value.code == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["text"] for p in printed] == [t for t, _ in rows], printed[:2]
+    assert "label" in printed[0], printed[0]
+    predicted = [p["label"] for p in printed]
+    assert sum(p == y for p, (_, y) in zip(predicted, rows)) >= 38
