@@ -6,6 +6,7 @@ against transformers' BertTokenizerFast); Chinese classification works as
 English does."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ from kerasbert.tokenizers.wordpiece_trainer import train_wordpiece_vocabulary
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
             max_position_embeddings=64)
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 SENTENCE = "王芳在深圳工作。"
 # Made-up reviews for classification: a subject and a verdict.
 SUBJECTS = ["这家餐厅", "这部电影", "这本书", "服务", "质量", "价格", "房间", "快递"]
@@ -107,11 +108,9 @@ print(json.dumps([[out["entity_types"][0, k].numpy().decode(), int(out["entity_s
                    int(out["entity_ends"][0, k]), out["entity_texts"][0, k].numpy().decode()]
                   for k in range(n)]))
 """
-    import os
-
     done = subprocess.run([sys.executable, "-c", script, str(export_dir), SENTENCE],
                           capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **ENV})
+                          env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [tuple(e) for e in json.loads(done.stdout.strip().splitlines()[-1])] == expected
 
