@@ -165,3 +165,31 @@ def test_classification_of_chinese_text_as_of_english(chinese_model, tmp_path, c
     assert "label" in printed[0], printed[0]
     predicted = [p["label"] for p in printed]
     assert sum(p == y for p, (_, y) in zip(predicted, rows)) >= 38
+
+
+def test_evaluate_scores_the_entities_predict_gives(chinese_model, test_data, tmp_path):
+    """`kerasbert.evaluate` on a character-tagged file scores exactly the
+    character spans that `kerasbert.predict` gives for the raw sentences."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from kerasbert.cli.evaluate import main as evaluate
+    from kerasbert.serving import Predictor
+
+    train = (test_data / "chinese_ner" / "train.txt").read_text(
+        encoding="utf-8").split("\n\n")[:60]
+    sliced = tmp_path / "slice.txt"
+    sliced.write_text("\n\n".join(train) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(evaluate, ["evaluate", f"--model={chinese_model['ner']}",
+                            f"--eval_data={sliced}", f"--output_dir={tmp_path / 'eval'}"])
+    assert exit_info.value.code == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    rows = [[line.split() for line in block.splitlines()] for block in train]
+    texts = ["".join(c for c, _ in row) for row in rows]
+    predicted = Predictor.from_directory(chinese_model["ner"]).predict({"text": texts})
+    gold = [{(t, a, b + 1) for t, a, b in get_entities([tag for _, tag in row])} for row in rows]
+    found = [{(e["type"], e["start"], e["end"]) for e in p["entities"]} for p in predicted]
+    correct = sum(len(g & f) for g, f in zip(gold, found))
+    assert correct > 0
+    assert metrics["entity_precision"] == pytest.approx(correct / sum(map(len, found)))
+    assert metrics["entity_recall"] == pytest.approx(correct / sum(map(len, gold)))
