@@ -487,6 +487,9 @@ def test_ner_and_qa_serving_graphs_match_task_postprocess(ner_and_qa, tmp_path):
                   + ["", "  spaced   out  "]}
     ner_expected = ner.predict(ner_inputs, batch_size=16)
     assert sum(len(r["entities"]) for r in ner_expected) > 20  # a random model tags plenty
+    for text, record in zip(ner_inputs["text"], ner_expected):
+        for entity in record["entities"]:  # character spans of the text
+            assert text[entity["start"]:entity["end"]] == entity["text"]
     qa = ner_and_qa["predictors"]["qa"]
     qa_inputs = _qa_inputs(ner_and_qa["article"])
     qa_expected = qa.predict(qa_inputs, batch_size=16)
@@ -507,16 +510,21 @@ def test_ner_and_qa_serving_graphs_match_task_postprocess(ner_and_qa, tmp_path):
 def test_ner_and_qa_evaluate_agree_with_their_predictions(ner_and_qa, tmp_path, capsys):
     from kerasbert.cli.evaluate import main
     from kerasbert.cli.flags import run_main
-    from kerasbert.metrics.sequence_labeling import entity_spans
+    from seqeval.metrics.sequence_labeling import get_entities
+
     from kerasbert.metrics.squad import squad_metrics
 
     ner = ner_and_qa["predictors"]["ner"]
     # Sentences whose every word has a position (evaluation does not score
     # words past max_seq_length, prediction tags them O), counting a case
     # marker for every word with a capital.
+    # Words that the predictor splits no further (no "U.S.", "1-0"): the raw
+    # text has the file's words.
     sentences = [s for s in ner_and_qa["sentences"] if sum(
         max(len(p), 1) + (w.lower() != w)
-        for w, p in zip(s.words, ner.tokenizer.tokenize(list(s.words)).to_list())) <= 22]
+        for w, p in zip(s.words, ner.tokenizer.tokenize(list(s.words)).to_list())) <= 22
+        and ner.tokenizer.split_words_with_offsets([" ".join(s.words)])[0].to_list()[0]
+        == [w.encode() for w in s.words]]
     assert len(sentences) >= 20
     conll = tmp_path / "short.txt"
     conll.write_text("".join("\n".join(f"{w} _ _ {t}" for w, t in zip(s.words, s.tags)) + "\n\n"
@@ -527,7 +535,9 @@ def test_ner_and_qa_evaluate_agree_with_their_predictions(ner_and_qa, tmp_path, 
     assert exit_info.value.code == 0, capsys.readouterr().err
     metrics = json.loads((tmp_path / "ner" / "metrics.json").read_text())
     predicted = ner.predict({"text": [" ".join(s.words) for s in sentences]})
-    gold = [{(t, a, b + 1) for t, a, b in entity_spans(s.tags)} for s in sentences]
+    # Gold entities as character spans of the words joined by spaces.
+    gold = [{(t, len(" ".join(s.words[:a])) + (a > 0), len(" ".join(s.words[:b + 1])))
+             for t, a, b in get_entities(list(s.tags))} for s in sentences]
     found = [{(e["type"], e["start"], e["end"]) for e in p["entities"]} for p in predicted]
     correct = sum(len(g & f) for g, f in zip(gold, found))
     assert metrics["entity_precision"] == pytest.approx(correct / sum(map(len, found)))
@@ -580,31 +590,41 @@ def test_predict_reads_pairs_from_flags_and_files(ner_and_qa, tmp_path, capsys):
     assert "give one --text_pair (the context) per text" in capsys.readouterr().err
 
 
-def test_entity_chunking_in_graph_follows_conlleval_rules():
-    """IOB1 / IOB2 / IOBES and malformed tag sequences: the same entities, texts
-    and mean scores as `metrics.sequence_labeling.entity_spans`."""
+@pytest.mark.filterwarnings("ignore:.* seems not to be NE tag")
+def test_entity_chunking_in_graph_follows_seqeval():
+    """IOB1 / IOB2 / IOBES and malformed tag sequences, chunked a batch of rows
+    at once in the serving graph: seqeval's entities, as character spans of
+    the text with its texts and mean scores."""
     import tensorflow as tf
+    from seqeval.metrics.sequence_labeling import get_entities
 
-    from kerasbert.metrics.sequence_labeling import entity_spans
     from kerasbert.tasks.token_classification import _entities
 
     rng = np.random.default_rng(0)
-    vocabulary = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "E-LOC", "S-MISC", "I-MISC", "."]
+    vocabulary = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "E-LOC", "S-MISC", "I-MISC", ".",
+                  "B", "Q-PER", "E-PER", "S-LOC"]
     sentences = [list(rng.choice(vocabulary, size=rng.integers(0, 10))) for _ in range(300)]
     width = max(map(len, sentences))
+    words = [[f"w{j}" * (1 + j % 3) for j in range(len(s))] for s in sentences]
+    texts = ["  ".join(row) for row in words]
+    offsets = [[(len("  ".join(row[:j])) + 2 * (j > 0), len("  ".join(row[:j + 1])))
+                for j in range(len(row))] for row in words]
     tags = tf.constant([s + ["O"] * (width - len(s)) for s in sentences])
-    words = tf.constant([[f"w{j}" for j in range(len(s))] + [""] * (width - len(s))
-                         for s in sentences])
+    starts = tf.constant([[a for a, _ in row] + [-1] * (width - len(row)) for row in offsets],
+                         tf.int64)
+    ends = tf.constant([[b for _, b in row] + [-1] * (width - len(row)) for row in offsets],
+                       tf.int64)
     scores = rng.random((len(sentences), width)).astype("float32")
-    out = {k: v.numpy() for k, v in _entities(tags, tf.constant(scores), words).items()}
+    out = {k: v.numpy() for k, v in _entities(tags, tf.constant(scores), tf.constant(texts),
+                                              starts, ends).items()}
     assert out["num_entities"].sum() > 500
     for i, sentence in enumerate(sentences):
-        expected = entity_spans(sentence)
+        expected = get_entities(sentence)
         assert out["num_entities"][i] == len(expected)
         for k, (type_, first, last) in enumerate(expected):
+            start, end = offsets[i][first][0], offsets[i][last][1]
             assert out["entity_types"][i, k].decode() == type_
-            assert (out["entity_starts"][i, k], out["entity_ends"][i, k]) == (first, last + 1)
-            assert out["entity_texts"][i, k].decode() == " ".join(
-                f"w{j}" for j in range(first, last + 1))
+            assert (out["entity_starts"][i, k], out["entity_ends"][i, k]) == (start, end)
+            assert out["entity_texts"][i, k].decode() == texts[i][start:end]
             assert out["entity_scores"][i, k] == pytest.approx(
                 scores[i, first:last + 1].mean(), abs=1e-5)

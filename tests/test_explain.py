@@ -362,8 +362,10 @@ def test_ner_entities_are_the_predictors_and_complete(tagger):
                 assert entity[key] == expected[key]
             # The explained score is the predictor's: its tags' mean probability.
             assert entity["score"] == pytest.approx(expected["score"], abs=1e-5)
-            assert text[entity["char_start"]:entity["char_end"]].split() == \
-                entity["text"].split()
+            assert text[entity["start"]:entity["end"]] == entity["text"]
+            assert (entity["char_start"], entity["char_end"]) == (entity["start"], entity["end"])
+            words = record["word_offsets"][entity["word_start"]:entity["word_end"]]
+            assert (words[0][0], words[-1][1]) == (entity["start"], entity["end"])
             assert len(entity["attributions"]) == len(tokens)
             assert entity["attributions"][0] == entity["attributions"][-1] == 0.0
             assert len(entity["word_attributions"]) == len(record["words"])

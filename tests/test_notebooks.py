@@ -298,8 +298,11 @@ def test_ner_and_qa_notebook(run_notebook, tmp_path):
                  if block.strip()]
     found = Predictor.from_directory(str(tmp_path / "runs" / "ner")).predict(
         {"text": [" ".join(word for word, _ in s) for s in sentences]})
-    gold = {(i, span) for i, s in enumerate(sentences) for span in entity_spans([t for _, t in s])}
-    guessed = {(i, (e["type"], e["start"], e["end"] - 1))
+    # Gold entities as character spans of the words joined by spaces, as predicted.
+    words = [[w for w, _ in s] for s in sentences]
+    gold = {(i, (t, len(" ".join(words[i][:a])) + (a > 0), len(" ".join(words[i][:b + 1]))))
+            for i, s in enumerate(sentences) for t, a, b in entity_spans([t for _, t in s])}
+    guessed = {(i, (e["type"], e["start"], e["end"]))
                for i, p in enumerate(found) for e in p["entities"]}
     f1 = 2 * len(gold & guessed) / (len(gold) + len(guessed))
     assert values["ner_metrics"]["entity_f1"] == pytest.approx(f1, abs=1e-6)
@@ -316,10 +319,9 @@ def test_ner_and_qa_notebook(run_notebook, tmp_path):
     entities = [e for p in values["ner"] for e in p["entities"]]
     assert entities, "no entity found in the example sentences"
     for sentence, prediction in zip(values["sentences"], values["ner"]):
-        words = sentence.split()
         for entity in prediction["entities"]:
             assert entity["type"] in {"PER", "LOC", "ORG"}
-            assert entity["text"] == " ".join(words[entity["start"]:entity["end"]])
+            assert entity["text"] == sentence[entity["start"]:entity["end"]]
             assert f"{entity['text']} [{entity['type']}" in printed
     html = "".join(shown(nb, "text/html"))
     assert html.count("<mark") >= len(entities) + len(values["qa"])

@@ -98,3 +98,22 @@ def test_serving_answers_equal_postprocess_on_the_same_logits(examples):
         return [np.nan if r["score"] is None else r["score"] for r in records]
 
     np.testing.assert_allclose(scores(outputs), scores(expected), rtol=1e-5)
+
+
+def test_a_chinese_answer_is_a_span_of_the_context(examples):
+    """Logits pointing at 上 (start) and 海 (end) of a Chinese context: the
+    SavedModel's graph answers 上海, the characters of the context."""
+    tokenizer = BertTokenizer(str(vocabulary_file("all_minilm_l6_v2")), sequence_length=128)
+    task = get_task("qa", doc_stride=48, max_query_length=24, max_answer_length=8)
+    chinese = [e for e in examples if e.context.startswith("北京")]
+    io = QuestionAnsweringSignature(task, tokenizer, {})
+    _, extras = io.model_inputs({"question": tf.constant([e.question for e in chinese]),
+                                 "context": tf.constant([e.context for e in chinese])})
+    start = chinese[0].context.index("上海")
+    char_starts = extras["char_starts"].numpy()
+    logits = np.zeros(char_starts.shape + (2,), "float32")
+    logits[..., 0] = np.where(char_starts == start, 10.0, 0.0)
+    logits[..., 1] = np.where(char_starts == start + 1, 10.0, 0.0)
+    outputs = io.decode_outputs({k: v.numpy() for k, v in io.serving_outputs(
+        tf.constant(logits), extras).items()})
+    assert [o["answer"] for o in outputs] == ["上海"]

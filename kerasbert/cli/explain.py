@@ -19,7 +19,8 @@ time, as kerasbert.predict reads them. See kerasbert.tasks.integrated_gradients
 for the method.
 
 NER models explain every predicted entity of a row (`entities`, each with its
-`type`, `text`, word `start` / `end`, `char_start` / `char_end`, the mean
+`type`, `text`, character `start` / `end` (also as `char_start` / `char_end`),
+`word_start` / `word_end`, the mean
 probability of its words' tags as `score`, and its own `attributions` over
 the row's `tokens`); QA models (the question as the text, the context as its
 --text_pair) explain the predicted answer's start and end probabilities

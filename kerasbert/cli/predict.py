@@ -10,7 +10,8 @@ Prints (or writes to --output_file) one JSON object per input row: its inputs
 and the task's prediction, e.g. `{"text": ..., "label": "1", "score": 0.93,
 "probabilities": {"0": 0.07, "1": 0.93}}`. Pair models take one --text_pair
 per text (QA: the question is the text, the context its --text_pair); NER
-reads whitespace-separated words and gives entity spans.
+reads raw text (any script: words as BERT's basic tokenizer splits them, each
+CJK character one) and gives entities as character spans, `text[start:end]`.
 
 Many users' LoRA models over one base (`kerasbert.train --adapter=lora`):
 

@@ -15,32 +15,71 @@ match a gold entity of the same sentence.
 import collections
 
 import numpy as np
+import tensorflow as tf
 
 from kerasbert.metrics.classification import _prf
 
 
-def _split(tag):
-    """(prefix letter, type) of a tag as seqeval reads it: the first character,
-    and what follows the first '-' ('_' when nothing does)."""
-    return tag[0], tag[1:].split("-", maxsplit=1)[-1] or "_"
+def entity_chunks(tags):
+    """The entities of a batch of tag rows, in graph (TF ops only): the one
+    implementation of the chunking rules above, for metrics (`entity_spans`,
+    run eagerly) and for the NER SavedModel (`tasks.token_classification`).
+
+    A chunk ends between two words and starts at a word by comparing each
+    tag with the one before it, vectorised; the start of the chunk ending
+    before word i is the last start at or before word i - 1 (word 0 when the
+    row has none, as conlleval).
+
+    Args:
+        tags: string `[batch, words]` tensor, rows padded with "O".
+
+    Returns:
+        `(rows, types, firsts, ends)`, one entry per entity in row-major
+        order: int64 row, string type, int32 first word and int32 end word
+        (exclusive).
+    """
+    tags = tf.convert_to_tensor(tags, tf.string)
+    batch, width = tf.shape(tags)[0], tf.shape(tags)[1]
+    tags = tf.concat([tags, tf.fill([batch, 1], "O")], axis=1)
+    # (prefix letter, type) as seqeval reads a tag: the first character, and
+    # what follows the first "-" ("_" when nothing does).
+    tag = tf.strings.substr(tags, 0, 1, unit="UTF8_CHAR")
+    type_ = tf.strings.regex_replace(tf.strings.regex_replace(tags, "^.", ""), "^[^-]*-", "")
+    type_ = tf.where(type_ == "", "_", type_)
+    prev_tag = tf.concat([tf.fill([batch, 1], "O"), tag[:, :-1]], axis=1)
+    prev_type = tf.concat([tf.fill([batch, 1], ""), type_[:, :-1]], axis=1)
+    changed = prev_type != type_
+    ends = (_isin(prev_tag, ("E", "S"))
+            | (_isin(prev_tag, ("B", "I")) & _isin(tag, ("B", "S", "O")))
+            | (~_isin(prev_tag, ("O", ".")) & changed))
+    starts = (_isin(tag, ("B", "S"))
+              | (_isin(prev_tag, ("E", "S", "O")) & _isin(tag, ("E", "I")))
+              | (~_isin(tag, ("O", ".")) & changed))
+    # The last start at or before each position, read row after row (flat):
+    # the k-th start's flat position, k = starts so far; one from an earlier
+    # row (or none) is negative once made relative to the row.
+    flat_starts = tf.reshape(starts, [-1])
+    start_positions = tf.cast(tf.where(flat_starts)[:, 0], tf.int32)
+    count = tf.cumsum(tf.cast(flat_starts, tf.int32))
+    last = tf.gather(tf.concat([[-1], start_positions], axis=0), count)
+    last_start = tf.reshape(last, [batch, width + 1]) - tf.range(batch)[:, None] * (width + 1)
+    found = tf.where(ends)  # [entities, 2]: (row, i); the entity is words first..i-1
+    rows, end = found[:, 0], tf.cast(found[:, 1], tf.int32)
+    first = tf.maximum(tf.gather_nd(last_start, tf.stack([rows, tf.cast(end - 1, tf.int64)], 1)),
+                       0)
+    return rows, tf.gather_nd(prev_type, found), first, end
 
 
-def _ends(prev_tag, tag, prev_type, type_):
-    """Whether a chunk ended between the previous word and this one."""
-    return (prev_tag in ("E", "S")
-            or (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
-            or (prev_tag not in ("O", ".") and prev_type != type_))
+def _isin(tensor, values):
+    return tf.reduce_any(tf.stack([tf.equal(tensor, v) for v in values]), axis=0)
 
 
-def _starts(prev_tag, tag, prev_type, type_):
-    """Whether a chunk starts at this word."""
-    return (tag in ("B", "S")
-            or (prev_tag in ("E", "S", "O") and tag in ("E", "I"))
-            or (tag not in ("O", ".") and prev_type != type_))
+_entity_chunks = tf.function(entity_chunks, autograph=False,
+                             input_signature=[tf.TensorSpec([None, None], tf.string)])
 
 
 def entity_spans(tags):
-    """The entities of one sentence's tags.
+    """The entities of one sentence's tags (`entity_chunks`, run on one row).
 
     Args:
         tags: a sequence of tag strings, one per word.
@@ -48,15 +87,12 @@ def entity_spans(tags):
     Returns:
         A list of `(type, first_word, last_word)` tuples (last inclusive), in order.
     """
-    spans, prev_tag, prev_type, begin = [], "O", "", 0
-    for i, chunk in enumerate(list(tags) + ["O"]):
-        tag, type_ = _split(chunk)
-        if _ends(prev_tag, tag, prev_type, type_):
-            spans.append((prev_type, begin, i - 1))
-        if _starts(prev_tag, tag, prev_type, type_):
-            begin = i
-        prev_tag, prev_type = tag, type_
-    return spans
+    tags = list(tags)
+    if not tags:
+        return []
+    _, types, firsts, ends = _entity_chunks(tf.constant([tags], tf.string))
+    return [(t.decode("utf-8"), int(a), int(b) - 1)
+            for t, a, b in zip(types.numpy(), firsts.numpy(), ends.numpy())]
 
 
 def entity_counts(gold_sentences, predicted_sentences):

@@ -13,7 +13,7 @@ Tokenization runs in the graph (tensorflow-text's FastWordpieceTokenizer in
 the BertTokenizer layer), so a client sends text, not token ids. Signatures:
 
 - `serving_default`: the task's inputs (`text`, plus `text_pair` for pair
-  models; NER: `text`, whitespace-separated words; QA: `question`, `context`),
+  models; NER: `text`, raw text, its entities character spans of it; QA: `question`, `context`),
   each a 1-D string tensor, and the task's outputs (see its signature, e.g.
   `tasks.classification.ClassificationSignature`).
 - `metadata`: no inputs; `task` (scalar string) and `label_names` (the order

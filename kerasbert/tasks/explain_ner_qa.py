@@ -5,20 +5,22 @@ and "qa" models; the path integral is the same `integrated_gradients`, with
 the score given as a function of the logits (its `kind` hook).
 
 NER (`explain_ner`): each row is first predicted as the NER predictor
-predicts it (`TaggingSignature`: whitespace words, each tagged at its first
-sub-token; conlleval chunks), then every predicted entity is explained on
+predicts it (`TaggingSignature`: the basic tokenizer's words, each tagged at
+its first sub-token; conlleval chunks), then every predicted entity is explained on
 its own. Its score is the *mean* over the entity's words of the softmax
 probability of the word's predicted tag (its B- / I- tag) at the word's
 first sub-token, which is the predictor's entity `score`:
 
     {"text": ..., "tokens": [...], "words": [...], "word_offsets": [[0, 4], ...],
-     "entities": [{"type": "PER", "text": "John Smith", "start": 0, "end": 2,
-                   "char_start": 0, "char_end": 10, "score": 0.91,
+     "entities": [{"type": "PER", "text": "John Smith", "start": 0, "end": 10,
+                   "word_start": 0, "word_end": 2, "char_start": 0, "char_end": 10,
+                   "score": 0.91,
                    "baseline_score": 0.32, "attributions": [... one per token],
                    "word_attributions": [... one per word], "convergence_delta": ...}]}
 
-`start` / `end` are word indices (end exclusive) as the predictor gives
-them; `char_start` / `char_end` the entity's characters in the text. A row
+`start` / `end` are the entity's characters in the text (end exclusive),
+as the predictor gives them (`char_start` / `char_end` repeat them);
+`word_start` / `word_end` its words (indices into `words`, end exclusive). A row
 without entities has `"entities": []`.
 
 QA (`explain_qa`): the answer predicted in the example's *first window*
@@ -109,9 +111,11 @@ def explain_ner(explainer, texts, batch_size):
         predicted = functions.signature.postprocess(out["logits"], out)
         for i, text in enumerate(batch):
             length = int(out["padding_mask"][i].sum())
-            words = [w.decode("utf-8") for w in out["words"][i][:int(out["num_words"][i])]]
+            count = int(out["num_words"][i])
+            words = [w.decode("utf-8") for w in out["words"][i][:count]]
             word_ids = out["word_ids"][i]
-            offsets = word_offsets(text, words)
+            offsets = [[int(a), int(b)] for a, b in zip(out["word_starts"][i][:count],
+                                                        out["word_ends"][i][:count])]
             record = {"text": text,
                       "tokens": [explainer.tokenizer.id_to_token(t)
                                  for t in out["token_ids"][i][:length]],
@@ -119,13 +123,13 @@ def explain_ner(explainer, texts, batch_size):
             tags = out["logits"][i].argmax(-1)
             firsts = first_positions(word_ids)
             for entity in predicted[i]["entities"]:
+                item = dict(entity)
+                item["word_start"], item["word_end"] = entity_words(offsets, entity)
+                item["char_start"], item["char_end"] = entity["start"], entity["end"]
                 targets = np.full(explainer.tokenizer.sequence_length, -1, np.int32)
-                for word in range(entity["start"], entity["end"]):
+                for word in range(item["word_start"], item["word_end"]):
                     if word in firsts:  # words cut off by the sequence have none
                         targets[firsts[word]] = tags[firsts[word]]
-                item = dict(entity)
-                item["char_start"] = offsets[entity["start"]][0]
-                item["char_end"] = offsets[entity["end"] - 1][1]
                 record["entities"].append(item)
                 pending.append((len(rows), item, targets, word_ids[:length]))
             rows.append(record)
@@ -171,16 +175,11 @@ def word_sums(word_ids, attributions, num_words):
     return totals
 
 
-def word_offsets(text, words):
-    """[start, end) of each of `words` (`text` split at whitespace, in order)."""
-    offsets, cursor = [], 0
-    for word in words:
-        start = text.find(word, cursor)
-        if start < 0:
-            raise ValueError(f"word {word!r} not found in {text!r}")
-        cursor = start + len(word)
-        offsets.append([start, cursor])
-    return offsets
+def entity_words(offsets, entity):
+    """(first word, end word) of an entity's character span `start`..`end`,
+    given the words' `[start, end)` offsets."""
+    inside = [k for k, (a, b) in enumerate(offsets) if a >= entity["start"] and b <= entity["end"]]
+    return inside[0], inside[-1] + 1
 
 
 # -- QA ------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.data.ner_alignment import WORD_IDS, align_tags, word_tags
-from kerasbert.metrics.sequence_labeling import entity_spans, sequence_labeling_metrics
+from kerasbert.metrics.sequence_labeling import (entity_chunks, entity_spans,
+                                                 sequence_labeling_metrics)
 from kerasbert.tasks.classification import softmax
 from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
 from kerasbert.tasks.registry import register_task
@@ -117,7 +118,8 @@ class BertTokenClassifierPreprocessor(BertPreprocessor):
     """Words (and their tag ids) -> the encoder's inputs and per-position labels.
 
     Call: `x` is a string RaggedTensor `[batch, (words)]`, or a 1-D string
-    tensor of sentences (split at whitespace); `y` an int RaggedTensor
+    tensor of sentences (split into words as BERT's basic tokenizer splits
+    them: `BertTokenizer.split_words_with_offsets`); `y` an int RaggedTensor
     `[batch, (words)]` of tag ids. Returns `(features, labels, sample_weight)`:
     labels int32 `[batch, sequence_length]` hold each word's tag on its first
     sub-token, and sample_weight (float32, same shape) is 1 there and 0 on
@@ -134,7 +136,9 @@ class BertTokenClassifierPreprocessor(BertPreprocessor):
         if isinstance(x, tf.RaggedTensor):
             return x
         x = tf.convert_to_tensor(x, tf.string)
-        return tf.strings.split(x) if x.shape.rank == 1 else tf.RaggedTensor.from_tensor(x)
+        if x.shape.rank == 1:
+            return self.tokenizer.split_words_with_offsets(x)[0]
+        return tf.RaggedTensor.from_tensor(x)
 
     def aligned(self, x, y=None):
         words = self.words(x)
@@ -256,11 +260,12 @@ def word_level(logits, word_ids):
 
 # -- the serving signature: raw text in, words' tags and entity spans out ---------------------
 #
-# Words are the text's whitespace-separated tokens (as in a CoNLL file), each
-# tagged through its first sub-token. The SavedModel builds the entities in
-# the graph with conlleval's chunking rules (`metrics.sequence_labeling.
-# entity_spans`), vectorised: a chunk ends between two words and starts at a
-# word by comparing each tag with the one before it.
+# Words are the text's words as BERT's basic tokenizer splits it
+# (`BertTokenizer.split_words_with_offsets`: whitespace, punctuation, each
+# CJK character), each tagged through its first sub-token. The entities are
+# chunked in the graph (`metrics.sequence_labeling.entity_chunks`) and come
+# back as character spans of the text. Python prediction runs the same graph
+# ops eagerly (`TaggingSignature.postprocess`), so the two agree.
 
 
 class TaggingSignature(TaskSignature):
@@ -271,28 +276,31 @@ class TaggingSignature(TaskSignature):
       for words cut off by max_seq_length, which are tagged `O`);
     - `num_entities` int32 `[batch]` and, `[batch, max_entities]` (padded
       with "" / -1 / 0), `entity_types`, `entity_starts` and `entity_ends`
-      (word indices, end exclusive), `entity_texts` (words joined by spaces),
-      `entity_scores` (mean tag probability over the entity's words).
+      (character offsets in the text, end exclusive), `entity_texts`
+      (`text[start:end]`), `entity_scores` (mean tag probability over the
+      entity's words).
     """
 
     sequence_extras = ("word_ids",)
 
     def model_inputs(self, inputs):
-        words = tf.strings.split(inputs["text"])
+        words, starts, ends = self.tokenizer.split_words_with_offsets(inputs["text"])
         no_tags = words.with_flat_values(tf.zeros_like(words.flat_values, tf.int32))
         aligned = align_tags(self.tokenizer, words, no_tags, self.tokenizer.sequence_length,
                              self.task.case_markers)
         features = {k: aligned[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         return features, {"word_ids": aligned[WORD_IDS], "words": words.to_tensor(""),
-                          "num_words": tf.cast(words.row_lengths(), tf.int32)}
+                          "num_words": tf.cast(words.row_lengths(), tf.int32),
+                          "text": inputs["text"], "word_starts": starts.to_tensor(-1),
+                          "word_ends": ends.to_tensor(-1)}
 
-    # -- Python ----------------------------------------------------------------------------
+    # -- Python: the graph's ops, run eagerly -----------------------------------------------
 
     def postprocess(self, logits, extras):
-        sentences = [[w.decode("utf-8") for w in row[:n]]
-                     for row, n in zip(extras["words"], extras["num_words"])]
-        return [{"entities": entities}
-                for entities in self.task.postprocess(logits, extras["word_ids"], sentences)]
+        names = ("word_ids", "words", "num_words", "text", "word_starts", "word_ends")
+        outputs = self.serving_outputs(tf.constant(logits, tf.float32),
+                                       {k: tf.constant(extras[k]) for k in names})
+        return self.decode_outputs({k: v.numpy() for k, v in outputs.items()})
 
     def decode_outputs(self, outputs):
         records = []
@@ -313,7 +321,8 @@ class TaggingSignature(TaskSignature):
         in_text = tf.sequence_mask(num_words, tf.shape(words)[1])
         tags = tf.where(tag_ids >= 0, tf.gather(tf.constant(self.task.labels),
                                                 tf.maximum(tag_ids, 0)), "O")
-        entities = _entities(tf.where(in_text, tags, "O"), tag_scores, words)
+        entities = _entities(tf.where(in_text, tags, "O"), tag_scores, extras["text"],
+                             extras["word_starts"], extras["word_ends"])
         return {"words": words, "tags": tf.where(in_text, tags, ""),
                 "tag_scores": tf.where(in_text, tag_scores, 0.0), **entities}
 
@@ -331,49 +340,21 @@ class TaggingSignature(TaskSignature):
                 tf.tensor_scatter_nd_update(tf.zeros(shape, tf.float32), rows, scores))
 
 
-def _split_tags(tags):
-    """(prefix letter, type) of tag strings as `sequence_labeling._split`:
-    the first character, and what follows the first "-" ("_" when empty)."""
-    prefix = tf.strings.substr(tags, 0, 1, unit="UTF8_CHAR")
-    type_ = tf.strings.regex_replace(tf.strings.regex_replace(tags, "^.", ""), "^[^-]*-", "")
-    return prefix, tf.where(type_ == "", "_", type_)
-
-
-def _isin(tensor, values):
-    return tf.reduce_any(tf.stack([tf.equal(tensor, v) for v in values]), axis=0)
-
-
-def _entities(tags, scores, words):
-    """Entity spans of word tags `[batch, max_words]` ("O"-padded), by
-    conlleval's rules; see `TaggingSignature` for the outputs."""
-    batch, width = tf.shape(tags)[0], tf.shape(tags)[1]
-    tags = tf.concat([tags, tf.fill([batch, 1], "O")], axis=1)
-    tag, type_ = _split_tags(tags)
-    prev_tag = tf.concat([tf.fill([batch, 1], "O"), tag[:, :-1]], axis=1)
-    prev_type = tf.concat([tf.fill([batch, 1], ""), type_[:, :-1]], axis=1)
-    changed = prev_type != type_
-    ends = (_isin(prev_tag, ("E", "S"))
-            | (_isin(prev_tag, ("B", "I")) & _isin(tag, ("B", "S", "O")))
-            | (~_isin(prev_tag, ("O", ".")) & changed))
-    starts = (_isin(tag, ("B", "S"))
-              | (_isin(prev_tag, ("E", "S", "O")) & _isin(tag, ("E", "I")))
-              | (~_isin(tag, ("O", ".")) & changed))
-    # The chunk ending before word i began at the last start at or before i - 1.
-    positions = tf.range(width + 1)
-    start_at = tf.where(starts, positions[None, :], -1)
-    upto = positions[None, :, None] >= positions[None, None, :]
-    last_start = tf.reduce_max(tf.where(upto, start_at[:, None, :], -1), axis=2)
-    found = tf.where(ends)  # [entities, 2]: (row, i); the entity is words first..i-1
-    row, end = found[:, 0], tf.cast(found[:, 1], tf.int32)
-    previous = tf.stack([row, tf.cast(end - 1, tf.int64)], axis=1)
-    first = tf.maximum(tf.gather_nd(last_start, previous), 0)  # as entity_spans' begin = 0
+def _entities(tags, scores, texts, word_starts, word_ends):
+    """The entities of word tags `[batch, max_words]` ("O"-padded) as
+    character spans of `texts` (`[batch]`), given each word's character span
+    (`word_starts`, `word_ends`, `[batch, max_words]`); see `TaggingSignature`
+    for the outputs."""
+    batch = tf.shape(tags)[0]
+    row, types, first, end = entity_chunks(tags)
     total = tf.concat([tf.zeros([batch, 1]), tf.cumsum(scores, axis=1)], axis=1)
-    score = ((tf.gather_nd(total, found) - tf.gather_nd(total, tf.stack(
-        [row, tf.cast(first, tf.int64)], axis=1))) / tf.cast(end - first, tf.float32))
-    row_start = tf.cast(row, tf.int32) * width  # words are read flat, row by row
-    word_index = tf.ragged.range(row_start + first, row_start + end)
-    text = tf.strings.reduce_join(tf.gather(tf.reshape(words, [-1]), word_index), axis=1,
-                                  separator=" ")
+    score = ((tf.gather_nd(total, tf.stack([row, tf.cast(end, tf.int64)], axis=1))
+              - tf.gather_nd(total, tf.stack([row, tf.cast(first, tf.int64)], axis=1)))
+             / tf.cast(end - first, tf.float32))
+    char_start = tf.gather_nd(word_starts, tf.stack([row, tf.cast(first, tf.int64)], axis=1))
+    char_end = tf.gather_nd(word_ends, tf.stack([row, tf.cast(end - 1, tf.int64)], axis=1))
+    text = tf.strings.substr(tf.gather(texts, row), char_start, char_end - char_start,
+                             unit="UTF8_CHAR")
 
     def per_row(values, default):
         ragged = tf.RaggedTensor.from_value_rowids(values, row, nrows=tf.cast(batch, tf.int64))
@@ -381,6 +362,7 @@ def _entities(tags, scores, words):
 
     return {"num_entities": tf.math.bincount(tf.cast(row, tf.int32), minlength=batch,
                                              maxlength=batch),
-            "entity_types": per_row(tf.gather_nd(prev_type, found), ""),
-            "entity_starts": per_row(first, -1), "entity_ends": per_row(end, -1),
+            "entity_types": per_row(types, ""),
+            "entity_starts": per_row(tf.cast(char_start, tf.int32), -1),
+            "entity_ends": per_row(tf.cast(char_end, tf.int32), -1),
             "entity_texts": per_row(text, ""), "entity_scores": per_row(score, 0.0)}

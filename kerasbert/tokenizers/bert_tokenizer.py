@@ -191,6 +191,28 @@ class BertTokenizer(keras.layers.Layer):
         """Normalised words, a RaggedTensor `[batch, (words)]` of strings."""
         return tf_text.regex_split(self.normalize(texts), r"\s+|" + _PUNCT, _PUNCT)
 
+    def split_words_with_offsets(self, texts):
+        """The raw text's words as the reference's basic tokenizer splits it,
+        with their character spans, in-graph: words are cut at whitespace
+        and around each punctuation mark and (with `tokenize_chinese_chars`)
+        each CJK character, which are words of their own. A word is the
+        original substring (neither lower-cased nor stripped of accents):
+        `tokenize` of it gives its pieces. The words of token classification
+        (`tasks.token_classification.TaggingSignature`) and of explanations.
+
+        Args:
+            texts: strings (a list or a 1-D tensor).
+        Returns:
+            (words, starts, ends): RaggedTensors `[batch, (words)]`, strings
+            and int64 character offsets (Unicode code points, as Python's
+            `str` indices) with `text[start:end] == word`.
+        """
+        texts = tf.convert_to_tensor(texts, tf.string)
+        keep = _PUNCT + (f"|[{_CJK}]" if self.tokenize_chinese_chars else "")
+        words, starts, ends = tf_text.regex_split_with_offsets(
+            texts, r"[\s\p{Z}]+|" + keep, keep)
+        return words, _char_offsets(texts, starts), _char_offsets(texts, ends)
+
     def tokenize(self, texts):
         """WordPiece ids without special tokens, RaggedTensor int32 `[batch, (tokens)]`."""
         words = self.split_words(tf.convert_to_tensor(texts, tf.string))
@@ -335,6 +357,20 @@ class BertTokenizer(keras.layers.Layer):
                 "tokenize_chinese_chars": self.tokenize_chinese_chars,
                 "sequence_length": self.sequence_length,
                 "max_chars_per_word": self.max_chars_per_word}
+
+
+def _char_offsets(texts, byte_offsets):
+    """Byte offsets into `texts` (RaggedTensor `[batch, (n)]`, int64) -> the
+    character offsets they fall on: the count of the text's characters that
+    start before each byte."""
+    _, char_bytes = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
+    base = tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64), exclusive=True)
+    # The texts one after another: character starts and offsets in the joined bytes.
+    all_chars = char_bytes.flat_values + tf.gather(base, char_bytes.value_rowids())
+    rows = byte_offsets.value_rowids()
+    joined = tf.cast(byte_offsets.flat_values, tf.int64) + tf.gather(base, rows)
+    chars = tf.searchsorted(all_chars, joined, side="left", out_type=tf.int64)
+    return byte_offsets.with_flat_values(chars - tf.gather(char_bytes.row_splits, rows))
 
 
 def _truncate_longest_first(first, second, budget):
