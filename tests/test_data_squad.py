@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from kerasbert.data.qa_features import answer_token_span
-from kerasbert.data.qa_features import best_answers
 from kerasbert.data.qa_features import qa_dataset
 from kerasbert.data.qa_features import span_text
 from kerasbert.data.qa_features import squad_features
 from kerasbert.data.squad import read_squad
+from kerasbert.tasks import get_task
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
+from reference import run_squad_answers, run_squad_windows
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,9 @@ def test_every_dev_answer_maps_to_tokens_that_read_back(dev, tokenizer, counts, 
         _, starts, ends = offsets[example.context]
         for answer in example.answers:
             answers += 1
-            first, last = answer_token_span(starts, ends, answer.start, answer.end)
+            covered = [i for i, (s, e) in enumerate(zip(starts, ends))
+                       if e > answer.start and s < answer.end]
+            first, last = covered[0], covered[-1]
             read_back = example.context[starts[first]:ends[last]]
             if read_back != answer.text:
                 reason = _mismatch_reason(example.context, answer, starts[first], ends[last])
@@ -105,9 +107,29 @@ def test_oracle_logits_give_back_the_answers(dev, features):
     rows = np.arange(len(features))
     start_logits[rows, features.start_positions] = 10.0
     end_logits[rows, features.end_positions] = 10.0
-    predicted = best_answers(features, start_logits, end_logits)
-    exact = sum(predicted[e.qas_id] == e.answers[0].text for e in dev)
+    predicted = get_task("qa").predictions(np.stack([start_logits, end_logits], -1), features)
+    exact = sum(predicted[e.qas_id][0] == e.answers[0].text for e in dev)
     assert exact >= 0.99 * len(dev)
+
+
+def test_windows_and_answers_are_run_squads(dev, tokenizer, features):
+    """The in-graph windows, targets and answer search, called eagerly, equal
+    run_squad.py's written out in plain Python (tests/reference.py), on every
+    dev question: windows and max-context flags exactly; answers on random
+    logits, with their scores."""
+    reference = run_squad_windows(dev, tokenizer, 384, 128, 64)
+    for name, want in reference.items():
+        np.testing.assert_array_equal(getattr(features, name), want, name)
+    logits = np.random.default_rng(0).normal(size=features.token_ids.shape + (2,))
+    logits = logits.astype(np.float32)
+    predicted = get_task("qa").predictions(logits, features)
+    want = run_squad_answers(dev, reference, logits[..., 0], logits[..., 1])
+    assert [predicted[q][0] for q in want] == [want[q][0] for q in want]
+    def scores(answers):
+        return [np.nan if answers[q][1] is None else answers[q][1] for q in want]
+
+    np.testing.assert_allclose(scores(predicted), scores(want), rtol=1e-6)
+    assert sum(bool(text) for text, _ in want.values()) > 0.9 * len(dev)
 
 
 def test_qa_dataset_shapes(features):

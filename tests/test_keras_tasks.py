@@ -339,23 +339,22 @@ def test_token_classifier_words_in_word_logits_out(tmp_path):
             tags[i] for i in word_logits[row, :3].argmax(-1)]
 
 
-def test_question_answerer_targets_match_squad_features(test_data, tmp_path):
-    from kerasbert.data.qa_features import squad_features
+def test_question_answerer_targets_are_run_squads(test_data, tmp_path):
     from kerasbert.data.squad import read_squad
+    from reference import run_squad_windows
 
     examples = [e for e in read_squad(test_data / "squad" / "dev-v1.1.json")[:6]]
     model = kerasbert.BertQuestionAnswerer.from_preset(TINY, sequence_length=64, doc_stride=24,
                                                        max_query_length=16)
-    reference = squad_features(examples, model.preprocessor.tokenizer, sequence_length=64,
-                               doc_stride=24, max_query_length=16)
+    reference = run_squad_windows(examples, model.preprocessor.tokenizer, 64, 24, 16)
     x = ([e.question for e in examples], [e.context for e in examples])
     y = ([e.answers[0].start for e in examples], [e.answers[0].text for e in examples])
     features, targets = model.preprocessor((tf.constant(x[0]), tf.constant(x[1])),
                                            (tf.constant(y[0]), tf.constant(y[1])))
-    np.testing.assert_array_equal(features["token_ids"].numpy(), reference.token_ids)
-    np.testing.assert_array_equal(targets.numpy()[:, 0], reference.start_positions)
-    np.testing.assert_array_equal(targets.numpy()[:, 1], reference.end_positions)
-    assert reference.start_positions.any()  # some windows hold their answer
+    np.testing.assert_array_equal(features["token_ids"].numpy(), reference["token_ids"])
+    np.testing.assert_array_equal(targets.numpy()[:, 0], reference["start_positions"])
+    np.testing.assert_array_equal(targets.numpy()[:, 1], reference["end_positions"])
+    assert reference["start_positions"].any()  # some windows hold their answer
     # Independently of both: by transformers' tokenizer of the same vocabulary,
     # each target span is the shortest run of tokens that holds its example's
     # answer text (a whole token may be longer: "golden" for the answer "gold").
@@ -371,7 +370,7 @@ def test_question_answerer_targets_match_squad_features(test_data, tmp_path):
 
     for window in np.flatnonzero(spans[:, 0]):
         start, end = spans[window]
-        answer = "".join(examples[reference.example_index[window]].answers[0].text.lower().split())
+        answer = "".join(examples[reference["example_index"][window]].answers[0].text.lower().split())
         assert answer in text(window, start, end), (text(window, start, end), answer)
         if end > start:
             assert answer not in text(window, start + 1, end)

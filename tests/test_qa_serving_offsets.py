@@ -1,5 +1,6 @@
-"""QA serving (the SavedModel's graph) and QA training windows come from one
-tokenizer with offsets: same tokens, same character offsets, same windows."""
+"""QA serving (the SavedModel's graph) windows and answers, on odd contexts:
+those of run_squad.py written out in plain Python (tests/reference.py), from
+one tokenizer with offsets (transformers' tokens and character offsets)."""
 
 import numpy as np
 import pytest
@@ -7,10 +8,11 @@ import tensorflow as tf
 
 from kerasbert import BertTokenizer
 from kerasbert.checkpoints.sources import vocabulary_file
-from kerasbert.data.qa_features import context_pieces, squad_features
+from kerasbert.data.qa_features import squad_features
 from kerasbert.data.squad import SquadExample, read_squad
 from kerasbert.tasks.question_answering import QuestionAnsweringSignature
 from kerasbert.tasks import get_task
+from reference import run_squad_answers, run_squad_windows
 
 # Where normalisation changes a word's length (decomposed accents, "İ", controls
 # removed, final sigma), an over-long word, CJK.
@@ -33,12 +35,12 @@ def examples(test_data):
 
 
 @pytest.mark.parametrize("lowercase", [True, False])
-def test_serving_windows_equal_training_windows(examples, lowercase):
+def test_serving_windows_are_run_squads(examples, lowercase):
     tokenizer = BertTokenizer(str(vocabulary_file("all_minilm_l6_v2")), lowercase=lowercase,
                               sequence_length=128)
     task = get_task("qa", doc_stride=48, max_query_length=24)
-    training = squad_features(examples, tokenizer, sequence_length=128,
-                              doc_stride=task.doc_stride, max_query_length=task.max_query_length)
+    reference = run_squad_windows(examples, tokenizer, 128, task.doc_stride,
+                                  task.max_query_length)
     io = QuestionAnsweringSignature(task, tokenizer, {})
     spec = tf.TensorSpec([None], tf.string)
     # In a graph, as the SavedModel runs it.
@@ -46,13 +48,12 @@ def test_serving_windows_equal_training_windows(examples, lowercase):
                         input_signature=[spec, spec])
     features, extras = serve(tf.constant([e.question for e in examples]),
                              tf.constant([e.context for e in examples]))
-    assert len(training.token_ids) > len(examples)  # long contexts make several windows
+    assert len(reference["token_ids"]) > len(examples)  # long contexts make several windows
     for name in ("token_ids", "segment_ids", "padding_mask"):
-        np.testing.assert_array_equal(features[name].numpy(), getattr(training, name), name)
-    np.testing.assert_array_equal(extras["char_starts"].numpy(), training.char_starts)
-    np.testing.assert_array_equal(extras["char_ends"].numpy(), training.char_ends)
-    np.testing.assert_array_equal(extras["max_context"].numpy(), training.max_context)
-    np.testing.assert_array_equal(extras["example"].numpy(), training.example_index)
+        np.testing.assert_array_equal(features[name].numpy(), reference[name], name)
+    for name in ("char_starts", "char_ends", "max_context"):
+        np.testing.assert_array_equal(extras[name].numpy(), reference[name], name)
+    np.testing.assert_array_equal(extras["example"].numpy(), reference["example_index"])
 
 
 def test_one_tokenizer_with_offsets_for_str_batches_and_graphs(examples):
@@ -62,7 +63,10 @@ def test_one_tokenizer_with_offsets_for_str_batches_and_graphs(examples):
     tokenizer = BertTokenizer(vocab)
     reference = BertTokenizerFast(vocab=vocab)
     contexts = [e.context for e in examples]
-    batched = context_pieces(tokenizer, contexts, batch_size=16)
+    batched = {}
+    for i in range(0, len(contexts), 16):
+        pieces = (x.to_list() for x in tokenizer.tokenize_with_offsets(contexts[i:i + 16]))
+        batched.update(zip(contexts[i:i + 16], zip(*pieces)))
     ids = tokenizer.tokenize(contexts).to_list()
     for i, context in enumerate(contexts):
         want = reference(context, add_special_tokens=False, return_offsets_mapping=True)
@@ -74,30 +78,33 @@ def test_one_tokenizer_with_offsets_for_str_batches_and_graphs(examples):
     assert [x.numpy().tolist() for x in scalar] == list(batched[contexts[-1]])
 
 
-def test_serving_answers_equal_postprocess_on_the_same_logits(examples):
+def test_serving_answers_are_run_squads_on_the_same_logits(examples):
     """Random logits: the graph's answers (sliced by character offsets from the
-    original context) are those of `QuestionAnsweringTask.postprocess`."""
+    original context) are run_squad.py's, and `QuestionAnsweringTask.postprocess`
+    (the same search, eagerly, on `squad_features`) gives them too."""
     tokenizer = BertTokenizer(str(vocabulary_file("all_minilm_l6_v2")), sequence_length=128)
     task = get_task("qa", doc_stride=48, max_query_length=24, max_answer_length=8)
     training = squad_features(examples, tokenizer, sequence_length=128,
                               doc_stride=task.doc_stride, max_query_length=task.max_query_length)
     logits = np.random.default_rng(0).normal(size=training.token_ids.shape + (2,))
     logits = logits.astype("float32")
-    expected = task.postprocess(logits, training)
+    reference = run_squad_answers(
+        examples, run_squad_windows(examples, tokenizer, 128, task.doc_stride,
+                                    task.max_query_length),
+        logits[..., 0], logits[..., 1], task.n_best_size, task.max_answer_length)
+    expected = [{"answer": text, "score": score} for text, score in reference.values()]
+    records = task.postprocess(logits, training)
+    assert [r["id"] for r in records] == [e.qas_id for e in examples]
+    _assert_close(records, expected)
     io = QuestionAnsweringSignature(task, tokenizer, {})
     _, extras = io.model_inputs({"question": tf.constant([e.question for e in examples]),
                                  "context": tf.constant([e.context for e in examples])})
     outputs = io.decode_outputs({k: v.numpy() for k, v in io.serving_outputs(
         tf.constant(logits), extras).items()})
-    assert [o["answer"] for o in outputs] == [r["answer"] for r in expected]
+    _assert_close(outputs, expected)
     assert any(r["answer"] for r in expected)
     # The signature's Python records (numpy in, as the adapter bank calls it) are the graph's.
     assert io.postprocess(logits, {k: v.numpy() for k, v in extras.items()}) == outputs
-
-    def scores(records):
-        return [np.nan if r["score"] is None else r["score"] for r in records]
-
-    np.testing.assert_allclose(scores(outputs), scores(expected), rtol=1e-5)
 
 
 def test_a_chinese_answer_is_a_span_of_the_context(examples):
@@ -117,3 +124,11 @@ def test_a_chinese_answer_is_a_span_of_the_context(examples):
     outputs = io.decode_outputs({k: v.numpy() for k, v in io.serving_outputs(
         tf.constant(logits), extras).items()})
     assert [o["answer"] for o in outputs] == ["上海"]
+
+
+def _assert_close(records, expected):
+    """Same answers, and scores within float32 rounding (None: no valid span)."""
+    assert [r["answer"] for r in records] == [r["answer"] for r in expected]
+    np.testing.assert_allclose([np.nan if r["score"] is None else r["score"] for r in records],
+                               [np.nan if r["score"] is None else r["score"] for r in expected],
+                               rtol=1e-5)

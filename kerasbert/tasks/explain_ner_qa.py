@@ -26,7 +26,7 @@ without entities has `"entities": []`.
 QA (`explain_qa`): the answer predicted in the example's *first window*
 (the whole example when its context fits one window; a longer context is
 cut to its first window, `windows` says how many the predictor reads), by
-the in-graph answer search of the SavedModel (`question_answering.
+the in-graph answer search of the SavedModel (`data.qa_features.
 best_spans`). Two scores are explained: the softmax probability of the
 answer's start position over the window's context positions (start logits),
 and that of its end position (end logits). Question and context tokens are
@@ -214,7 +214,7 @@ class QaFunctions:
                                    autograph=False)
 
     def _explain(self, questions, contexts):
-        from kerasbert.tasks.question_answering import best_spans, question_windows
+        from kerasbert.data.qa_features import best_spans, question_windows
         from kerasbert.tasks.signature import trim_padding
 
         explainer, task = self.explainer, self.explainer.task
@@ -231,9 +231,9 @@ class QaFunctions:
         char_ends = tf.gather(extras["char_ends"], first)
         in_context = char_starts >= 0
         logits = tf.cast(explainer.model(features, training=False), tf.float32)
-        spans = best_spans(task, logits, {
+        spans = best_spans(logits, {
             "char_starts": char_starts, "char_ends": char_ends, "max_context": in_context,
-            "example": tf.range(count), "context": contexts})
+            "example": tf.range(count), "context": contexts}, **task.span_settings())
         answered = spans["answered"]
         start = tf.where(answered, spans["first"], 0)
         end = tf.where(answered, spans["last"], 0)

@@ -1,7 +1,7 @@
 """Extractive question answering (SQuAD v1.1 and v2.0).
 
 The head gives every position a start and an end logit; the answer is the
-best-scoring valid context span (`data.qa_features.best_answers`). For
+best-scoring valid context span (`data.qa_features.best_spans`). For
 SQuAD v2.0, [CLS] (position 0) stands for "no answer", as in
 google-research/bert `run_squad.py`: an example's null score is the lowest
 `start[0] + end[0]` over its windows, and it gets the empty answer when
@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.qa_features import best_answers
+from kerasbert.data.qa_features import best_spans, question_windows
 from kerasbert.metrics.squad import squad_metrics
 from kerasbert.tasks.keras_task import BertPreprocessor, BertTask
 from kerasbert.tasks.registry import register_task
@@ -61,20 +61,21 @@ class QuestionAnsweringTask(Task):
 
     def predictions(self, logits, features):
         """`{qas_id: (text, score)}`: the best span's text and its start + end
-        logit; under v2.0 ("", null score) where no answer wins."""
-        logits = np.asarray(logits, np.float32)
-        spans = best_answers(features, logits[..., 0], logits[..., 1], self.n_best_size,
-                             self.max_answer_length, with_scores=True)
-        if not self.version_2_with_negative:
-            return spans
-        null = np.full(len(features.examples), np.inf, np.float32)
-        np.minimum.at(null, features.example_index, logits[:, 0, 0] + logits[:, 0, 1])
-        answers = {}
-        for example, null_score in zip(features.examples, null):
-            text, score = spans[example.qas_id]
-            no_answer = score is None or null_score - score > self.null_score_diff_threshold
-            answers[example.qas_id] = ("", float(null_score)) if no_answer else (text, score)
-        return answers
+        logit; under v2.0 ("", null score) where no answer wins; ("", None)
+        where no span is valid (`best_spans`, eagerly)."""
+        spans = best_spans(tf.constant(np.asarray(logits, np.float32)), features.extras(),
+                           **self.span_settings())
+        scores = spans["scores"].numpy()
+        return {example.qas_id: (answer.decode("utf-8"),
+                                 None if np.isnan(score) else float(score))
+                for example, answer, score in zip(features.examples, spans["answers"].numpy(),
+                                                  scores)}
+
+    def span_settings(self):
+        """The keywords of `best_spans` this task sets."""
+        return {"n_best_size": self.n_best_size, "max_answer_length": self.max_answer_length,
+                "version_2_with_negative": self.version_2_with_negative,
+                "null_score_diff_threshold": self.null_score_diff_threshold}
 
     def compute_metrics(self, logits, features):
         """Official SQuAD exact match and F1 (percent) of the predicted answers.
@@ -260,14 +261,12 @@ class QuestionAnsweringSignature(TaskSignature):
     wins; NaN when no span is valid).
 
     In the graph, the context is WordPiece'd with character offsets by the
-    tokenizer's `tokenize_with_offsets` (the one training's `qa_features`
-    uses, so tokens and offsets are the same), cut into doc-stride windows
-    after the question (`question_windows`), and the best span (top
-    `n_best_size` starts / ends, at most `max_answer_length` tokens, scored in
-    the window that gives its start the most context) becomes the answer text,
-    a slice of the original context (`answer_spans`). Python prediction and
-    evaluation take training's reference path instead (the data reader's
-    `squad_features` windows and `QuestionAnsweringTask.postprocess`).
+    tokenizer's `tokenize_with_offsets`, cut into doc-stride windows after
+    the question (`data.qa_features.question_windows`), and the best span
+    (top `n_best_size` starts / ends, at most `max_answer_length` tokens,
+    scored in the window that gives its start the most context) becomes the
+    answer text, a slice of the original context (`best_spans`): the code
+    that training, evaluation and Python prediction run eagerly.
     """
 
     trim = False  # the top-n candidates are taken over all sequence_length positions
@@ -299,192 +298,8 @@ class QuestionAnsweringSignature(TaskSignature):
                 for answer, score in zip(outputs["answers"], outputs["scores"])]
 
 
-def question_windows(tokenizer, questions, contexts, doc_stride, max_query_length,
-                     answer_starts=None, answer_ends=None):
-    """Windows `[CLS] question [SEP] context window [SEP]` of every example,
-    in-graph, as `data.qa_features.squad_features` makes them.
-
-    Args:
-        tokenizer: a `BertTokenizer`; its `sequence_length` is the window length.
-        questions, contexts: 1-D string tensors.
-        doc_stride: tokens between the starts of consecutive windows.
-        max_query_length: questions are cut to this many tokens.
-        answer_starts, answer_ends: optional int `[batch]` character span
-            `[start, end)` of each example's answer in its context, for
-            training targets.
-
-    Returns:
-        (features, extras): features int32 `[windows, sequence_length]`
-        (`token_ids`, `segment_ids`, `padding_mask`); extras: each position's
-        character span in its context (`char_starts`, `char_ends`, -1 outside
-        the context), `max_context`, the window's `example`, the `context`
-        strings and, with answers, `start_positions` / `end_positions` int32
-        `[windows]`: the answer's first and last token when the window holds
-        all of it, else 0 ([CLS]), as `squad_features`.
-    """
-    length = tokenizer.sequence_length
-    query = tokenizer.tokenize(questions)[:, :max_query_length]
-    doc_ids, doc_starts, doc_ends = tokenizer.tokenize_with_offsets(contexts)
-    # Windows as qa_features / long_text.sliding_windows: starts min(width,
-    # stride) apart, the last one ending at the context's end.
-    width = length - query.row_lengths() - 3
-    step = tf.minimum(width, doc_stride)
-    doc_length = doc_ids.row_lengths()
-    num_windows = tf.where(doc_length <= width, tf.ones_like(width),
-                           (doc_length - width + step - 1) // step + 1)
-    example = tf.repeat(tf.range(tf.size(num_windows, tf.int64)), num_windows)
-    index = tf.ragged.range(num_windows).flat_values
-
-    def per_window(values):
-        return tf.gather(values, example)
-
-    width, step, doc_length = per_window(width), per_window(step), per_window(doc_length)
-    start = index * step
-    size = tf.minimum(doc_length - start, width)
-    offset = per_window(query.row_lengths()) + 2  # where the context starts
-    j = tf.range(length, dtype=tf.int64)[None, :]
-    in_query = (j >= 1) & (j < offset[:, None] - 1)
-    in_doc = (j >= offset[:, None]) & (j < (offset + size)[:, None])
-    last_sep = j == (offset + size)[:, None]
-    seps = (j == offset[:, None] - 1) | last_sep
-    query_at = per_window(query.row_splits[:-1])[:, None] + j - 1
-    doc_at = (per_window(doc_ids.row_splits[:-1]) + start - offset)[:, None] + j
-
-    def take(ragged, at, where, other):
-        """`ragged`'s flat values at flat index `at` where `where`, else `other`."""
-        values = tf.concat([ragged.flat_values, tf.zeros([1], ragged.dtype)], 0)
-        at = tf.where(where, at, tf.size(ragged.flat_values, tf.int64))
-        return tf.where(where, tf.gather(values, at), tf.cast(other, ragged.dtype))
-
-    special = tf.where(j == 0, tokenizer.cls_token_id,
-                       tf.where(seps, tokenizer.sep_token_id, tokenizer.pad_token_id))
-    features = {
-        "token_ids": take(query, query_at, in_query, take(doc_ids, doc_at, in_doc, special)),
-        "segment_ids": tf.cast(in_doc | last_sep, tf.int32),
-        "padding_mask": tf.cast((j == 0) | in_query | in_doc | seps, tf.int32),
-    }
-    extras = {
-        "char_starts": take(doc_starts, doc_at, in_doc, -1),
-        "char_ends": take(doc_ends, doc_at, in_doc, -1),
-        "max_context": _max_context(start, size, step, width, doc_length, index,
-                                    per_window(num_windows), offset, length),
-        "example": example, "context": contexts,
-    }
-    if answer_starts is not None:
-        extras.update(_answer_positions(doc_starts, doc_ends, answer_starts, answer_ends,
-                                        extras))
-    return features, extras
-
 def answer_spans(task, logits, extras):
-    """The best answer of every example, in-graph: `{"answers": string
-    [batch], "scores": float32 [batch]}` ("" for no answer; NaN score when no
-    span is valid) from the windows' start / end `logits` `[windows, seq, 2]`
-    and `question_windows`' extras, with `task`'s (a `QuestionAnsweringTask`)
-    n-best size, answer length and SQuAD v2.0 settings."""
-    spans = best_spans(task, logits, extras)
+    """`{"answers", "scores"}` of `best_spans` with `task`'s (a
+    `QuestionAnsweringTask`) n-best size, answer length and SQuAD v2.0 settings."""
+    spans = best_spans(logits, extras, **task.span_settings())
     return {"answers": spans["answers"], "scores": spans["scores"]}
-
-
-def best_spans(task, logits, extras):
-    """`answer_spans`' answers and scores, with where each answer is:
-    `window` int64 `[batch]` (the window it was scored in), `first` / `last`
-    int32 `[batch]` (its first and last token's position in that window) and
-    `answered` bool `[batch]` (false where the answer is "": no valid span,
-    or SQuAD v2.0's null score wins; `first` / `last` are then meaningless)."""
-    start_logits, end_logits = logits[..., 0], logits[..., 1]
-    starts, ends = extras["char_starts"], extras["char_ends"]
-    example, contexts = extras["example"], extras["context"]
-    k = min(task.n_best_size, logits.shape[1])
-    top_starts = tf.math.top_k(start_logits, k).indices  # [windows, k]
-    top_ends = tf.math.top_k(end_logits, k).indices
-    s, e = top_starts[:, :, None], top_ends[:, None, :]
-    score = (tf.gather(start_logits, top_starts, batch_dims=1)[:, :, None]
-             + tf.gather(end_logits, top_ends, batch_dims=1)[:, None, :])
-    valid = ((tf.gather(starts, top_starts, batch_dims=1)[:, :, None] >= 0)
-             & (tf.gather(starts, top_ends, batch_dims=1)[:, None, :] >= 0)
-             & (e >= s) & (e - s + 1 <= task.max_answer_length)
-             & tf.gather(extras["max_context"], top_starts, batch_dims=1)[:, :, None])
-    # float32.min, not -inf, marks "no valid span": segment max / min start there.
-    lowest = tf.float32.min
-    flat_score = tf.reshape(tf.where(valid, score, lowest), [tf.shape(score)[0], -1])
-    window_best = tf.reduce_max(flat_score, axis=1)
-    window_pick = _first_index(flat_score, window_best[:, None], axis=1)
-    batch = tf.shape(contexts, out_type=tf.int64)[0]
-    best = tf.math.unsorted_segment_max(window_best, example, batch)
-    windows = tf.range(tf.size(example, tf.int64))
-    chosen = tf.math.unsorted_segment_min(
-        tf.where(window_best == tf.gather(best, example), windows,
-                 tf.size(example, tf.int64)), example, batch)
-    pick = tf.gather(window_pick, chosen)
-    first = tf.gather(top_starts, chosen)
-    last = tf.gather(top_ends, chosen)
-    first = tf.gather(first, pick // k, batch_dims=1)
-    last = tf.gather(last, pick % k, batch_dims=1)
-    char_start = tf.gather_nd(starts, tf.stack([chosen, tf.cast(first, tf.int64)], 1))
-    char_end = tf.gather_nd(ends, tf.stack([chosen, tf.cast(last, tf.int64)], 1))
-    found = best > lowest
-    char_start = tf.where(found, char_start, 0)
-    char_end = tf.where(found, char_end, 0)
-    answers = tf.strings.substr(contexts, char_start, char_end - char_start,
-                                unit="UTF8_CHAR")
-    scores = tf.where(found, best, float("nan"))
-    answered = found
-    if task.version_2_with_negative:
-        null = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0],
-                                            example, batch)
-        no_answer = ~found | (null - best > task.null_score_diff_threshold)
-        answers = tf.where(no_answer, "", answers)
-        scores = tf.where(no_answer, null, scores)
-        answered = ~no_answer
-    return {"answers": answers, "scores": scores, "window": chosen, "first": first,
-            "last": last, "answered": answered}
-
-
-def _first_index(values, target, axis):
-    """The first index along `axis` where `values == target` (int64)."""
-    size = tf.shape(values, out_type=tf.int64)[axis]
-    positions = tf.range(size)
-    return tf.reduce_min(tf.where(values == target, positions, size), axis=axis)
-
-
-def _max_context(start, size, step, width, doc_length, index, num_windows, offset, length):
-    """`[windows, length]` bool: true where the window gives the doc token at
-    that position its most context of all its example's windows (score
-    min(left, right) + 0.01 * window length, the first best window winning),
-    as `qa_features._is_max_context`. Every argument but `length` has one
-    value per window (of the window, or of its example)."""
-    within = tf.range(length, dtype=tf.int64)[None, :] - offset[:, None]
-    in_doc = (within >= 0) & (within < size[:, None])
-    token = (start[:, None] + within)[:, :, None]  # [windows, length, 1]: doc token
-    k = tf.range(tf.reduce_max(num_windows))[None, None, :]  # the example's windows
-    k_start = k * step[:, None, None]
-    k_size = tf.minimum(doc_length[:, None, None] - k_start, width[:, None, None])
-    contains = ((k < num_windows[:, None, None]) & (k_start <= token)
-                & (token < k_start + k_size))
-    score = (tf.cast(tf.minimum(token - k_start, k_start + k_size - 1 - token), tf.float64)
-             + 0.01 * tf.cast(k_size, tf.float64))
-    score = tf.where(contains, score, -float("inf"))
-    best = _first_index(score, tf.reduce_max(score, axis=2, keepdims=True), axis=2)
-    return in_doc & (best == index[:, None])
-
-
-def _answer_positions(doc_starts, doc_ends, answer_starts, answer_ends, extras):
-    """Training targets of every window: the first and last position of the
-    tokens overlapping the answer's characters when the window holds all of
-    them, else 0 ([CLS]) (`qa_features.answer_token_span` and `_add_window`)."""
-    example = extras["example"]
-    starts, ends = extras["char_starts"], extras["char_ends"]
-    s = tf.cast(tf.gather(answer_starts, example), tf.int64)[:, None]
-    e = tf.cast(tf.gather(answer_ends, example), tf.int64)[:, None]
-    overlap = (starts >= 0) & (ends > s) & (starts < e)
-    answer_s = tf.cast(answer_starts, tf.int64)[:, None]
-    answer_e = tf.cast(answer_ends, tf.int64)[:, None]
-    in_doc = tf.reduce_sum(tf.cast((doc_ends > answer_s) & (doc_starts < answer_e), tf.int32),
-                           axis=1)
-    count = tf.reduce_sum(tf.cast(overlap, tf.int32), axis=1)
-    whole = (count > 0) & (count == tf.gather(in_doc, example))
-    positions = tf.range(tf.shape(starts, out_type=tf.int64)[1])[None, :]
-    first = tf.reduce_min(tf.where(overlap, positions, positions[:, -1:] + 1), axis=1)
-    last = tf.reduce_max(tf.where(overlap, positions, -1), axis=1)
-    return {"start_positions": tf.cast(tf.where(whole, first, 0), tf.int32),
-            "end_positions": tf.cast(tf.where(whole, last, 0), tf.int32)}
