@@ -18,6 +18,7 @@ from reference import SERVING_WITHOUT_KERASBERT
 
 import kerasbert
 from kerasbert.cli.flags import run_main
+from kerasbert.explain import render
 from kerasbert.tasks import integrated_gradients as ig
 
 TINY = "bert_tiny_en_uncased"  # L-2 H-128 from the hub stand-in (random weights)
@@ -293,7 +294,7 @@ def test_cli_html_and_the_savedmodel_agree(classifier, run_dir, tmp_path, capsys
             assert f'title="{token}: {value:.6g}"' in html
     assert html.count('class="row"') == len(records)
     assert list(tmp_path.glob("*.partial-*")) == []
-    assert kerasbert.explain.render(records) == html
+    assert render(records) == html
 
     # The SavedModel's explain signature, served without kerasbert.
     export_dir = tmp_path / "savedmodel"
@@ -453,7 +454,7 @@ def test_qa_start_and_end_over_question_and_context():
     gaps, deltas = np.abs(gaps), np.abs(deltas)
     assert gaps.max() > 0.02, gaps
     assert (deltas <= 0.05 * gaps + 2e-3).mean() >= 0.75, (deltas, gaps)
-    html = kerasbert.explain.render(records)
+    html = render(records)
     assert html.count('class="row"') == 3
     for record in records:
         for name in ("start", "end"):
