@@ -57,9 +57,9 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
                      seed=0, texts=()):
     """A random tiny model directory of `task_name` (as `kerasbert.train`
     writes them). Its head reads the directions in which its pooled vectors
-    of `texts` (a list, or a tuple (texts, pairs)) vary most (their principal components), scaled to logits of
-    mean 0 and standard deviation 2: the predictions differ between rows and
-    are rarely near ties (a random head reads mostly noise, which quantized
+    of `texts` (a list, or a tuple (texts, pairs)) vary most (their principal
+    components), scaled to logits of mean 0 and standard deviation 2: the
+    predictions differ between rows and are rarely near ties (a random head reads mostly noise, which quantized
     weights would change)."""
     import keras
 
