@@ -18,7 +18,8 @@ tokenizer in the graph); the LiteRT files (`--format=litert`, float32 and
 int8, run by ai-edge-litert with 2 threads); ONNX Runtime fp32 of the
 `kerasbert.checkpoints.hf_classifier` export (`torch.onnx.export`), with the
 Hugging Face fast tokenizer in Python. Each number is also given as a ratio
-to ONNX Runtime's in the same run.
+to ONNX Runtime's in the same run, and each contender's probabilities are
+compared with the SavedModel's (largest difference, label agreement).
 
     python bench/bench_serving_latency.py --output_dir=runs/bench_serving
 """
@@ -176,15 +177,29 @@ def main():
     results = {name: {"batch1_ms": latency, "batch64_rows_per_s": rows_per_s,
                       "bytes": sizes.get(name)}
                for name, (latency, rows_per_s) in timed(runners, texts, args.repeats).items()}
+    if "savedmodel" in runners:  # each contender's probabilities against the SavedModel's
+        import numpy as np
+
+        def probabilities(run):
+            return np.concatenate([np.asarray(run(texts[i:i + 50]))
+                                   for i in range(0, len(texts), 50)])
+
+        reference = probabilities(runners["savedmodel"])
+        for name, run in runners.items():
+            got = probabilities(run)
+            results[name]["max_probability_difference"] = float(np.abs(got - reference).max())
+            results[name]["label_agreement"] = float(np.mean(got.argmax(1) ==
+                                                             reference.argmax(1)))
     base = results.get("onnx")
     print(f"{'contender':<12} {'batch-1 ms':>10} {'vs ORT':>7} {'batch-64 rows/s':>16} "
-          f"{'vs ORT':>7} {'MB':>6}")
+          f"{'vs ORT':>7} {'MB':>6} {'max |dp|':>9} {'agree':>6}")
     for name, r in results.items():
         ratio1 = f"{r['batch1_ms'] / base['batch1_ms']:.2f}x" if base else "-"
         ratio64 = f"{r['batch64_rows_per_s'] / base['batch64_rows_per_s']:.2f}x" if base else "-"
         size = f"{r['bytes'] / 1e6:.1f}" if r["bytes"] else "-"
         print(f"{name:<12} {r['batch1_ms']:>10.2f} {ratio1:>7} {r['batch64_rows_per_s']:>16.1f} "
-              f"{ratio64:>7} {size:>6}")
+              f"{ratio64:>7} {size:>6} {r.get('max_probability_difference', 0):>9.2g} "
+              f"{r.get('label_agreement', 0):>6.3f}")
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
         json.dump({"command": " ".join(sys.argv), "results": results}, f, indent=2)
 
