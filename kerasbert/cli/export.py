@@ -15,6 +15,17 @@ LoRA models (`kerasbert.train --adapter=lora`) over one shared base encoder:
 its `serving_default` also takes `user` (1-D strings, one per row) and runs
 each row with its user's adapters and head, mixed users in one batch. See
 kerasbert.serving.bank_serving.
+
+`--format=litert` writes `model.tflite` into --export_dir instead: one LiteRT
+file with the tokenizer inside (raw strings in, the task's outputs out, the
+task config in its metadata), for classification, multi-label and
+regression models. `--quantize=float16` stores float16 weights;
+`--quantize=int8` dynamic-range int8 weights (no calibration data). Run it
+with `kerasbert.predict --model=DIR/model.tflite`, or with only ai-edge-litert
+and tensorflow-text installed (see kerasbert.serving.litert).
+
+    python -m kerasbert.export --model=runs/sentiment --format=litert --quantize=int8 \\
+        --export_dir=exported/sentiment_litert
 """
 
 import os
@@ -24,7 +35,7 @@ from absl import flags
 
 from kerasbert.cli.flags import (UsageError, check_output_dir, check_ranges, parse_argv,
                                  quiet_tensorflow, run_main)
-from kerasbert.serving.model_info import check_model_flag
+from kerasbert.serving.model_info import check_model_flag, input_names
 
 
 def define_flags(fv):
@@ -35,6 +46,12 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_string("export_dir", None, "directory for the SavedModel", flag_values=fv)
     flags.DEFINE_boolean("overwrite", False, "replace what --export_dir holds", flag_values=fv)
+    flags.DEFINE_enum("format", "savedmodel", ["savedmodel", "litert"], "savedmodel: a "
+                      "TensorFlow SavedModel; litert: model.tflite (LiteRT, tokenizer inside)",
+                      flag_values=fv)
+    flags.DEFINE_enum("quantize", "none", ["none", "float16", "int8"], "with --format=litert: "
+                      "float16 weights, or int8 weights (dynamic-range quantization)",
+                      flag_values=fv)
 
 
 def new_flags():
@@ -67,6 +84,17 @@ def check_flags(fv):
         info = check_model_flag(fv.model)
         model_dirs = [fv.model]
     check_ranges(fv)
+    if fv.format == "litert":
+        if fv.adapter_bank:
+            raise UsageError("--format=litert exports one --model, not an --adapter_bank")
+        from kerasbert.serving.model_info import LITERT_TASKS
+
+        if info["task"] not in LITERT_TASKS:
+            raise UsageError(f"--format=litert: exports {', '.join(LITERT_TASKS)} models, not "
+                             f"{info['task']} (export a SavedModel: --format=savedmodel)")
+    elif fv.quantize != "none":
+        raise UsageError("--quantize goes with --format=litert (the SavedModel keeps float32 "
+                         "weights)")
     if not fv.export_dir:
         raise UsageError("--export_dir is required")
     target = fv.export_dir
@@ -88,6 +116,18 @@ def main(argv=None):
 
     if fv.overwrite:
         remove_export_dir(fv.export_dir)
+    if fv.format == "litert":
+        from kerasbert.serving.litert import LITERT_FILE, export_litert
+
+        os.makedirs(fv.export_dir, exist_ok=True)
+        path = os.path.join(fv.export_dir, LITERT_FILE)
+        size = export_litert(fv.model, path, fv.quantize)
+        weights = {"none": "float32", "float16": "float16", "int8": "int8 (dynamic range)"}
+        print(f"LiteRT file of the {info['task']} model written to {path}: "
+              f"{size / 1e6:.1f} MB, {weights[fv.quantize]} weights")
+        print(f"  serving_default: inputs {', '.join(input_names(info))} (1-D strings); "
+              f"run it with python -m kerasbert.predict --model={path}")
+        return 0
     if fv.adapter_bank:
         from kerasbert.adapters.bank_model import bank_summary, parse_bank_spec
         from kerasbert.serving.bank_serving import export_adapter_bank

@@ -21,6 +21,11 @@ Many users' LoRA models over one base (`kerasbert.train --adapter=lora`):
 
 runs each row with its user's adapters and head (one --user per text, or one
 for all; `--user_column` names the file's user column); rows get a "user" field.
+
+A `.tflite` file written by `kerasbert.export --format=litert` predicts the
+same way, through the LiteRT interpreter:
+
+    python -m kerasbert.predict --model=exported/sentiment.tflite "a gripping film"
 """
 
 import itertools
@@ -33,11 +38,13 @@ from absl import flags
 from kerasbert.cli.flags import (UsageError, check_input_files, check_ranges, check_stride_flag,
                                  define_reader_flags, define_stride_flag, parse_argv,
                                  parse_column, quiet_tensorflow, run_main)
-from kerasbert.serving.model_info import check_model_flag, input_names
+from kerasbert.serving.model_info import (check_model_flag, input_names, is_litert_file,
+                                          read_litert_info)
 
 
 def define_flags(fv):
-    flags.DEFINE_string("model", None, "model directory written by kerasbert.train",
+    flags.DEFINE_string("model", None, "model directory written by kerasbert.train, or a "
+                        ".tflite file written by kerasbert.export --format=litert",
                         flag_values=fv)
     flags.DEFINE_multi_string("text_pair", [], "second text of each positional text, in "
                               "order (pair models; QA: the context)", flag_values=fv)
@@ -80,7 +87,12 @@ def check_flags(fv, texts):
     else:
         if fv.user or fv.user_column:
             raise UsageError("--user and --user_column go with --adapter_bank")
-        info = check_model_flag(fv.model)
+        if is_litert_file(fv.model):
+            info = read_litert_info(fv.model)
+            if fv.stride is not None:
+                raise UsageError("--stride does not apply to a LiteRT file (--model=*.tflite)")
+        else:
+            info = check_model_flag(fv.model)
     check_stride_flag(fv.stride, info)
     check_ranges(fv)
     check_row_flags(fv, texts, info)
@@ -167,6 +179,8 @@ def main(argv=None):
         from kerasbert.serving.bank_serving import BankPredictor
 
         predictor = BankPredictor.from_users(parse_bank_spec(fv.adapter_bank))
+    elif is_litert_file(fv.model):
+        predictor = Predictor.from_litert(fv.model)
     else:
         predictor = Predictor.from_directory(fv.model)
     names = predictor.input_names

@@ -164,7 +164,8 @@ class AttentionBias(keras.layers.Layer):
 
     def call(self, padding_mask):
         mask = ops.cast(padding_mask, "float32")
-        return (1.0 - mask)[:, None, None, :] * -10000.0
+        # expand_dims, not indexing with new axes: LiteRT's strided slice has none.
+        return ops.expand_dims(ops.expand_dims((1.0 - mask) * -10000.0, 1), 1)
 
 
 class LoraWeights(keras.layers.Layer):

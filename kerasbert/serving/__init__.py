@@ -7,6 +7,9 @@
     # a Keras task model in memory (kerasbert.BertClassifier, ...), the same way:
     Predictor.from_model(model).predict({"text": ["a gripping film"]})
     export_task_model(model, "exported/sentiment")
+    # one LiteRT file, raw strings in (kerasbert.serving.litert):
+    export_litert("runs/sentiment", "exported/sentiment.tflite", quantize="int8")
+    Predictor.from_litert("exported/sentiment.tflite").predict({"text": ["dull"]})
 
 A model meets raw inputs through a `TaskIO` (`task_io.py`): its task's
 serving signature (kept in the task's module, `Task.signature`) and its
@@ -24,6 +27,7 @@ _LAZY = {
     "ServingModel": "kerasbert.serving.serving_model",
     "export_saved_model": "kerasbert.serving.serving_model",
     "export_task_model": "kerasbert.serving.serving_model",
+    "export_litert": "kerasbert.serving.litert",
     "TaskIO": "kerasbert.serving.task_io",
     "get_task_io": "kerasbert.serving.task_io",
     "register_task_io": "kerasbert.serving.task_io",

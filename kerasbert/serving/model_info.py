@@ -70,6 +70,43 @@ def check_model_flag(directory, flag="--model"):
         raise ValueError(f"{flag}: {err}") from None
 
 
+LITERT_TASKS = ("classification", "multilabel", "regression")  # what a .tflite file serves
+LITERT_METADATA = "kerasbert_task"  # the task config's entry in a .tflite file's metadata
+
+
+def is_litert_file(path):
+    """Whether `path` names a LiteRT file (`.tflite`)."""
+    return bool(path) and str(path).endswith(".tflite")
+
+
+def read_litert_info(path, flag="--model"):
+    """The task config that `kerasbert.export --format=litert` embeds in a
+    `.tflite` file's metadata, read with the flatbuffers schema that
+    ai-edge-litert ships (no TensorFlow). Errors name `flag` and the file."""
+    import json
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{flag}: LiteRT file {path} does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.Model.GetRootAs(data, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry.Name() == LITERT_METADATA.encode():
+                return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+    except ImportError:
+        raise ValueError(f"{flag}: reading {path} needs ai-edge-litert "
+                         "(pip install ai-edge-litert)") from None
+    except Exception as err:  # a file that is not a flatbuffer fails anywhere in the parser
+        raise ValueError(f"{flag}: {path} is not a LiteRT model (unreadable as a TFLite "
+                         f"flatbuffer: {err})") from None
+    raise ValueError(f"{flag}: {path} has no {LITERT_METADATA} metadata: write it with "
+                     "python -m kerasbert.export --format=litert")
+
+
 def _not_a_model_directory(directory):
     """What a local `directory` is when it is not a kerasbert model directory
     (None when it is one, or is remote)."""

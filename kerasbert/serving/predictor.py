@@ -51,6 +51,16 @@ class Predictor:
         return cls(model, task, preprocessor.tokenizer,
                    task_info(model, task, preprocessor.sequence_length, text_pair))
 
+    @classmethod
+    def from_litert(cls, path, num_threads=None):
+        """A predictor of a `.tflite` file written by `python -m kerasbert.export
+        --format=litert`, run by the LiteRT interpreter (`ai-edge-litert`, with
+        tensorflow-text's kernels): `predict` and `read_inputs` as here
+        (`kerasbert.serving.litert.LiteRTPredictor`)."""
+        from kerasbert.serving.litert import LiteRTPredictor
+
+        return LiteRTPredictor(path, num_threads)
+
     @property
     def input_names(self):
         """The raw inputs a row has, e.g. ("text",) or ("text", "text_pair")."""

@@ -47,8 +47,11 @@ class MultiLabelSignature(TextSignature):
         probabilities = tf.sigmoid(logits)
         chosen = probabilities >= self.task.threshold
         order = tf.argsort(tf.cast(~chosen, tf.int32), axis=-1, stable=True)
-        names = tf.where(chosen, tf.constant(self.task.labels), "")
-        return {"labels": tf.gather(names, order, batch_dims=1),
+        # Label ids ordered, then their names gathered: LiteRT selects and
+        # gathers strings only from a constant, without batch dimensions.
+        count = len(self.task.labels)
+        ids = tf.gather(tf.where(chosen, tf.range(count), count), order, batch_dims=1)
+        return {"labels": tf.gather(tf.constant(list(self.task.labels) + [""]), ids),
                 "scores": tf.gather(tf.where(chosen, probabilities, 0.0), order, batch_dims=1),
                 "probabilities": probabilities}
 
