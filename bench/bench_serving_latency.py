@@ -16,7 +16,7 @@ of a shared machine falls on all alike.
 Contenders: kerasbert's SavedModel (`serving_default`, raw strings in, the
 tokenizer in the graph); the LiteRT files (`--format=litert`, float32 and
 int8, run by ai-edge-litert with 2 threads); ONNX Runtime fp32 of the
-`kerasbert.checkpoints.hf_classifier` export (`torch.onnx.export`), with the
+`kerasbert.serving.hf_classifier` export (`torch.onnx.export`), with the
 Hugging Face fast tokenizer in Python. Each number is also given as a ratio
 to ONNX Runtime's in the same run, and each contender's probabilities are
 compared with the SavedModel's (largest difference, label agreement).
@@ -166,7 +166,7 @@ def main():
             sizes[name] = os.path.getsize(path)
             runners[name] = litert_runner(path)
     if "onnx" in contenders:
-        from kerasbert.checkpoints.hf_classifier import export_hf_classifier
+        from kerasbert.serving.hf_classifier import export_hf_classifier
 
         hf_dir = os.path.join(args.output_dir, "hf")
         if not os.path.exists(os.path.join(hf_dir, "config.json")):
