@@ -307,6 +307,23 @@ class Distiller(TaskMixin, keras.Model):
         self.labelled_seen.assign(0.0)
         self.unlabelled_seen.assign(0.0)
 
+    def _batched(self, x, y, sample_weight, batch_size, shuffle):
+        """`TaskMixin._batched` with the texts tokenized by the preprocessor's
+        `features` (a batched dataset of features passes as it is): labels
+        keep their dtype (regression's floats and NaN)."""
+        preprocessor = self.preprocessor
+        if isinstance(x, tf.data.Dataset):
+            self.preprocessor = None
+        try:
+            if preprocessor is None or isinstance(x, tf.data.Dataset):
+                return super()._batched(x, y, sample_weight, batch_size, shuffle)
+            self.preprocessor = None
+            dataset = super()._batched(x, y, sample_weight, batch_size, shuffle)
+        finally:
+            self.preprocessor = preprocessor
+        return dataset.map(lambda x, *rest: (preprocessor.features(x), *rest),
+                           num_parallel_calls=tf.data.AUTOTUNE)
+
     def get_config(self):
         raise NotImplementedError("a Distiller is not saved: save its student "
                                   "(`distiller.student.save_to_preset(directory)`)")
