@@ -320,14 +320,19 @@ def test_regression_and_ner_teachers_distil_and_lora_trains_on_a_student(encoder
     from kerasbert.training.distill import distill
     from kerasbert.training.fine_tune import fine_tune
 
-    recipe = dict(batch_size=16, epochs=1, max_steps=2, verbose=0, max_seq_length=32)
-    fine_tune("regression", sst2 / "train.tsv", model=str(encoder_dir), text_column="sentence",
-              output_dir=str(tmp_path / "regression"), **recipe)
+    import kerasbert
+
+    recipe = dict(batch_size=16, epochs=1, verbose=0)
+    kerasbert.BertRegressor.from_preset(str(encoder_dir), sequence_length=32).save_to_preset(
+        str(tmp_path / "regression"))
     conll = (test_data / "english_ner" / "train.txt").read_text().split("\n\n")
     (tmp_path / "ner.txt").write_text("\n\n".join(conll[:40]) + "\n")
-    fine_tune("ner", str(tmp_path / "ner.txt"), model=str(encoder_dir),
-              output_dir=str(tmp_path / "ner"), **recipe)
-    del recipe["max_seq_length"], recipe["max_steps"]  # every row: unlabelled ones are drawn
+    # Tags in an order of their own: the student's data is read with the teacher's tags.
+    tags = sorted({line.split()[-1] for block in conll[:40] for line in block.splitlines()},
+                  reverse=True)
+    kerasbert.BertTokenClassifier.from_preset(str(encoder_dir), num_tags=len(tags), labels=tags,
+                                              sequence_length=32).save_to_preset(
+        str(tmp_path / "ner"))
 
     result = distill(tmp_path / "regression", 1, str(sst2 / "train.tsv"), str(sst2 / "dev.tsv"),
                      str(tmp_path / "regression_student"), text_column="sentence",
@@ -341,10 +346,17 @@ def test_regression_and_ner_teachers_distil_and_lora_trains_on_a_student(encoder
                      hidden_loss_weight=1.0, **recipe)
     assert "entity_f1" in result["student"] and result["unlabelled_rows"] > 0
     assert result["layer_map"] == [1, 3]
+    student_tags = json.loads((tmp_path / "ner_student" / "kerasbert_task.json").read_text())
+    assert student_tags["labels"] == tags
 
     # LoRA training from a student directory, as train --adapter=lora --model=STUDENT does.
     metrics = fine_tune("ner", str(tmp_path / "ner.txt"), str(tmp_path / "ner.txt"),
                         model=str(tmp_path / "ner_student"), adapter="lora",
                         output_dir=str(tmp_path / "ner_lora"), max_seq_length=32, max_steps=2,
                         **recipe)
+    # ... on the student's weights: its adapters start from the student's encoder.
+    from kerasbert import BertEncoder
+
+    lora_layers = BertEncoder.from_preset(str(tmp_path / "ner_lora" / "encoder")).bert_config
+    assert lora_layers["num_hidden_layers"] == 2
     assert "entity_f1" in metrics and (tmp_path / "ner_lora" / "adapter.safetensors").exists()

@@ -445,10 +445,21 @@ def distill(teacher, num_layers, train_data, eval_data=None, output_dir="runs/st
     teacher_model = load_model_directory(teacher)[0]  # LoRA teachers: the merged weights
     task = teacher_model.task_spec()
     labels = task.labels if task.label_type in ("categorical", "multi_label") else None
-    data = read_task_data(meta["task"], train_data, eval_data, text_column=text_column,
-                          text_pair_column=text_pair_column, label_column=label_column,
-                          encoding=encoding, header=header, labels=labels,
-                          task_settings=meta.get("settings") or None)
+    if task.head == "sequence":  # NER: the teacher's tags, in its order
+        from kerasbert.data.label_vocabulary import LabelVocabulary
+        from kerasbert.training.inputs import read_tagged_sentences
+        from kerasbert.training.tagging_data import TaggingData
+
+        vocabulary = LabelVocabulary(task.labels)
+        data = TaggingData(
+            read_tagged_sentences(train_data, vocabulary, encoding=encoding),
+            read_tagged_sentences(eval_data, vocabulary, encoding=encoding) if eval_data
+            else None, vocabulary, meta["task"], **(meta.get("settings") or {}))
+    else:
+        data = read_task_data(meta["task"], train_data, eval_data, text_column=text_column,
+                              text_pair_column=text_pair_column, label_column=label_column,
+                              encoding=encoding, header=header, labels=labels,
+                              task_settings=meta.get("settings") or None)
     student, chosen = make_student(teacher_model, num_layers, hidden_size, meta)
     tokenizer = teacher_model.preprocessor.tokenizer
     inputs = data.inputs(tokenizer, batch_size=config.batch_size, seed=config.seed,
