@@ -9,6 +9,8 @@ teacher's accuracy.
     python bench/bench_distill.py --work_dir=/tmp/bench_distill --unlabeled=3000
 
 A teacher already in `--work_dir` is reused (delete it to train it again).
+`--alpha=1 --unlabeled=0` is the peer without distillation: the same
+student, started from the same layers, trained on the gold labels only.
 """
 
 import argparse
@@ -81,7 +83,8 @@ def main():
         results["teacher"] = {"layers": 6, "dev_accuracy": accuracy(teacher), "seconds": None}
     print(json.dumps(results["teacher"]), flush=True)
     for layers in map(int, args.layers.split(",")):
-        student = os.path.join(args.work_dir, f"student_{layers}l_u{args.unlabeled}")
+        student = os.path.join(args.work_dir, f"student_{layers}l_u{args.unlabeled}"
+                               f"_a{args.alpha:g}")
         extra = [f"--unlabeled_data={unlabeled}"] if args.unlabeled else []
         seconds = run("kerasbert.distill", f"--teacher={teacher}", f"--num_layers={layers}",
                       f"--output_dir={student}", f"--epochs={args.epochs}",
@@ -93,7 +96,8 @@ def main():
             "layers": layers, "dev_accuracy": value, "seconds": round(seconds, 1),
             "share_of_teacher": round(value / results["teacher"]["dev_accuracy"], 4)}
         print(json.dumps(results[f"student_{layers}l"]), flush=True)
-    print(json.dumps({"unlabeled": args.unlabeled, "epochs": args.epochs, **results}))
+    print(json.dumps({"unlabeled": args.unlabeled, "epochs": args.epochs, "alpha": args.alpha,
+                      **results}))
 
 
 if __name__ == "__main__":
