@@ -6,8 +6,8 @@ every line of every `bash` block runs in order, then every `python` block, in a 
 `kerasbert/` and `launch/` point at this checkout, as a user would type them.
 """
 
-import os
 import json
+import os
 import re
 import shlex
 import subprocess
