@@ -13,7 +13,7 @@ from kerasbert.cli.flags import FLAG_RANGES, numeric_flags, run_main
 SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
 TRAIN, DEV = SAMPLES / "sentiment_train.csv", SAMPLES / "sentiment_dev.csv"
 PROGRAMS = ("train", "evaluate", "predict", "export", "tune", "pretrain", "customize", "convert",
-            "explain")
+            "explain", "distill")
 GLOBAL_FLAGS = ("train", "tune", "pretrain", "customize")  # programs parsing into module FLAGS
 
 

@@ -34,7 +34,7 @@ LAYERS = (
     ("customization",),
     ("cli",),
     ("kerasbert", "train", "evaluate", "predict", "export", "tune", "pretrain", "customize",
-     "convert", "doctor"),
+     "convert", "doctor", "distill"),
 )
 
 

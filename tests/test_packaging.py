@@ -34,7 +34,7 @@ from kerasbert.tuning.objective import resolve_objective
 from kerasbert.tuning.oracles import TUNERS, make_oracle
 
 for program in ("train", "evaluate", "predict", "export", "tune", "pretrain", "customize",
-                "convert"):
+                "convert", "distill"):
     importlib.import_module(f"kerasbert.cli.{program}")
 objective = resolve_objective("classification", None)
 for tuner in TUNERS:

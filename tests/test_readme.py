@@ -6,6 +6,7 @@ every line of every `bash` block runs in order, then every `python` block, in a 
 `kerasbert/` and `launch/` point at this checkout, as a user would type them.
 """
 
+import json
 import os
 import re
 import shlex
@@ -87,6 +88,8 @@ def test_every_readme_command_runs(tmp_path):
     assert (tmp_path / "runs" / "sentiment_savedmodel" / "saved_model.pb").exists()
     assert (tmp_path / "runs" / "auto" / "customization_report.md").exists()
     assert (tmp_path / "runs" / "lora" / "adapter.safetensors").exists()
+    assert json.loads((tmp_path / "runs" / "sentiment_2l" / "distill.json").read_text())[
+        "layer_map"] == [2, 5]
     assert (tmp_path / "runs" / "lora_savedmodel" / "saved_model.pb").exists()
     assert (tmp_path / "runs" / "keras_sentiment_savedmodel" / "saved_model.pb").exists()
 

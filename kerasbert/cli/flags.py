@@ -239,6 +239,10 @@ FLAG_RANGES = {
     "num_shards": ">= 1",
     "shard_size_mb": "> 0",
     "num_workers": ">= 1",
+    # distill (--num_layers and --hidden_size: as pretrain's)
+    "temperature": "> 0",
+    "alpha": "[0, 1]",
+    "hidden_loss_weight": ">= 0",
     # customize (tune's --time_budget is a duration string)
     "time_budget": "> 0",
 }
