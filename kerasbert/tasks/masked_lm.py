@@ -8,7 +8,7 @@ for continued (domain-adaptive) pretraining from Keras.
     model.save_to_preset("runs/adapted")      # an encoder directory (with its MLM head)
     kerasbert.BertClassifier.from_preset("runs/adapted", num_classes=2)
 
-Masking follows google-research/bert (`pretraining.masking.BertMasker`):
+Masking follows google-research/bert (`tasks.masking.BertMasker`):
 15% of the tokens (at most `max_predictions`), 80% [MASK], 10% a random
 token, 10% unchanged, drawn afresh for every batch (dynamic masking). It is
 not a `--task` of `kerasbert.train`, so it is not in the task registry.
