@@ -74,8 +74,9 @@ def define_flags(fv):
     flags.DEFINE_float("masked_lm_prob", 0.15, "share of tokens predicted", flag_values=fv)
     flags.DEFINE_integer("max_predictions_per_seq", 20, "most predictions per sequence",
                          flag_values=fv)
-    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word",
-                      flag_values=fv)
+    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word; in "
+                      "Chinese text, every character of a word found by jieba (pip install "
+                      "kerasbert[zh])", flag_values=fv)
     flags.DEFINE_bool("next_sentence", True, "next-sentence prediction (pairs of segments)",
                       flag_values=fv)
     flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",

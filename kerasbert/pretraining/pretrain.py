@@ -63,6 +63,9 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
         beam_runner, beam_options: prepare with an Apache Beam pipeline on
             this runner (DirectRunner, DataflowRunner, ...) and Beam's own
             flags (`kerasbert.pretraining.beam_pipeline`) instead of local processes.
+        whole_word_masking: mask all pieces of a chosen word; Chinese text is
+            segmented into words by jieba when it is prepared
+            (`kerasbert.pretraining.chinese_words`, `pip install kerasbert[zh]`).
         train_encoder: False trains the heads only (a probe of the encoder as it is).
         training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
     """
@@ -94,7 +97,7 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
         data = _prepare(train_data, data_dir or os.path.join(output_dir, DATA_DIR), tokenizer,
                         max_seq_length, eval_data, eval_fraction, next_sentence, short_seq_prob,
                         dupe_factor, config.seed, shard_size_mb, num_workers, encoding,
-                        overwrite, beam_runner, beam_options, log)
+                        overwrite, beam_runner, beam_options, log, whole_word_masking)
     if prepare_only:
         return {"prepared_only": True, "train_files": data.train_files,
                 "eval_files": data.eval_files, "train_instances": data.num_train,
@@ -141,22 +144,23 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
 
 def _prepare(train_data, data_dir, tokenizer, max_seq_length, eval_data, eval_fraction,
              next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers,
-             encoding, overwrite, beam_runner, beam_options, log):
+             encoding, overwrite, beam_runner, beam_options, log, chinese_words=False):
     """Prepare (or reuse, or resume) the TFRecords of `train_data` in `data_dir`:
-    in local processes, or an Apache Beam pipeline on `beam_runner`."""
+    in local processes, or an Apache Beam pipeline on `beam_runner`;
+    `chinese_words` marks jieba's words in Chinese text, for whole-word masking."""
     if beam_runner:
         from kerasbert.pretraining.beam_pipeline import prepare_with_beam
 
         return prepare_with_beam(
             data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
             next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding,
-            overwrite, beam_runner, beam_options, log)
+            overwrite, beam_runner, beam_options, log, chinese_words)
     from kerasbert.pretraining.pretraining_data import prepare_pretraining_data
 
     return prepare_pretraining_data(
         data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
         next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers, encoding,
-        overwrite, log)
+        overwrite, log, chinese_words)
 
 
 def _prepared(data_dir, model, preset, encoder_config, max_seq_length, next_sentence, dropout):
