@@ -161,11 +161,23 @@ def is_cjk(token):
 
 
 def vocabulary(args, data, results):
+    """The corpus' vocabulary (as `kerasbert.pretrain` trains it), and the same
+    keeping GB 2312's 6,763 common characters whether the corpus has them or not."""
+    from kerasbert.tokenizers.wordpiece_trainer import common_chinese_characters
+
+    for key, characters in (("vocabulary", ()),
+                            ("vocabulary_gb2312", common_chinese_characters())):
+        if key not in results:
+            measure_vocabulary(args, data, results, key, characters)
+
+
+def measure_vocabulary(args, data, results, key, characters):
     from kerasbert.tokenizers.wordpiece_trainer import train_wordpiece_tokenizer
 
     start = time.time()
-    tokenizer = train_wordpiece_tokenizer(args.vocab_size,
-                                          files=[os.path.join(data["root"], "corpus.txt")])
+    tokenizer = train_wordpiece_tokenizer(args.vocab_size + len(characters),
+                                          files=[os.path.join(data["root"], "corpus.txt")],
+                                          characters=characters)
     seconds = time.time() - start
     tokens = tokenizer.get_vocabulary()
     texts = ["".join(chars) for chars, _ in data["ner_dev"]] + [
@@ -174,7 +186,7 @@ def vocabulary(args, data, results):
     news = ["".join(chars) for chars, _ in data["ner_dev"]]
     news_unk = [bool((tokenizer.tokenize([t]).flat_values.numpy() == tokenizer.unk_token_id)
                      .any()) for t in news[:500]]
-    save(args, results, "vocabulary", {
+    save(args, results, key, {
         "tokens": len(tokens), "single_cjk": sum(map(is_cjk, tokens)),
         "unk_share_dev": float((ids == tokenizer.unk_token_id).mean()),
         "news_sentences_with_unk": f"{sum(news_unk)} of {len(news_unk)}",
@@ -336,11 +348,13 @@ def report(args, results):
               f"({pre['wall_seconds']:.0f} s wall with vocabulary and data); held-out MLM "
               f"accuracy {pre['mlm_accuracy']:.3f}, perplexity {pre['perplexity_before']:.0f} "
               f"-> {pre['perplexity']:.1f}")
-    if "vocabulary" in results:
-        v = results["vocabulary"]
-        print(f"vocabulary: {v['tokens']} tokens, {v['single_cjk']} single CJK characters; "
-              f"[UNK] {100 * v['unk_share_dev']:.3f}% of dev tokens; news sentences with [UNK]: "
-              f"{v['news_sentences_with_unk']}")
+    for key, name in (("vocabulary", "vocabulary trained on corpus.txt"),
+                      ("vocabulary_gb2312", "the same + GB 2312's characters")):
+        if key in results:
+            v = results[key]
+            print(f"{name}: {v['tokens']} tokens, {v['single_cjk']} single CJK characters; "
+                  f"[UNK] {100 * v['unk_share_dev']:.3f}% of dev tokens; NER dev sentences "
+                  f"with [UNK]: {v['news_sentences_with_unk']} ({v['seconds']:.0f} s)")
     for a, b in (("bert_pretrained_sentiment", "bert_random_sentiment"),
                  ("bert_pretrained_ner", "bert_random_ner")):
         if a in results and b in results:

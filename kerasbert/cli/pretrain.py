@@ -25,6 +25,10 @@ stored with the data:
         --data_dir=gs://bucket/bert_data --prepare_only --num_workers=8
     python -m kerasbert.pretrain --data_dir=gs://bucket/bert_data --output_dir=runs/my_bert
 
+--whole_word_masking masks every piece of a chosen word; in Chinese text,
+where every character is a token, the words are found by jieba when the data
+is prepared (`pip install kerasbert[zh]`), as hfl's Chinese-BERT-wwm did.
+
 The output directory is an encoder that `python -m kerasbert.train
 --model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
 """

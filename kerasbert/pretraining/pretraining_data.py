@@ -51,17 +51,17 @@ def tokenize_documents(documents, tokenizer, batch_size=2048, chinese_words=Fals
     `chinese_words`: mark the tokens that continue a jieba word of a Chinese
     sentence (`kerasbert.pretraining.chinese_words`), for whole-word masking.
     """
+    from kerasbert.pretraining.chinese_words import mark_words
+
     sentences = [s for d in documents for s in d]
     ids = []
     for start in range(0, len(sentences), batch_size):
         batch = sentences[start:start + batch_size]
-        if not chinese_words:
+        if chinese_words:  # the same ids, with each token's first character
+            batch_ids, starts, _ = (x.to_list() for x in tokenizer.tokenize_with_offsets(batch))
+            ids += [mark_words(*row) for row in zip(batch, batch_ids, starts)]
+        else:
             ids += tokenizer.tokenize(batch).to_list()
-            continue
-        from kerasbert.pretraining.chinese_words import mark_words
-
-        batch_ids, starts, _ = (x.to_list() for x in tokenizer.tokenize_with_offsets(batch))
-        ids += [mark_words(*row) for row in zip(batch, batch_ids, starts)]
     out, cursor = [], 0
     for document in documents:
         pieces = [p for p in ids[cursor:cursor + len(document)] if p]
