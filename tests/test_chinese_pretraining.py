@@ -2,8 +2,8 @@
 the project): the masked tokens always cover whole jieba words (checked
 against `jieba.lcut` of the corpus sentences), in the local sharded
 preparation and in the Beam pipeline; English data is written as before;
-`kerasbert.pretrain --whole_word_masking` runs end to end; without jieba the
-program says how to install it."""
+`kerasbert.pretrain --whole_word_masking --chinese_characters` runs end to
+end; without jieba the program says how to install it."""
 
 import json
 import os
@@ -166,7 +166,8 @@ def test_cli_pretrains_with_chinese_whole_word_masking(corpus, tmp_path, capsys)
     out_dir = tmp_path / "zh_bert"
     fv = flags.FlagValues()
     cli.define_flags(fv)
-    assert cli._pretrain(cli.parse(["kerasbert.pretrain", *_cli_args(corpus, out_dir)], fv)) == 0
+    args = ["kerasbert.pretrain", *_cli_args(corpus, out_dir), "--chinese_characters"]
+    assert cli._pretrain(cli.parse(args, fv)) == 0
     assert "held-out masked-LM:" in capsys.readouterr().out
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["masking"]["whole_word"] and metrics["steps"] == 4
@@ -174,8 +175,11 @@ def test_cli_pretrains_with_chinese_whole_word_masking(corpus, tmp_path, capsys)
     data_dir = out_dir / "pretraining_data"
     assert json.loads((data_dir / sharded_data.SETTINGS_FILE).read_text())[
         "settings"]["chinese_words"] == "jieba"
-    vocabulary = (out_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    assert {"新", "华", "社", "北", "京"} <= set(vocabulary)
+    # --chinese_characters: GB 2312's characters too, those the corpus lacks included
+    vocabulary = set((out_dir / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    assert {"新", "华", "社", "鹦", "鹉", "翱", "糅"} <= vocabulary
+    assert "鹦" not in corpus.read_text(encoding="utf-8")
+    assert 6763 < len(vocabulary) <= 6763 + 1500
 
 
 def test_cli_without_jieba_says_how_to_install_it(corpus, tmp_path, monkeypatch, capsys):
