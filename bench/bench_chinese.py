@@ -62,6 +62,9 @@ def main():
     parser.add_argument("--ner_dev", type=int, default=1000, help="0: all 4,837 sentences")
     parser.add_argument("--finetune_epochs", type=int, default=2)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--ner_epochs", type=int, default=0, help="0: --finetune_epochs")
+    parser.add_argument("--ner_learning_rate", type=float, default=0,
+                        help="0: --finetune_learning_rate")
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -145,6 +148,8 @@ def load_results(args):
 
 
 def save(args, results, key, value):
+    """Record one result, keeping those another stage's process wrote meanwhile."""
+    results.update(load_results(args))
     results[key] = value
     with open(os.path.join(args.output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, ensure_ascii=False)
@@ -297,6 +302,10 @@ def finetune(args, data, results):
         for task, train, dev, metric in (
                 ("classification", files["sentiment_train"], files["sentiment_dev"], "accuracy"),
                 ("ner", files["ner_train"], files["ner_dev"], "entity_f1")):
+            epochs, learning_rate = args.finetune_epochs, args.finetune_learning_rate
+            if task == "ner":
+                epochs = args.ner_epochs or epochs
+                learning_rate = args.ner_learning_rate or learning_rate
             key = f"bert_{init}_{'sentiment' if task == 'classification' else 'ner'}"
             if key in results:
                 continue
@@ -304,8 +313,8 @@ def finetune(args, data, results):
             out = fine_tune(task=task, train_data=train, eval_data=dev, model=pretrained_dir(args),
                             random_init=init == "random",
                             output_dir=os.path.join(args.output_dir, key),
-                            max_seq_length=args.max_seq_length, epochs=args.finetune_epochs,
-                            batch_size=32, learning_rate=args.finetune_learning_rate,
+                            max_seq_length=args.max_seq_length, epochs=epochs,
+                            batch_size=32, learning_rate=learning_rate,
                             warmup_ratio=0.1, checkpoint_every_steps=100000, verbose=0)
             save(args, results, key, {"score": out[metric],
                                       "seconds": round(time.time() - start, 1)})
@@ -327,7 +336,9 @@ def report(args, results):
     print(f"\nChinese, dev sets: sentiment accuracy on 2,000 reviews "
           f"(trained on {args.sentiment_train or 13455}), NER entity F1 on "
           f"{args.ner_dev or 4837} sentences (trained on {args.ner_train or 38454}); "
-          f"fine-tuning {args.finetune_epochs} epoch(s)")
+          f"fine-tuning {args.finetune_epochs} epoch(s) at {args.finetune_learning_rate:g}, NER "
+          f"{args.ner_epochs or args.finetune_epochs} at "
+          f"{args.ner_learning_rate or args.finetune_learning_rate:g}")
     print("| system | sentiment acc. | time | NER entity F1 | time |")
     print("|---|---|---|---|---|")
     shape = f"L{args.num_layers}/H{args.hidden_size}"
