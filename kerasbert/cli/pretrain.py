@@ -25,6 +25,10 @@ stored with the data:
         --data_dir=gs://bucket/bert_data --prepare_only --num_workers=8
     python -m kerasbert.pretrain --data_dir=gs://bucket/bert_data --output_dir=runs/my_bert
 
+--whole_word_masking masks every piece of a chosen word; in Chinese text,
+where every character is a token, the words are found by jieba when the data
+is prepared (`pip install kerasbert[zh]`), as hfl's Chinese-BERT-wwm did.
+
 The output directory is an encoder that `python -m kerasbert.train
 --model=runs/my_bert` fine-tunes. `--config=FILE` (YAML or JSON) sets any flag.
 """
@@ -70,12 +74,16 @@ def define_flags(fv):
     flags.DEFINE_integer("vocab_size", 30522, "from scratch: WordPiece vocabulary size",
                          flag_values=fv)
     flags.DEFINE_bool("lowercase", True, "from scratch: an uncased vocabulary", flag_values=fv)
+    flags.DEFINE_bool("chinese_characters", False, "from scratch: the vocabulary also keeps "
+                      "GB 2312's 6,763 common Chinese characters (added to --vocab_size), so "
+                      "that a character the corpus lacks is not [UNK]", flag_values=fv)
     flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
     flags.DEFINE_float("masked_lm_prob", 0.15, "share of tokens predicted", flag_values=fv)
     flags.DEFINE_integer("max_predictions_per_seq", 20, "most predictions per sequence",
                          flag_values=fv)
-    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word",
-                      flag_values=fv)
+    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word; in "
+                      "Chinese text, every character of a word found by jieba (pip install "
+                      "kerasbert[zh])", flag_values=fv)
     flags.DEFINE_bool("next_sentence", True, "next-sentence prediction (pairs of segments)",
                       flag_values=fv)
     flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",
@@ -161,9 +169,11 @@ def check_flags(fv):
             import_beam()
         except ImportError as err:
             raise UsageError(f"--beam_runner: {err}") from None
-    if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset")):
+    if fv.model and any(fv[name].present for name in _SCRATCH_ONLY + ("vocab_size", "preset",
+                                                                      "chinese_characters")):
         raise UsageError("--model continues a checkpoint with its own size and vocabulary: "
-                         "drop --preset, --vocab_size and the size flags, or drop --model")
+                         "drop --preset, --vocab_size, --chinese_characters and the size flags, "
+                         "or drop --model")
 
 
 def _check_prepared(fv):
@@ -214,6 +224,7 @@ def run(fv, setup=None):
         overwrite=fv.overwrite, prepare_only=fv.prepare_only, beam_runner=fv.beam_runner,
         beam_options=fv.beam_options,
         train_encoder=fv.train_encoder, dropout=fv.dropout,
+        chinese_characters=fv.chinese_characters,
         strategy=setup.strategy if setup else None,
         jit_compile=setup.jit_compile if setup else False, encoding=fv.encoding,
         verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE})

@@ -54,7 +54,7 @@ def pipeline_options(runner="DirectRunner", options=None):
 def prepare_with_beam(directory, train_data, tokenizer, max_seq_length, eval_data=None,
                       eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1, dupe_factor=1,
                       seed=12345, shard_size_mb=8.0, encoding="utf-8", overwrite=False,
-                      runner="DirectRunner", options=None, log=print):
+                      runner="DirectRunner", options=None, log=print, chinese_words=False):
     """Prepare the TFRecord shards in `directory` with a Beam pipeline (or
     reuse / resume them as the local path does); returns PreparedData.
 
@@ -63,7 +63,8 @@ def prepare_with_beam(directory, train_data, tokenizer, max_seq_length, eval_dat
     """
     beam = import_beam()
     plan = make_plan(directory, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
-                     next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding)
+                     next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding,
+                     chinese_words)
     pending = start(plan, overwrite, log)
     if not isinstance(pending, list):
         return pending

@@ -35,7 +35,7 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
              max_predictions_per_seq=20, whole_word_masking=False, next_sentence=True,
              dupe_factor=1, short_seq_prob=0.1, shard_size_mb=8.0, num_workers=1, data_dir=None,
              overwrite=False, prepare_only=False, beam_runner=None, beam_options=None,
-             train_encoder=True, dropout=None,
+             train_encoder=True, dropout=None, chinese_characters=False,
              strategy=None, jit_compile=False, encoding="utf-8", verbose=1, **training):
     """Pretrain with masked-LM (+ next-sentence prediction) on a text corpus
     (one sentence per line, blank lines between documents); returns the
@@ -63,6 +63,12 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
         beam_runner, beam_options: prepare with an Apache Beam pipeline on
             this runner (DirectRunner, DataflowRunner, ...) and Beam's own
             flags (`kerasbert.pretraining.beam_pipeline`) instead of local processes.
+        chinese_characters: from scratch, the vocabulary also keeps the 6,763
+            common Chinese characters of GB 2312 (added to `vocab_size`), so
+            that Chinese text with a character the corpus lacks has no [UNK].
+        whole_word_masking: mask all pieces of a chosen word; Chinese text is
+            segmented into words by jieba when it is prepared
+            (`kerasbert.pretraining.chinese_words`, `pip install kerasbert[zh]`).
         train_encoder: False trains the heads only (a probe of the encoder as it is).
         training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
     """
@@ -90,11 +96,12 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
             encoder, tokenizer = _encoder_and_tokenizer(
                 model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
                 max_seq_length, eval_data, eval_fraction, dropout, encoding, log,
-                shard_size_mb=shard_size_mb, build_encoder=not prepare_only)
+                shard_size_mb=shard_size_mb, build_encoder=not prepare_only,
+                chinese_characters=chinese_characters)
         data = _prepare(train_data, data_dir or os.path.join(output_dir, DATA_DIR), tokenizer,
                         max_seq_length, eval_data, eval_fraction, next_sentence, short_seq_prob,
                         dupe_factor, config.seed, shard_size_mb, num_workers, encoding,
-                        overwrite, beam_runner, beam_options, log)
+                        overwrite, beam_runner, beam_options, log, whole_word_masking)
     if prepare_only:
         return {"prepared_only": True, "train_files": data.train_files,
                 "eval_files": data.eval_files, "train_instances": data.num_train,
@@ -141,22 +148,23 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
 
 def _prepare(train_data, data_dir, tokenizer, max_seq_length, eval_data, eval_fraction,
              next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers,
-             encoding, overwrite, beam_runner, beam_options, log):
+             encoding, overwrite, beam_runner, beam_options, log, chinese_words=False):
     """Prepare (or reuse, or resume) the TFRecords of `train_data` in `data_dir`:
-    in local processes, or an Apache Beam pipeline on `beam_runner`."""
+    in local processes, or an Apache Beam pipeline on `beam_runner`;
+    `chinese_words` marks jieba's words in Chinese text, for whole-word masking."""
     if beam_runner:
         from kerasbert.pretraining.beam_pipeline import prepare_with_beam
 
         return prepare_with_beam(
             data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
             next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding,
-            overwrite, beam_runner, beam_options, log)
+            overwrite, beam_runner, beam_options, log, chinese_words)
     from kerasbert.pretraining.pretraining_data import prepare_pretraining_data
 
     return prepare_pretraining_data(
         data_dir, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
         next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, num_workers, encoding,
-        overwrite, log)
+        overwrite, log, chinese_words)
 
 
 def _prepared(data_dir, model, preset, encoder_config, max_seq_length, next_sentence, dropout):
@@ -194,7 +202,8 @@ def _prepared(data_dir, model, preset, encoder_config, max_seq_length, next_sent
 
 def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config, vocab_size,
                            lowercase, max_seq_length, eval_data, eval_fraction, dropout,
-                           encoding, log, shard_size_mb=8.0, build_encoder=True):
+                           encoding, log, shard_size_mb=8.0, build_encoder=True,
+                           chinese_characters=False):
     """`model`'s encoder and tokenizer, or from scratch a trained vocabulary and
     a fresh encoder of `preset`'s shape (None without `build_encoder`)."""
     if model:
@@ -202,7 +211,8 @@ def _encoder_and_tokenizer(model, train_data, output_dir, preset, encoder_config
 
         return load_encoder_and_tokenizer(model, max_seq_length, dropout)
     tokenizer = _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length,
-                                   eval_data, eval_fraction, encoding, log, shard_size_mb)
+                                   eval_data, eval_fraction, encoding, log, shard_size_mb,
+                                   chinese_characters)
     if not build_encoder:
         return None, tokenizer
     encoder = _scratch_encoder(preset, encoder_config, tokenizer.vocabulary_size, max_seq_length,
@@ -251,7 +261,7 @@ def _checkpoint_dir(model):
 
 
 def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_length, eval_data,
-                       eval_fraction, encoding, log, shard_size_mb=8.0):
+                       eval_fraction, encoding, log, shard_size_mb=8.0, chinese_characters=False):
     """A WordPiece vocabulary trained on the training documents (read a shard
     at a time), or the one a previous run with the same corpus files and
     settings left in `output_dir`."""
@@ -264,6 +274,12 @@ def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_le
                 "vocab_size": vocab_size, "lowercase": lowercase, "eval_data": bool(eval_data),
                 "eval_fraction": None if eval_data else eval_fraction,
                 "shard_size_mb": None if eval_data else shard_size_mb}
+    characters = []
+    if chinese_characters:  # recorded only when set: earlier settings stay valid
+        from kerasbert.tokenizers.wordpiece_trainer import common_chinese_characters
+
+        characters = common_chinese_characters()
+        settings["chinese_characters"] = "gb2312"
     settings_path = os.path.join(output_dir, VOCAB_SETTINGS_FILE)
     if tf.io.gfile.exists(settings_path) and tf.io.gfile.exists(
             os.path.join(output_dir, "vocab.txt")):
@@ -273,8 +289,9 @@ def _scratch_tokenizer(train_data, output_dir, vocab_size, lowercase, max_seq_le
                 return BertTokenizer.from_preset(output_dir, sequence_length=max_seq_length)
     sentences = iter_training_sentences(train_data, eval_data, eval_fraction, encoding,
                                         shard_size_mb)
-    tokenizer = train_wordpiece_tokenizer(vocab_size, texts=sentences, lowercase=lowercase,
-                                          sequence_length=max_seq_length)
+    tokenizer = train_wordpiece_tokenizer(vocab_size + len(characters), texts=sentences,
+                                          lowercase=lowercase, sequence_length=max_seq_length,
+                                          characters=characters)
     tokenizer.save_to_dir(output_dir)
     write_json(settings_path, settings)
     log(f"trained a WordPiece vocabulary of {tokenizer.vocabulary_size} tokens")

@@ -44,13 +44,24 @@ class Instance:
     random_document: Optional[int] = None
 
 
-def tokenize_documents(documents, tokenizer, batch_size=2048):
+def tokenize_documents(documents, tokenizer, batch_size=2048, chinese_words=False):
     """Documents of sentences -> documents of WordPiece id lists (sentences
-    that tokenize to nothing and documents left empty are dropped)."""
+    that tokenize to nothing and documents left empty are dropped).
+
+    `chinese_words`: mark the tokens that continue a jieba word of a Chinese
+    sentence (`kerasbert.pretraining.chinese_words`), for whole-word masking.
+    """
+    from kerasbert.pretraining.chinese_words import mark_words
+
     sentences = [s for d in documents for s in d]
     ids = []
     for start in range(0, len(sentences), batch_size):
-        ids += tokenizer.tokenize(sentences[start:start + batch_size]).to_list()
+        batch = sentences[start:start + batch_size]
+        if chinese_words:  # the same ids, with each token's first character
+            batch_ids, starts, _ = (x.to_list() for x in tokenizer.tokenize_with_offsets(batch))
+            ids += [mark_words(*row) for row in zip(batch, batch_ids, starts)]
+        else:
+            ids += tokenizer.tokenize(batch).to_list()
     out, cursor = [], 0
     for document in documents:
         pieces = [p for p in ids[cursor:cursor + len(document)] if p]
@@ -150,10 +161,10 @@ def _truncate_single(tokens, max_tokens, rng):
 
 def instance_features(instance, max_seq_length, cls_id, sep_id, pad_id=0):
     """(input_ids, input_mask, segment_ids) int lists of length `max_seq_length`."""
-    tokens = [cls_id] + instance.tokens_a + [sep_id]
+    tokens = [cls_id] + [int(t) for t in instance.tokens_a] + [sep_id]
     segments = [0] * len(tokens)
     if instance.tokens_b:
-        tokens += instance.tokens_b + [sep_id]
+        tokens += [int(t) for t in instance.tokens_b] + [sep_id]
         segments += [1] * (len(instance.tokens_b) + 1)
     if len(tokens) > max_seq_length:
         raise ValueError(f"an instance has {len(tokens)} tokens, above {max_seq_length}")
@@ -161,14 +172,32 @@ def instance_features(instance, max_seq_length, cls_id, sep_id, pad_id=0):
     return tokens + [pad_id] * padding, [1] * len(tokens) + [0] * padding, segments + [0] * padding
 
 
-def serialize_instance(instance, max_seq_length, tokenizer):
+def word_continues(instance, max_seq_length):
+    """int list `[max_seq_length]`: 1 where the token continues the word of the
+    token before it (a `chinese_words.Continues` id), in the positions of
+    `instance_features`."""
+    from kerasbert.pretraining.chinese_words import continues_flags
+
+    flags = [0] + continues_flags(instance.tokens_a) + [0]
+    if instance.tokens_b:
+        flags += continues_flags(instance.tokens_b) + [0]
+    return flags + [0] * (max_seq_length - len(flags))
+
+
+def serialize_instance(instance, max_seq_length, tokenizer, chinese_words=False):
     """One instance as a serialized tf.train.Example: `input_ids`, `input_mask`,
-    `segment_ids` (int64 `[max_seq_length]`) and `next_sentence_labels` (`[1]`)."""
+    `segment_ids` (int64 `[max_seq_length]`) and `next_sentence_labels` (`[1]`);
+    with `chinese_words` also `word_continues` (`[max_seq_length]`, see
+    `word_continues`) when a token continues a word."""
     ids, mask, segments = instance_features(instance, max_seq_length, tokenizer.cls_token_id,
                                             tokenizer.sep_token_id, tokenizer.pad_token_id)
     feature = {"input_ids": _ints(ids), "input_mask": _ints(mask),
                "segment_ids": _ints(segments),
                "next_sentence_labels": _ints([int(instance.is_random_next)])}
+    if chinese_words:  # only where some token continues a word: 0s are read by default
+        flags = word_continues(instance, max_seq_length)
+        if any(flags):
+            feature["word_continues"] = _ints(flags)
     # deterministic: the features map in key order, the same bytes in every process
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString(deterministic=True)
@@ -192,16 +221,23 @@ def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
-def parse_batch(serialized, max_seq_length):
+def parse_batch(serialized, max_seq_length, word_continues=False):
     """Serialized records `[batch]` -> dict of int32 `[batch, max_seq_length]`
-    `token_ids`, `segment_ids`, `padding_mask` and `[batch]` `next_sentence_labels`."""
+    `token_ids`, `segment_ids`, `padding_mask` and `[batch]` `next_sentence_labels`;
+    with `word_continues` also `word_continues` (0s for records without it)."""
     spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
             for name in ("input_ids", "input_mask", "segment_ids")}
     spec["next_sentence_labels"] = tf.io.FixedLenFeature([1], tf.int64)
+    if word_continues:
+        spec["word_continues"] = tf.io.FixedLenFeature([max_seq_length], tf.int64,
+                                                       default_value=[0] * max_seq_length)
     parsed = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_example(serialized, spec).items()}
-    return {"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
-            "padding_mask": parsed["input_mask"],
-            "next_sentence_labels": parsed["next_sentence_labels"][:, 0]}
+    out = {"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
+           "padding_mask": parsed["input_mask"],
+           "next_sentence_labels": parsed["next_sentence_labels"][:, 0]}
+    if word_continues:
+        out["word_continues"] = parsed["word_continues"]
+    return out
 
 
 def pretraining_dataset(files, max_seq_length, batch_size, masker, *, next_sentence=True,
@@ -232,9 +268,10 @@ def pretraining_dataset(files, max_seq_length, batch_size, masker, *, next_sente
     def prepare(index, serialized):
         from kerasbert.tasks.masking import batch_seed
 
-        record = parse_batch(serialized, max_seq_length)
+        record = parse_batch(serialized, max_seq_length, word_continues=masker.whole_word)
         masked = masker(record["token_ids"], record["padding_mask"],
-                        batch_seed(seed, epoch, index, pipeline))
+                        batch_seed(seed, epoch, index, pipeline),
+                        word_continues=record.get("word_continues"))
         features = {"token_ids": masked["token_ids"], "segment_ids": record["segment_ids"],
                     "padding_mask": record["padding_mask"],
                     "masked_positions": masked["masked_positions"]}
@@ -257,11 +294,14 @@ PretrainingData = PreparedData
 def prepare_pretraining_data(directory, train_data, tokenizer, max_seq_length, eval_data=None,
                              eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1,
                              dupe_factor=1, seed=12345, shard_size_mb=DEFAULT_SHARD_SIZE_MB,
-                             num_workers=1, encoding="utf-8", overwrite=False, log=print):
+                             num_workers=1, encoding="utf-8", overwrite=False, log=print,
+                             chinese_words=False):
     """Write the train and held-out TFRecords into `directory` a shard at a time
     (`kerasbert.pretraining.sharded_data`), or reuse those already there when
     they were prepared with the same settings, or finish an interrupted
     preparation. Other settings there are a ValueError unless `overwrite`.
+    `chinese_words`: mark the jieba words of Chinese sentences, for
+    whole-word masking (`kerasbert.pretraining.chinese_words`).
 
     `train_data`/`eval_data`: a corpus file, a glob or a directory of them.
     Held-out text is `eval_data`, or else the last `eval_fraction` of the
@@ -270,7 +310,7 @@ def prepare_pretraining_data(directory, train_data, tokenizer, max_seq_length, e
     """
     return prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data,
                            eval_fraction, next_sentence, short_seq_prob, dupe_factor, seed,
-                           shard_size_mb, num_workers, encoding, overwrite, log)
+                           shard_size_mb, num_workers, encoding, overwrite, log, chinese_words)
 
 
 def split_documents(train_data, eval_data=None, eval_fraction=0.05, encoding="utf-8"):

@@ -264,6 +264,7 @@ class PreparationOptions:
     seed: int = 12345
     eval_fraction: float = 0.05
     encoding: str = "utf-8"
+    chinese_words: bool = False  # mark jieba words of Chinese sentences (whole-word masking)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,7 +308,7 @@ def prepare_shard(task, tokenizer_config, options):
             splits["eval"] = (held, 1, shard_seed(options.seed, task.shard.index) + 1)
     counts = {"documents": len(documents)}
     for split, (docs, dupes, seed) in splits.items():
-        tokenized = tokenize_documents(docs, tokenizer)
+        tokenized = tokenize_documents(docs, tokenizer, chinese_words=options.chinese_words)
         if options.next_sentence and len(tokenized) == 1:
             raise ValueError(f"{_describe(task.shard)} has 1 document ({split}): next-sentence "
                              "prediction needs 2 per shard; raise shard_size_mb or separate "
@@ -315,7 +316,8 @@ def prepare_shard(task, tokenizer_config, options):
         instances = create_instances(tokenized, options.max_seq_length, options.next_sentence,
                                      options.short_seq_prob, dupes, seed) if tokenized else []
         path = shard_file(task.directory, split, task.shard.index, task.num_shards)
-        write_instance_file(instances, path, options.max_seq_length, tokenizer)
+        write_instance_file(instances, path, options.max_seq_length, tokenizer,
+                            options.chinese_words)
         counts[split] = len(instances)
     marker = shard_file(task.directory, task.split, task.shard.index, task.num_shards, ".json")
     _write_text(marker, json.dumps(counts))
@@ -353,9 +355,10 @@ def vocabulary_hash(vocabulary):
     return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()
 
 
-def write_instance_file(instances, path, max_seq_length, tokenizer):
+def write_instance_file(instances, path, max_seq_length, tokenizer, chinese_words=False):
     """Write `instances` as tf.train.Examples into `path`, through a temporary
-    name renamed when complete (a file under the final name is whole)."""
+    name renamed when complete (a file under the final name is whole);
+    `chinese_words` writes their `word_continues` feature."""
     import tensorflow as tf
 
     from kerasbert.pretraining.pretraining_data import serialize_instance
@@ -363,7 +366,7 @@ def write_instance_file(instances, path, max_seq_length, tokenizer):
     partial = f"{path}.partial-{os.getpid()}"
     with tf.io.TFRecordWriter(partial) as writer:
         for instance in instances:
-            writer.write(serialize_instance(instance, max_seq_length, tokenizer))
+            writer.write(serialize_instance(instance, max_seq_length, tokenizer, chinese_words))
     tf.io.gfile.rename(partial, path, overwrite=True)
 
 
@@ -411,8 +414,13 @@ class Plan:
 
 def make_plan(directory, train_data, tokenizer, max_seq_length, eval_data=None,
               eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1, dupe_factor=1,
-              seed=12345, shard_size_mb=DEFAULT_SHARD_SIZE_MB, encoding="utf-8"):
-    """The settings and shard tasks of a preparation (lists the input files; reads no text)."""
+              seed=12345, shard_size_mb=DEFAULT_SHARD_SIZE_MB, encoding="utf-8",
+              chinese_words=False):
+    """The settings and shard tasks of a preparation (lists the input files; reads no text).
+
+    `chinese_words`: mark the jieba words of Chinese sentences for whole-word
+    masking (`kerasbert.pretraining.chinese_words`); recorded in the settings
+    only when set, so that data prepared without it keeps its settings."""
     if not eval_data and not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be in (0, 1) without eval_data, got {eval_fraction}")
     if shard_size_mb <= 0:
@@ -422,7 +430,7 @@ def make_plan(directory, train_data, tokenizer, max_seq_length, eval_data=None,
     held = input_fingerprint(list_input_files(eval_data)) if eval_data else None
     config = tokenizer_config(tokenizer)
     options = PreparationOptions(max_seq_length, next_sentence, short_seq_prob, dupe_factor, seed,
-                                 eval_fraction, encoding)
+                                 eval_fraction, encoding, chinese_words)
     settings = {
         "format_version": FORMAT_VERSION, "train_data": train, "eval_data": held,
         "eval_fraction": None if eval_data else eval_fraction,
@@ -431,6 +439,8 @@ def make_plan(directory, train_data, tokenizer, max_seq_length, eval_data=None,
         "next_sentence": next_sentence, "short_seq_prob": short_seq_prob,
         "dupe_factor": dupe_factor, "seed": seed, "shard_size_mb": shard_size_mb,
         "encoding": encoding}
+    if chinese_words:
+        settings["chinese_words"] = "jieba"
     train_shards = plan_shards(train, shard_size_mb)
     tasks = [ShardTask(directory, "train", s, len(train_shards), not eval_data)
              for s in train_shards]
@@ -551,7 +561,7 @@ def read_prepared(directory):
 def prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data=None,
                     eval_fraction=0.05, next_sentence=True, short_seq_prob=0.1, dupe_factor=1,
                     seed=12345, shard_size_mb=DEFAULT_SHARD_SIZE_MB, num_workers=1,
-                    encoding="utf-8", overwrite=False, log=print):
+                    encoding="utf-8", overwrite=False, log=print, chinese_words=False):
     """Prepare (or reuse, or resume) the TFRecord shards in `directory`; returns PreparedData.
 
     `train_data`/`eval_data`: a file, glob or directory of corpus files (one
@@ -559,7 +569,8 @@ def prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data=
     prepares shards in that many spawned processes.
     """
     plan = make_plan(directory, train_data, tokenizer, max_seq_length, eval_data, eval_fraction,
-                     next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding)
+                     next_sentence, short_seq_prob, dupe_factor, seed, shard_size_mb, encoding,
+                     chinese_words)
     pending = start(plan, overwrite, log)
     if isinstance(pending, PreparedData):
         return pending

@@ -5,7 +5,10 @@ tokens of a sequence ([CLS], [SEP] and padding excluded), words are taken in
 random order until `round(length * masked_lm_prob)` tokens (at most
 `max_predictions`, at least 1) are chosen; a word that would overflow the
 count is skipped. Without whole-word masking every WordPiece is a word of its
-own; with it, a word is a piece and the `##` pieces that follow it. Each chosen
+own; with it, a word is a piece and the `##` pieces that follow it, and the
+tokens marked as continuing the word before them (`word_continues`: Chinese
+words found by a segmenter when the data was prepared,
+`kerasbert.pretraining.chinese_words`). Each chosen
 token becomes [MASK] 80% of the time, a random token 10% and stays as it is
 10%. The draws are stateless, from `(seed, epoch, batch index)`, so an epoch
 is reproducible (a resumed run masks as the interrupted one) and every epoch
@@ -52,12 +55,14 @@ class BertMasker:
     def from_tokenizer(cls, tokenizer, **kwargs):
         return cls(tokenizer.get_vocabulary(), **kwargs)
 
-    def __call__(self, token_ids, padding_mask, seed):
+    def __call__(self, token_ids, padding_mask, seed, word_continues=None):
         """Mask a batch of sequences.
 
         Args:
             token_ids, padding_mask: int32 `[batch, seq]` (padding_mask 1 on real tokens).
             seed: int64 `[2]`, the stateless seed of this batch (see `batch_seed`).
+            word_continues: optional int32 `[batch, seq]`, 1 on tokens that
+                continue the word before them (used with `whole_word`).
         Returns:
             A dict: `token_ids` int32 `[batch, seq]` (with the replacements),
             `masked_positions` int32 `[batch, max_predictions]` (ascending, then 0s),
@@ -68,7 +73,7 @@ class BertMasker:
         if length is None or length < self.max_predictions:
             raise ValueError(f"masking needs a static sequence length >= max_predictions "
                              f"({self.max_predictions}), got {length}")
-        chosen = self.choose(token_ids, padding_mask, seed)
+        chosen = self.choose(token_ids, padding_mask, seed, word_continues)
         order = tf.argsort(tf.where(chosen, 0, length) + tf.range(length), axis=-1, stable=True)
         positions = order[:, :self.max_predictions]
         weights = tf.cast(tf.gather(chosen, positions, batch_dims=1), tf.int32)
@@ -78,7 +83,7 @@ class BertMasker:
                 "masked_ids": tf.gather(token_ids, positions, batch_dims=1) * weights,
                 "masked_weights": tf.cast(weights, tf.float32)}
 
-    def choose(self, token_ids, padding_mask, seed):
+    def choose(self, token_ids, padding_mask, seed, word_continues=None):
         """bool `[batch, seq]`: the tokens to predict, by the rule of the module doc."""
         shape = tf.shape(token_ids)
         batch, length = shape[0], shape[1]
@@ -86,7 +91,10 @@ class BertMasker:
         starts = candidate
         if self.whole_word:
             after_candidate = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])
-            starts = candidate & ~(tf.gather(self._continuation, token_ids) & after_candidate)
+            continuation = tf.gather(self._continuation, token_ids)
+            if word_continues is not None:
+                continuation |= tf.cast(word_continues, tf.bool)
+            starts = candidate & ~(continuation & after_candidate)
         # Words are numbered 0.. in order in each row; tokens that are not
         # candidates go to an extra word `length`, never chosen.
         word = tf.where(candidate, tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, length)

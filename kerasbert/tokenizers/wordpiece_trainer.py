@@ -66,7 +66,7 @@ def count_words(texts, lowercase=True, strip_accents=None, tokenize_chinese_char
 def train_wordpiece_vocabulary(vocab_size, texts=None, files=None, lowercase=True,
                                strip_accents=None, tokenize_chinese_chars=True,
                                min_frequency=0, limit_alphabet=None, max_chars_per_word=100,
-                               encoding="utf-8"):
+                               encoding="utf-8", characters=()):
     """A WordPiece vocabulary (list of tokens in id order) of `vocab_size`
     tokens (fewer if the corpus has no more pieces to learn), learnt from `texts`
     (iterable of str) and/or `files` (paths of text files).
@@ -74,7 +74,13 @@ def train_wordpiece_vocabulary(vocab_size, texts=None, files=None, lowercase=Tru
     The first tokens are [PAD] [UNK] [CLS] [SEP] [MASK] (ids 0-4), then every
     character kept (`limit_alphabet`: the most frequent ones only) alone and,
     where it can continue a word, as `##c`, then the learnt word pieces, the
-    most used on the corpus first.
+    most used on the corpus first. `characters` (already normalised, e.g.
+    `common_chinese_characters()`) are kept alone too, seen in the corpus or
+    not, so that text with a character the corpus lacks has no [UNK] either.
+
+    Chinese needs nothing more: CJK characters are words of their own (as
+    BERT's tokenizer splits them), so every character of the corpus is a
+    token, and neither lower-casing nor accent stripping changes them.
     """
     if texts is None and files is None:
         raise ValueError("give the corpus as texts=... or files=...")
@@ -86,8 +92,10 @@ def train_wordpiece_vocabulary(vocab_size, texts=None, files=None, lowercase=Tru
                                   max_chars_per_word))
     if not counts:
         raise ValueError("the corpus holds no words to learn a vocabulary from")
+    if any(len(c) != 1 for c in characters):
+        raise ValueError("characters must be single characters")
     learnt = _learn_pieces(counts, vocab_size, min_frequency, limit_alphabet)
-    return _complete_alphabet(learnt, vocab_size, counts)
+    return _complete_alphabet(learnt, vocab_size, counts, characters)
 
 
 def train_wordpiece_tokenizer(vocab_size, texts=None, files=None, lowercase=True,
@@ -122,7 +130,18 @@ def _learn_pieces(counts, vocab_size, min_frequency, limit_alphabet):
     return list(vocab)
 
 
-def _complete_alphabet(tokens, vocab_size, counts):
+def common_chinese_characters():
+    """The 6,763 Chinese characters of GB 2312 (its levels 1 and 2: the
+    characters in common use in simplified Chinese), from Python's codec."""
+    return [bytes([high, low]).decode("gb2312") for high in range(0xB0, 0xF8)
+            for low in range(0xA1, 0xFF) if (high, low) not in _GB2312_HOLES]
+
+
+# GB 2312 row 0xD7 ends at 0xF9 (level 1 has 3,755 characters): its last five cells are empty.
+_GB2312_HOLES = {(0xD7, low) for low in range(0xFA, 0xFF)}
+
+
+def _complete_alphabet(tokens, vocab_size, counts, characters=()):
     """Specials, characters, `##characters`, then learnt pieces, `vocab_size` in all.
 
     The pieces are ranked by how many times greedy WordPiece uses them on the
@@ -132,7 +151,7 @@ def _complete_alphabet(tokens, vocab_size, counts):
     only saw at the start of a word).
     """
     specials = list(SPECIAL_TOKENS)
-    chars = sorted(t for t in tokens if len(t) == 1 and t not in specials)
+    chars = sorted({t for t in tokens if len(t) == 1 and t not in specials} | set(characters))
     suffixes = [SUFFIX + c for c, can in zip(chars, _can_continue_word(chars)) if can]
     base = specials + chars + suffixes
     room = vocab_size - len(base)
