@@ -269,9 +269,9 @@ def test_the_command_line_writes_a_model_directory_the_programs_read(teacher, ss
                  "--text_column=sentence", f"--output_dir={tmp_path / 'eval'}")
     assert code == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["metrics"]["accuracy"] == pytest.approx(result["student"]["accuracy"]) \
-        if "metrics" in metrics else metrics["accuracy"] == pytest.approx(
-            result["student"]["accuracy"])
+    assert metrics["accuracy"] == pytest.approx(result["student"]["accuracy"])
+    assert json.loads((student_dir / "metrics.json").read_text())["accuracy"] == \
+        pytest.approx(result["student"]["accuracy"])
     capsys.readouterr()
     assert _main("predict", f"--model={student_dir}", "a fine film", "dull") == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
