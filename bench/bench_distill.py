@@ -45,7 +45,7 @@ def run(*args):
 def accuracy(model_dir):
     with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
-    return float(metrics.get("metrics", metrics)["accuracy"])
+    return float(metrics["accuracy"])
 
 
 def main():

@@ -269,9 +269,9 @@ def test_the_command_line_writes_a_model_directory_the_programs_read(teacher, ss
                  "--text_column=sentence", f"--output_dir={tmp_path / 'eval'}")
     assert code == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["metrics"]["accuracy"] == pytest.approx(result["student"]["accuracy"]) \
-        if "metrics" in metrics else metrics["accuracy"] == pytest.approx(
-            result["student"]["accuracy"])
+    assert metrics["accuracy"] == pytest.approx(result["student"]["accuracy"])
+    assert json.loads((student_dir / "metrics.json").read_text())["accuracy"] == \
+        pytest.approx(result["student"]["accuracy"])
     capsys.readouterr()
     assert _main("predict", f"--model={student_dir}", "a fine film", "dull") == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
@@ -315,8 +315,8 @@ def test_bad_flags_stop_before_any_work(teacher, sst2, tmp_path, capsys, args, m
     assert not (tmp_path / "out").exists()
 
 
-def test_regression_and_ner_teachers_distil_and_lora_trains_on_a_student(encoder_dir, sst2,
-                                                                        test_data, tmp_path):
+def test_regression_multilabel_and_ner_teachers_distil_and_lora_trains_on_a_student(
+        encoder_dir, sst2, test_data, tmp_path):
     from kerasbert.training.distill import distill
     from kerasbert.training.fine_tune import fine_tune
 
@@ -338,6 +338,18 @@ def test_regression_and_ner_teachers_distil_and_lora_trains_on_a_student(encoder
                      str(tmp_path / "regression_student"), text_column="sentence",
                      unlabeled_data=str(sst2 / "more.txt"), **recipe)
     assert "pearson" in result["student"] and result["unlabelled_rows"] > 0
+    # Multi-label: rows of label sets, unlabelled rows at -1 beside them.
+    rows = [line.split("\t") for line in (sst2 / "train.tsv").read_text().splitlines()[1:]]
+    (tmp_path / "multi.tsv").write_text("text\tlabel\n" + "".join(
+        f"{text}\t{'good,film' if label.strip() == '1' else 'film'}\n" for text, label in rows))
+    kerasbert.BertClassifier.from_preset(str(encoder_dir), num_classes=2, multi_label=True,
+                                         labels=["film", "good"], sequence_length=32
+                                         ).save_to_preset(str(tmp_path / "multilabel"))
+    result = distill(tmp_path / "multilabel", 1, str(tmp_path / "multi.tsv"),
+                     str(tmp_path / "multi.tsv"), str(tmp_path / "multilabel_student"),
+                     unlabeled_data=str(sst2 / "more.txt"), **recipe)
+    assert "f1_micro" in result["student"] and result["unlabelled_rows"] > 0
+
     sentences = [" ".join(line.split()[0] for line in block.splitlines())
                  for block in conll[40:60] if not block.startswith("-DOCSTART-")]
     (tmp_path / "ner_more.txt").write_text("\n".join(sentences) + "\n")
