@@ -256,3 +256,23 @@ def test_every_registered_class_is_in_the_lazy_table():
     registered = {name: keras.saving.get_registered_object(name).__module__
                   for name in keras.saving.get_custom_objects() if name.startswith("kerasbert>")}
     assert registered == SERIALIZABLE
+
+
+def test_float_labels_and_sample_weights_reach_fit_unchanged():
+    """The preprocessor (an int32 Keras layer) passes labels and weights on as
+    they are: Keras would cast them to int32 (a 0.5 label to 0, a 0.25 weight
+    to 0). Checked on the pairs a raw-text `fit` trains on, and by the loss
+    `fit` reports against the loss computed from the model's outputs."""
+    keras.utils.set_random_seed(3)
+    model = kerasbert.BertRegressor.from_preset(TINY, sequence_length=16, dropout=0.0)
+    labels = np.array([0.25, 0.5, 0.75, 1.5, 2.5, 0.125], np.float32)
+    weights = np.array([1.0, 0.25, 0.5, 1.0, 0.75, 0.5], np.float32)
+    x, y, w = model.preprocessor(TEXTS, labels, weights)
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_array_equal(w, weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    reported = model.evaluate(TEXTS, labels, sample_weight=weights, batch_size=6,
+                              verbose=0, return_dict=True)["loss"]
+    predicted = model.predict(TEXTS, batch_size=6, verbose=0).reshape(-1)
+    expected = np.sum(weights * (predicted - labels) ** 2) / len(labels)
+    assert reported == pytest.approx(expected, rel=1e-4)

@@ -63,6 +63,11 @@ class BertPreprocessor(keras.layers.Layer):
         kwargs.setdefault("dtype", "int32")
         kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
+        # Labels and weights pass through as they are (Keras would cast every
+        # tensor argument to the layer's int32: 0.5 -> 0), as KerasHub's
+        # PreprocessingLayer does.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
         self.tokenizer = tokenizer
         self.built = True  # no weights
 
