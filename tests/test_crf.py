@@ -67,3 +67,16 @@ def test_layer_passes_logits_through_and_its_gradient_reaches_the_transitions():
     # Zero transitions: Viterbi is the argmax of each position's emissions.
     np.testing.assert_array_equal(layer.decode(emissions, mask).numpy(),
                                   np.where(mask, emissions.argmax(-1), 0))
+
+
+def test_scores_are_the_weights_times_the_multiplier():
+    emissions, mask, tags, chain = _random_case(4)
+    layer = CRF(3, learning_rate_multiplier=10.0)
+    for variable, value in zip(layer.weights, chain):
+        variable.assign(value / 10.0)
+    for got, expected in zip(layer.scores(), chain):
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(layer.log_likelihood(emissions, tags, mask).numpy(),
+                               crf_log_likelihood(emissions, tags, mask, *chain).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert CRF.from_config(layer.get_config()).learning_rate_multiplier == 10.0

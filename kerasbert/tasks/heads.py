@@ -12,6 +12,10 @@ from kerasbert.layers.crf import CRF
 from kerasbert.layers.mean_pooling import MaskedMeanPooling
 
 POOLINGS = ("cls", "mean")
+# How much faster a CRF head's transition scores learn than the rest of the
+# model (`layers.crf.CRF`): BERT-CRF taggers commonly give the CRF a
+# learning rate tens to a hundred times BERT's fine-tuning rate.
+CRF_LEARNING_RATE_MULTIPLIER = 100.0
 
 
 def _dense(units, initializer_range, name):
@@ -36,8 +40,10 @@ class BertTaskModel(keras.Model):
             [CLS]) or "mean" (the mean of the real tokens' vectors, as
             sentence-embedding checkpoints are trained to be read).
         crf: a "sequence" head ends in a `layers.crf.CRF` layer (named "crf")
-            of transition scores between the outputs: the logits pass
-            through it unchanged, the task's loss and decoding read it.
+            of transition scores between the outputs (learning
+            `CRF_LEARNING_RATE_MULTIPLIER` times faster than the rest): the
+            logits pass through it unchanged, the task's loss and decoding
+            read it.
     """
 
     def __init__(self, encoder, num_outputs, head="pooled", dropout=None, pooling="cls",
@@ -67,7 +73,7 @@ class BertTaskModel(keras.Model):
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
         logits = _dense(num_outputs, config["initializer_range"], "logits")(x)
         if crf:
-            logits = CRF(num_outputs, name="crf")(logits)
+            logits = CRF(num_outputs, CRF_LEARNING_RATE_MULTIPLIER, name="crf")(logits)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_outputs, self.head, self.dropout = num_outputs, head, dropout
