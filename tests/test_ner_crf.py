@@ -185,3 +185,23 @@ def test_keras_crf_classifier_fits_with_the_crf_loss():
     assert losses[-1] < 0.5 * losses[0]
     transitions = model.get_layer("crf").scores()[0].numpy()
     assert transitions[1, 2] > transitions[0, 2] + 1.0  # B-PER -> I-PER learnt over O -> I-PER
+
+
+def test_ner_head_on_another_task_is_a_one_line_error(tmp_path, capsys):
+    from kerasbert.cli.train import main
+
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood,1\nbad,0\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, ["train", "--task=classification", "--ner_head=crf",
+                        f"--train_data={data}", f"--output_dir={tmp_path / 'run'}"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("--ner_head applies to --task=ner, "
+                                                 "not classification"), lines
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, ["train", "--task=ner", "--ner_head=hmm",
+                        f"--train_data={data}", f"--output_dir={tmp_path / 'run'}"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--ner_head" in lines[0] and "crf" in lines[0], lines
