@@ -69,6 +69,8 @@ def crf_model(test_data, tmp_path_factory):
 
 
 def test_crf_model_finds_the_entities_in_predict_evaluate_and_savedmodel(crf_model, capsys):
+    from seqeval.metrics.sequence_labeling import get_entities
+
     from kerasbert.cli.evaluate import main as evaluate
     from kerasbert.cli.predict import main as predict
     from kerasbert.serving import Predictor
@@ -99,7 +101,6 @@ def test_crf_model_finds_the_entities_in_predict_evaluate_and_savedmodel(crf_mod
     metrics = json.loads((crf_model["folder"] / "eval" / "metrics.json").read_text())
     texts = _chars(crf_model["dev"])
     predicted = predictor.predict({"text": texts})
-    from seqeval.metrics.sequence_labeling import get_entities
     rows = [[line.split() for line in block.splitlines()]
             for block in crf_model["dev"].read_text(encoding="utf-8").split("\n\n")
             if block.strip()]
@@ -160,6 +161,10 @@ def test_keras_crf_classifier_decodes_with_its_transitions_everywhere(tmp_path):
     assert reloaded.ner_head == "crf"
     np.testing.assert_array_equal(reloaded.get_layer("crf").scores()[0].numpy(),
                                   crf.scores()[0].numpy())
+    keras_file = keras.models.load_model(tmp_path / "preset" / "model.keras")
+    assert keras_file.ner_head == "crf"
+    np.testing.assert_array_equal(keras_file.get_layer("crf").scores()[0].numpy(),
+                                  crf.scores()[0].numpy())
     model.export(tmp_path / "savedmodel")
     # Loaded graph-only (the process without kerasbert is the test above's).
     import tensorflow as tf
@@ -170,12 +175,11 @@ def test_keras_crf_classifier_decodes_with_its_transitions_everywhere(tmp_path):
 
 def test_keras_crf_classifier_fits_with_the_crf_loss():
     """`compile()` on a CRF head trains its transitions with the sequence loss."""
-    from kerasbert import BertTokenClassifier
+    from kerasbert import BertTokenClassifier, BertTokenClassifierPreprocessor
 
     labels = ["O", "B-PER", "I-PER"]
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"王芳在深圳工作。"]
     keras.utils.set_random_seed(2)
-    from kerasbert import BertTokenClassifierPreprocessor
     model = BertTokenClassifier(
         BertEncoder(vocab_size=len(vocabulary), **TINY), 3,
         BertTokenClassifierPreprocessor(BertTokenizer(vocabulary, sequence_length=16)),
