@@ -17,7 +17,8 @@ tag a line).
 3. fine-tuning (`kerasbert.training.fine_tune.fine_tune`, behind `python -m
    kerasbert.train`) of sentiment and NER from the pretrained encoder and from
    random weights of the same shape (`random_init`), on the first
-   `--sentiment_train` / `--ner_train` training rows;
+   `--sentiment_train` / `--ner_train` training rows; NER with the softmax
+   tagger and, with `--ner_heads=softmax,crf`, a CRF output layer too;
 4. peers on the same rows: snownlp's naive Bayes retrained on the training
    reviews, a character 1-3-gram TF-IDF logistic regression (scikit-learn),
    a CRF on character n-gram features (sklearn-crfsuite).
@@ -65,6 +66,10 @@ def main():
     parser.add_argument("--ner_epochs", type=int, default=0, help="0: --finetune_epochs")
     parser.add_argument("--ner_learning_rate", type=float, default=0,
                         help="0: --finetune_learning_rate")
+    parser.add_argument("--ner_heads", default="softmax",
+                        help="NER output layers to fine-tune, of softmax,crf (`--ner_head`)")
+    parser.add_argument("--inits", default="pretrained,random",
+                        help="encoders to fine-tune from, of pretrained,random")
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -298,15 +303,18 @@ def finetune(args, data, results):
     from kerasbert.training.fine_tune import fine_tune
 
     files = data["files"]
-    for init in ("pretrained", "random"):
-        for task, train, dev, metric in (
-                ("classification", files["sentiment_train"], files["sentiment_dev"], "accuracy"),
-                ("ner", files["ner_train"], files["ner_dev"], "entity_f1")):
+    runs = [("classification", files["sentiment_train"], files["sentiment_dev"], "accuracy",
+             {})] + [("ner", files["ner_train"], files["ner_dev"], "entity_f1",
+                      {"ner_head": head}) for head in args.ner_heads.split(",")]
+    for init in args.inits.split(","):
+        for task, train, dev, metric, settings in runs:
             epochs, learning_rate = args.finetune_epochs, args.finetune_learning_rate
             if task == "ner":
                 epochs = args.ner_epochs or epochs
                 learning_rate = args.ner_learning_rate or learning_rate
             key = f"bert_{init}_{'sentiment' if task == 'classification' else 'ner'}"
+            if settings.get("ner_head", "softmax") != "softmax":
+                key += "_" + settings["ner_head"]
             if key in results:
                 continue
             start = time.time()
@@ -315,7 +323,8 @@ def finetune(args, data, results):
                             output_dir=os.path.join(args.output_dir, key),
                             max_seq_length=args.max_seq_length, epochs=epochs,
                             batch_size=32, learning_rate=learning_rate,
-                            warmup_ratio=0.1, checkpoint_every_steps=100000, verbose=0)
+                            warmup_ratio=0.1, checkpoint_every_steps=100000, verbose=0,
+                            **settings)
             save(args, results, key, {"score": out[metric],
                                       "seconds": round(time.time() - start, 1)})
 
@@ -348,6 +357,9 @@ def report(args, results):
             (f"BERT {shape}, random init", "bert_random_sentiment", "bert_random_ner")):
         print(f"| {name} | {cell(sentiment, 'score')} | {secs(sentiment)} | "
               f"{cell(ner, 'score')} | {secs(ner)} |")
+        if f"{ner}_crf" in results:
+            print(f"| {name}, CRF head | | | {cell(f'{ner}_crf', 'score')} | "
+                  f"{secs(f'{ner}_crf')} |")
     print(f"| snownlp naive Bayes (retrained) | {cell('snownlp', 'sentiment')} | "
           f"{secs('snownlp')} | | |")
     print(f"| char 1-3-gram TF-IDF + LR | {cell('tfidf_lr', 'sentiment')} | "
@@ -367,7 +379,9 @@ def report(args, results):
                   f"[UNK] {100 * v['unk_share_dev']:.3f}% of dev tokens; NER dev sentences "
                   f"with [UNK]: {v['news_sentences_with_unk']} ({v['seconds']:.0f} s)")
     for a, b in (("bert_pretrained_sentiment", "bert_random_sentiment"),
-                 ("bert_pretrained_ner", "bert_random_ner")):
+                 ("bert_pretrained_ner", "bert_random_ner"),
+                 ("bert_pretrained_ner_crf", "bert_pretrained_ner"),
+                 ("bert_random_ner_crf", "bert_random_ner")):
         if a in results and b in results:
             print(f"{a} - {b}: {100 * (results[a]['score'] - results[b]['score']):+.1f} points")
 

@@ -356,7 +356,8 @@ def test_cli_trains_ner_with_case_markers(conll, tmp_path, tiny_model):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["entity_f1"] <= 1.0 and "entity_f1" in result.stdout
     saved = json.loads((out / "kerasbert_task.json").read_text())
-    assert (saved["task"], saved["settings"]) == ("ner", {"case_markers": True})
+    assert (saved["task"], saved["settings"]) == ("ner", {"case_markers": True,
+                                                         "ner_head": "softmax"})
     assert len(LabelVocabulary.load(out)) == 9
     # The reloaded model marks the words as training did: the same dev metrics.
     evaluation = Predictor.from_directory(out).evaluate(conll[1])

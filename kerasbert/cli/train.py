@@ -101,6 +101,9 @@ def define_flags(fv):
                       "checkpoints, cls otherwise)", flag_values=fv)
     flags.DEFINE_bool("case_markers", False, "ner: mark capitalised and all-caps words with a "
                       "piece of their own, so an uncased encoder sees the case", flag_values=fv)
+    flags.DEFINE_enum("ner_head", "softmax", ["softmax", "crf"], "ner: tag each word with its "
+                      "own softmax, or with a linear-chain CRF over the sentence's words "
+                      "(Viterbi decoding, kept in the exported SavedModel)", flag_values=fv)
     distribute_flags.define_flags(fv)
 
 
@@ -161,8 +164,10 @@ def check_flags(fv):
                          f"--gradient_accumulation_steps {fv.gradient_accumulation_steps}")
     # What the task takes, read from its class without importing TensorFlow.
     for flag, attribute, value in (("case_markers", "setting_names", "case_markers"),
+                                   ("ner_head", "setting_names", "ner_head"),
                                    ("labels", "accepts_label_list", True)):
-        if fv[flag].value and not task_has(fv.task, attribute, value):
+        given = fv[flag].value != fv[flag].default if flag == "ner_head" else fv[flag].value
+        if given and not task_has(fv.task, attribute, value):
             takers = listing(tasks_with(attribute, value), "or")
             raise UsageError(f"--{flag} applies to --task={takers}, not {fv.task}")
 
@@ -186,7 +191,7 @@ def fine_tune_config(fv):
         null_score_diff_threshold=fv.null_score_diff_threshold, n_best_size=fv.n_best_size,
         max_answer_length=fv.max_answer_length, adapter=fv.adapter, lora_rank=fv.lora_rank,
         lora_feed_forward=fv.lora_feed_forward, pooling=fv.pooling, random_init=fv.random_init,
-        case_markers=fv.case_markers, header=fv.header,
+        case_markers=fv.case_markers, ner_head=fv.ner_head, header=fv.header,
         labels=tuple(fv.labels) if fv.labels else None,
         training=TrainingConfig(verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE}))
 

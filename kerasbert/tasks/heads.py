@@ -8,9 +8,14 @@ and softmax stay in float32 under mixed precision.
 import keras
 
 from kerasbert.encoder.bert_encoder import BertEncoder
+from kerasbert.layers.crf import CRF
 from kerasbert.layers.mean_pooling import MaskedMeanPooling
 
 POOLINGS = ("cls", "mean")
+# How much faster a CRF head's transition scores learn than the rest of the
+# model (`layers.crf.CRF`): BERT-CRF taggers commonly give the CRF a
+# learning rate tens to a hundred times BERT's fine-tuning rate.
+CRF_LEARNING_RATE_MULTIPLIER = 100.0
 
 
 def _dense(units, initializer_range, name):
@@ -34,14 +39,21 @@ class BertTaskModel(keras.Model):
         pooling: the vector of a "pooled" head: "cls" (BERT's tanh pooler on
             [CLS]) or "mean" (the mean of the real tokens' vectors, as
             sentence-embedding checkpoints are trained to be read).
+        crf: a "sequence" head ends in a `layers.crf.CRF` layer (named "crf")
+            of transition scores between the outputs (learning
+            `CRF_LEARNING_RATE_MULTIPLIER` times faster than the rest): the
+            logits pass through it unchanged, the task's loss and decoding
+            read it.
     """
 
     def __init__(self, encoder, num_outputs, head="pooled", dropout=None, pooling="cls",
-                 **kwargs):
+                 crf=False, **kwargs):
         if head not in ("pooled", "sequence"):
             raise ValueError(f"head must be 'pooled' or 'sequence', got {head!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if crf and head != "sequence":
+            raise ValueError("a CRF needs a 'sequence' head")
         config = encoder.bert_config
         dropout = config["hidden_dropout_prob"] if dropout is None else dropout
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
@@ -60,15 +72,17 @@ class BertTaskModel(keras.Model):
             encoder.pooler.trainable = False
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
         logits = _dense(num_outputs, config["initializer_range"], "logits")(x)
+        if crf:
+            logits = CRF(num_outputs, CRF_LEARNING_RATE_MULTIPLIER, name="crf")(logits)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_outputs, self.head, self.dropout = num_outputs, head, dropout
-        self.pooling = pooling
+        self.pooling, self.crf = pooling, bool(crf)
 
     def get_config(self):
         return {"name": self.name, "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "num_outputs": self.num_outputs, "head": self.head, "dropout": self.dropout,
-                "pooling": self.pooling}
+                "pooling": self.pooling, "crf": self.crf}
 
     @classmethod
     def from_config(cls, config):
@@ -76,3 +90,8 @@ class BertTaskModel(keras.Model):
         config["encoder"] = keras.saving.deserialize_keras_object(
             config["encoder"], custom_objects={"BertEncoder": BertEncoder})
         return cls(**config)
+
+
+def crf_layer(model):
+    """The `CRF` layer of a task model, or None when its head has none."""
+    return model.get_layer("crf") if getattr(model, "crf", False) else None

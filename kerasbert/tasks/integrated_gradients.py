@@ -213,7 +213,7 @@ class Explainer:
             labels = self.labels
             if task_name == "ner" and labels is None:
                 labels = [str(i) for i in range(self.num_outputs)]
-            self.task = get_task(task_name, labels, **(settings or {}))
+            self.task = get_task(task_name, labels, **(settings or {})).bind(self.model)
         self._functions = {}
 
     def sequence_functions(self, cls):

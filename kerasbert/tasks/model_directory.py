@@ -4,7 +4,8 @@ and what evaluate / predict / export / train --model read back.
     kerasbert_task.json   task name, labels, task settings (QA), max_seq_length,
                           whether pairs are used
     encoder/              the encoder in kerasbert's format, with its vocabulary
-    head.safetensors      the task head's weights
+    head.safetensors      the task head's weights (a CRF head's transition
+                          scores too: `crf_transitions`, ...)
     model.keras           the same model as a Keras task model with its
                           preprocessor, for `keras.models.load_model`
 
@@ -45,9 +46,7 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     encoder_dir = os.path.join(directory, ENCODER_DIR)
     save_encoder(model.encoder, encoder_dir)
     tokenizer.save_to_dir(encoder_dir)
-    head = model.get_layer("logits")
-    arrays = {"kernel": np.asarray(head.kernel.numpy()), "bias": np.asarray(head.bias.numpy())}
-    write_safetensors(os.path.join(directory, HEAD_FILE), arrays)
+    write_safetensors(os.path.join(directory, HEAD_FILE), head_arrays(model))
     meta = task_info(model, task, max_seq_length, text_pair)
     write_json(os.path.join(directory, TASK_FILE), meta)
     keras_model = _as_keras_task(model, tokenizer, meta)
@@ -112,12 +111,36 @@ def load_model_directory(directory):
     encoder_dir = os.path.join(directory, ENCODER_DIR)
     tokenizer = BertTokenizer.from_preset(encoder_dir, sequence_length=meta["max_seq_length"])
     model = _keras_task(BertEncoder.from_preset(encoder_dir), tokenizer, meta)
-    head = read_arrays(os.path.join(directory, HEAD_FILE))
-    logits = model.get_layer("logits")
-    logits.kernel.assign(head["kernel"])
-    logits.bias.assign(head["bias"])
+    assign_head(model, read_arrays(os.path.join(directory, HEAD_FILE)))
     task = get_task(meta["task"], meta["labels"], **meta.get("settings", {}))
+    task.bind(model)
     return model, task, tokenizer, meta
+
+
+def head_arrays(model):
+    """{name: numpy array} of a task model's head: the logits layer's
+    `kernel` and `bias`, and a CRF's `crf_<weight>` (`heads.crf_layer`)."""
+    from kerasbert.tasks.heads import crf_layer
+
+    head = model.get_layer("logits")
+    arrays = {"kernel": np.asarray(head.kernel.numpy()), "bias": np.asarray(head.bias.numpy())}
+    crf = crf_layer(model)
+    if crf is not None:
+        arrays.update({f"crf_{v.name}": np.asarray(v.numpy()) for v in crf.weights})
+    return arrays
+
+
+def assign_head(model, arrays):
+    """Set a task model's head from `head_arrays`' arrays."""
+    from kerasbert.tasks.heads import crf_layer
+
+    logits = model.get_layer("logits")
+    logits.kernel.assign(arrays["kernel"])
+    logits.bias.assign(arrays["bias"])
+    crf = crf_layer(model)
+    if crf is not None:
+        for variable in crf.weights:
+            variable.assign(arrays[f"crf_{variable.name}"])
 
 
 def _keras_task(encoder, tokenizer, meta):
@@ -140,7 +163,5 @@ def _as_keras_task(model, tokenizer, meta):
     if any(getattr(layer, "lora_enabled", False) for layer in model.encoder._flatten_layers()):
         return None
     keras_model = _keras_task(model.encoder, tokenizer, meta)
-    source, target = model.get_layer("logits"), keras_model.get_layer("logits")
-    target.kernel.assign(source.kernel)
-    target.bias.assign(source.bias)
+    assign_head(keras_model, head_arrays(model))
     return keras_model

@@ -101,7 +101,7 @@ BUILT_IN = (
     TaskSpec("ner", _module("token_classification:TokenClassificationTask"),
              _module("token_classification:BertTokenClassifier"),
              reads_text_columns=False,  # CoNLL files
-             setting_names=("case_markers",), input_names=("text",),
+             setting_names=("case_markers", "ner_head"), input_names=("text",),
              data_reader="kerasbert.training.tagging_data:TaggingData",
              signature=_module("token_classification:TaggingSignature"),
              search_space={**SEARCH_SPACE, "epochs": {"type": "int", "min": 3, "max": 5}}),

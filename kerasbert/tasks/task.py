@@ -52,6 +52,12 @@ class Task:
     def config(self):
         return {"task": self.name, "labels": self.labels}
 
+    def bind(self, model):
+        """Read what the task needs of its model's weights (a CRF head's
+        transitions); the trainer and the model loaders call it once the model
+        is built. Nothing by default."""
+        return self
+
 
 def masked_sum(per_item_loss, mask):
     """(sum of `per_item_loss` where mask, count of mask) as float32 scalars."""

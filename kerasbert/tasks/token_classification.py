@@ -28,29 +28,83 @@ def word_ids_from_labels(labels):
     return np.where(labelled, np.cumsum(labelled, axis=1) - 1, -1)
 
 
+NER_HEADS = ("softmax", "crf")
+
+
+def first_positions(word_ids):
+    """bool `[batch, seq]`: the positions that start a word (TF ops), given
+    each position's word index `word_ids` (-1: none)."""
+    word_ids = tf.convert_to_tensor(word_ids)
+    previous = tf.pad(word_ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    return (word_ids >= 0) & (word_ids != previous)
+
+
 @register_task("ner")
 class TokenClassificationTask(Task):
     """Labels int32 `[batch, seq]` tag ids (-100: not scored); logits
     `[batch, seq, num_tags]`. `labels` are the tag strings, e.g. `B-PER`.
     With `case_markers`, capitalised and all-caps words get a marker piece
-    (`data.ner_alignment.align_tags`) in training, evaluation and serving."""
+    (`data.ner_alignment.align_tags`) in training, evaluation and serving.
+
+    `ner_head`: "softmax" tags each word by its own logits (cross-entropy,
+    argmax); "crf" puts a linear-chain CRF over the words (`layers.crf`: the
+    model's "crf" layer, read through `bind`): the loss is the tag sequence's
+    negative log-likelihood, and the tags are its Viterbi decoding, in
+    training's evaluation, `evaluate`, `predict` and the SavedModel alike.
+    """
 
     head = "sequence"
     main_metric = "entity_f1"
 
-    def __init__(self, labels=None, case_markers=False):
+    def __init__(self, labels=None, case_markers=False, ner_head="softmax"):
         super().__init__(labels)
+        if ner_head not in NER_HEADS:
+            raise ValueError(f"ner_head must be one of {', '.join(NER_HEADS)}, got {ner_head!r}")
         self.case_markers = bool(case_markers)
+        self.ner_head = ner_head
+        self.crf = None  # the model's CRF layer, once bound
+
+    @property
+    def uses_crf(self):
+        return self.ner_head == "crf"
 
     def config(self):
-        return {**super().config(), "settings": {"case_markers": self.case_markers}}
+        return {**super().config(),
+                "settings": {"case_markers": self.case_markers, "ner_head": self.ner_head}}
+
+    def bind(self, model):
+        from kerasbert.tasks.heads import crf_layer
+
+        crf = crf_layer(model)
+        if self.uses_crf and crf is None:
+            raise ValueError("ner_head='crf' needs a model with a CRF head (crf=True)")
+        self.crf = crf if self.uses_crf else None
+        return self
+
+    def _chain(self):
+        if self.crf is None:
+            raise ValueError("a CRF task reads its model's transitions: call task.bind(model)")
+        return self.crf
 
     def loss(self, labels, logits):
-        """Cross-entropy summed over scored positions, and their count."""
+        """Softmax: cross-entropy summed over scored positions, and their
+        count. CRF: the sentences' negative log-likelihoods summed, over the
+        same count (so a sentence weighs as its words, as with softmax)."""
         valid = labels >= 0
         safe = tf.where(valid, labels, 0)
+        if self.uses_crf:
+            log_likelihood = self._chain().log_likelihood(logits, safe, valid)
+            return -tf.reduce_sum(log_likelihood), tf.reduce_sum(tf.cast(valid, tf.float32))
         per_position = tf.nn.sparse_softmax_cross_entropy_with_logits(safe, logits)
         return masked_sum(per_position, valid)
+
+    def predicted_tags(self, logits, word_ids):
+        """int32 `[batch, seq]` tag id per position (TF ops): the argmax of
+        its logits, or with a CRF the Viterbi path over the words' first
+        positions (`first_positions(word_ids)`), 0 elsewhere."""
+        if not self.uses_crf:
+            return tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return self._chain().decode(logits, first_positions(word_ids))
 
     def sentence_tags(self, predictions, labels, word_ids=None):
         """(gold, predicted) tag-string lists per sentence, one tag per word.
@@ -82,7 +136,11 @@ class TokenClassificationTask(Task):
             labels: `[n, seq]` tag ids, -100 where not scored.
             word_ids: optional `[n, seq]` word index per position.
         """
-        gold, predicted = self.sentence_tags(np.asarray(logits).argmax(-1), labels, word_ids)
+        if word_ids is None:
+            word_ids = word_ids_from_labels(labels)
+        predicted_ids = self.predicted_tags(tf.constant(logits, tf.float32),
+                                            tf.constant(word_ids, tf.int32)).numpy()
+        gold, predicted = self.sentence_tags(predicted_ids, labels, word_ids)
         return sequence_labeling_metrics(gold, predicted)
 
     def postprocess(self, logits, word_ids, words):
@@ -100,10 +158,14 @@ class TokenClassificationTask(Task):
             Words past `max_seq_length` are tagged `O`.
         """
         probabilities = softmax(np.asarray(logits, np.float64))
+        tag_ids = self.predicted_tags(tf.constant(logits, tf.float32),
+                                      tf.constant(word_ids, tf.int32)).numpy()
         outlined = []
-        for row_probs, row_words, sentence in zip(probabilities, word_ids, words):
-            ids = word_tags(row_probs.argmax(-1), row_words, len(sentence), fill=None)
-            confidence = word_tags(row_probs.max(-1), row_words, len(sentence), fill=0.0)
+        for row_probs, row_ids, row_words, sentence in zip(probabilities, tag_ids, word_ids,
+                                                           words):
+            ids = word_tags(row_ids, row_words, len(sentence), fill=None)
+            confidence = word_tags(np.take_along_axis(row_probs, row_ids[:, None], -1)[:, 0],
+                                   row_words, len(sentence), fill=0.0)
             tags = ["O" if i is None else self.labels[i] for i in ids]
             outlined.append([
                 {"type": type_, "start": first, "end": last + 1,
@@ -176,11 +238,19 @@ class BertTokenClassifier(BertTask):
     is word j of sentence i (zeros past its last word and for words cut off
     at `sequence_length`).
 
+    With `head="crf"` the logits feed a linear-chain CRF (`layers.crf.CRF`,
+    the layer "crf"): `compile()`'s default loss is then the tag sequences'
+    negative log-likelihood, and `task_spec()` (which predict, evaluate and
+    the exported SavedModel use) decodes tags with Viterbi; `predict` still
+    gives the per-word logits (the CRF's emission scores).
+
     Args:
         encoder: a `BertEncoder`.
         num_tags: the number of tags.
         preprocessor: a `BertTokenClassifierPreprocessor`, or None (features in).
-        labels: the tag names, optional. Others: as `BertClassifier`'s.
+        labels: the tag names, optional.
+        head: "softmax" (one softmax per word) or "crf".
+        Others: as `BertClassifier`'s.
     """
 
     task_name = "ner"
@@ -188,30 +258,38 @@ class BertTokenClassifier(BertTask):
     preprocessor_arguments = ("case_markers",)
     weighted_metrics_by_default = True
 
-    def __init__(self, encoder, num_tags, preprocessor=None, labels=None, dropout=None, **kwargs):
+    def __init__(self, encoder, num_tags, preprocessor=None, labels=None, dropout=None,
+                 head="softmax", **kwargs):
         kwargs.pop("pooling", None)
-        super().__init__(encoder, num_tags, "sequence", preprocessor, labels, dropout, **kwargs)
+        kwargs.pop("crf", None)
+        if head not in NER_HEADS:
+            raise ValueError(f"head must be one of {', '.join(NER_HEADS)}, got {head!r}")
+        super().__init__(encoder, num_tags, "sequence", preprocessor, labels, dropout,
+                         crf=head == "crf", **kwargs)
         self.num_tags = int(num_tags)
+        self.ner_head = head
 
     @classmethod
     def from_parts(cls, encoder, tokenizer, num_outputs, labels=None, pooling="cls",
-                   task_name="ner", case_markers=False, **settings):
+                   task_name="ner", case_markers=False, ner_head="softmax", **settings):
         return cls(encoder, num_outputs, BertTokenClassifierPreprocessor(tokenizer, case_markers),
-                   labels=labels)
+                   labels=labels, head=ner_head)
 
     def task_config(self):
         config = super().task_config()
         config.pop("pooling")
-        return {**config, "num_tags": self.num_tags}
+        return {**config, "num_tags": self.num_tags, "head": self.ner_head}
 
     def task_spec(self):
         from kerasbert.tasks.registry import get_task
 
         case_markers = getattr(self.preprocessor, "case_markers", False)
         return get_task("ner", self.labels or [str(i) for i in range(self.num_tags)],
-                        case_markers=case_markers)
+                        case_markers=case_markers, ner_head=self.ner_head).bind(self)
 
     def default_loss(self):
+        if self.ner_head == "crf":
+            return CRFLoss(self.get_layer("crf"))
         return keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight")
 
@@ -238,6 +316,27 @@ class BertTokenClassifier(BertTask):
         logits = keras.Model.predict(self, features.prefetch(tf.data.AUTOTUNE), **kwargs)
         word_ids = np.concatenate([batch["word_ids"].numpy() for batch in aligned])
         return word_level(logits, word_ids)
+
+
+class CRFLoss(keras.losses.Loss):
+    """The Keras loss of a CRF head: the negative log-likelihood of each
+    sentence's tags over the positions of nonzero sample weight (a word's first
+    sub-token), summed and divided by those positions' count (the preprocessor
+    gives labels with sample weights 1 on first sub-tokens, 0 elsewhere)."""
+
+    def __init__(self, crf, name="crf_loss"):
+        super().__init__(name=name, reduction="sum")
+        self.crf = crf
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = (tf.ones_like(y_true, tf.bool) if sample_weight is None
+                else tf.cast(sample_weight, tf.float32) > 0)
+        log_likelihood = self.crf.log_likelihood(y_pred, y_true, mask)
+        return -tf.reduce_sum(log_likelihood) / tf.maximum(
+            tf.reduce_sum(tf.cast(mask, tf.float32)), 1.0)
+
+    def call(self, y_true, y_pred):  # Keras' abstract method; `__call__` holds the mask
+        return -self.crf.log_likelihood(y_pred, y_true, tf.ones_like(y_true, tf.bool))
 
 
 def _ragged(item):
@@ -328,13 +427,15 @@ class TaggingSignature(TaskSignature):
 
     def _word_predictions(self, logits, word_ids, shape):
         """(tag id, its probability) per word `[batch, max_words]`, read at each
-        word's first sub-token; -1 and 0 for words without a position."""
+        word's first sub-token (`TokenClassificationTask.predicted_tags`: the
+        argmax, or a CRF's Viterbi path; the probability is the softmax of
+        that word's logits); -1 and 0 for words without a position."""
         probabilities = tf.nn.softmax(logits, axis=-1)
-        previous = tf.pad(word_ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
-        first = tf.where((word_ids >= 0) & (word_ids != previous))
+        tag_ids = self.task.predicted_tags(logits, word_ids)
+        first = tf.where(first_positions(word_ids))
         rows = tf.stack([first[:, 0], tf.cast(tf.gather_nd(word_ids, first), tf.int64)], axis=1)
-        ids = tf.cast(tf.gather_nd(tf.argmax(probabilities, -1), first), tf.int32)
-        scores = tf.gather_nd(tf.reduce_max(probabilities, -1), first)
+        ids = tf.gather_nd(tag_ids, first)
+        scores = tf.gather_nd(tf.gather(probabilities, tag_ids, batch_dims=2), first)
         shape = tf.cast(shape, tf.int64)
         return (tf.tensor_scatter_nd_update(tf.fill(shape, -1), rows, ids),
                 tf.tensor_scatter_nd_update(tf.zeros(shape, tf.float32), rows, scores))

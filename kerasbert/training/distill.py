@@ -117,6 +117,8 @@ def make_student(teacher, num_layers, hidden_size=None, task_config=None):
              (teacher.get_layer("logits"), student.get_layer("logits"))]
     pairs += [(source.transformer_layers[t], block)
               for t, block in zip(chosen, encoder.transformer_layers)]
+    if getattr(teacher, "crf", False) and getattr(student, "crf", False):
+        pairs.append((teacher.get_layer("crf"), student.get_layer("crf")))
     for origin, target in pairs:
         copy_weights(origin, target)
     return student, chosen

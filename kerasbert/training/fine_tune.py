@@ -62,8 +62,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
               data_dir=None, encoding="utf-8", dropout=None, verbose=1, doc_stride=128,
               max_query_length=64, version_2_with_negative=False, null_score_diff_threshold=0.0,
               n_best_size=20, max_answer_length=30, adapter=None, lora_rank=8, lora_alpha=None,
-              lora_feed_forward=False, pooling="auto", case_markers=False, header="auto",
-              random_init=False, labels=None, **training):
+              lora_feed_forward=False, pooling="auto", case_markers=False, ner_head="softmax",
+              header="auto", random_init=False, labels=None, **training):
     """Fine-tune `model` on `train_data` for `task`, evaluate on `eval_data`,
     write the model directory, and return the final dev metrics.
 
@@ -91,6 +91,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
 
     `case_markers` ("ner") marks capitalised and all-caps words with a piece
     of their own, so that an uncased encoder sees the case of names.
+    `ner_head` ("ner"): "softmax", or "crf" for a linear-chain CRF over the
+    words' tags (`layers.crf`), Viterbi-decoded wherever the model predicts.
 
     `encoding` is the data files' text encoding; `header` ("auto", "yes",
     "no") says whether CSV / TSV files start with a header row.
@@ -113,7 +115,7 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
                     version_2_with_negative=version_2_with_negative,
                     null_score_diff_threshold=null_score_diff_threshold,
                     n_best_size=n_best_size, max_answer_length=max_answer_length,
-                    case_markers=case_markers)
+                    case_markers=case_markers, ner_head=ner_head)
     data = read_task_data(task, train_data, eval_data, text_column=text_column,
                           text_pair_column=text_pair_column, label_column=label_column,
                           data_dir=data_dir, encoding=encoding,
@@ -134,7 +136,8 @@ def fine_tune(task, train_data, eval_data=None, model="all_minilm_l6_v2", output
 
     def model_fn():
         task_model = BertTaskModel(encoder, task_spec.num_outputs, task_spec.head,
-                                   pooling=pooling)
+                                   pooling=pooling, crf=getattr(task_spec, "uses_crf", False))
+        task_spec.bind(task_model)  # a CRF head's loss reads its transitions
         if adapter == "lora":
             adapter_settings.update(enable_lora(task_model, lora_rank, lora_alpha,
                                                 lora_feed_forward))
@@ -172,6 +175,10 @@ def _task_settings(task, settings):
     if settings.get("case_markers") and "case_markers" not in names:
         raise ValueError(f"case_markers applies to the "
                          f"{listing(tasks_with('setting_names', 'case_markers'), 'or')} task, "
+                         f"not {task!r}")
+    if settings.get("ner_head", "softmax") != "softmax" and "ner_head" not in names:
+        raise ValueError(f"ner_head applies to the "
+                         f"{listing(tasks_with('setting_names', 'ner_head'), 'or')} task, "
                          f"not {task!r}")
     return {name: settings[name] for name in names} or None
 

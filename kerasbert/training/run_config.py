@@ -59,6 +59,7 @@ class FineTuneConfig:
     lora_feed_forward: bool = False
     pooling: str = "auto"
     case_markers: bool = False
+    ner_head: str = "softmax"
     labels: Optional[list] = None
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
 

@@ -106,6 +106,7 @@ class TaggingData(TaskData):
                                    batch_size=batch_size, mode="bucket", keep_word_ids=True)
 
             def evaluate_fn(model):
+                self.task.bind(model)  # a CRF head decodes with the model's transitions
                 logits, labels, word_ids = predict_tagging(
                     model, dev, tokenizer.sequence_length, self.task.ignore_label)
                 return self.task.compute_metrics(logits, labels, word_ids)
@@ -118,7 +119,7 @@ class TaggingData(TaskData):
         """Entity precision / recall / F1 over a CoNLL file (token first, tag
         last), as the dev file in training; a tag the model was not trained
         on is an error naming its line."""
-        task, tokenizer = signature.task, signature.tokenizer
+        task, tokenizer = signature.task.bind(model), signature.tokenizer
         vocabulary = LabelVocabulary(task.labels)
         sentences = read_tagged_sentences(path, vocabulary, encoding=encoding)
         if not sentences:
