@@ -75,7 +75,8 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
     # With a latency budget, the students' distillation takes its share of the budget.
     student_seconds = STUDENT_SHARE * budget_seconds if latency_budget_ms else 0.0
     recipe = choose_recipe(profile, budget_seconds - (time.monotonic() - start) - overhead -
-                           student_seconds, speeds, per_user, unlabeled is not None, eval_examples=len(dev))
+                           student_seconds, speeds, per_user, unlabeled is not None,
+                           eval_examples=len(dev))
     for reason in recipe.reasons:
         log("  " + reason)
     model = recipe.model

@@ -173,8 +173,8 @@ def deliver(chosen, output_dir):
 
 
 def deploy(model_dir, output_dir, budget_ms, train_data, eval_data, student_seconds,
-           seconds_per_example, num_examples, batch_size=32, seed=42, text_column="text", text_pair_column=None,
-           label_column="label", encoding="utf-8", header="auto"):
+           seconds_per_example, num_examples, batch_size=32, seed=42, text_column="text",
+           text_pair_column=None, label_column="label", encoding="utf-8", header="auto"):
     """Build, measure and choose the deployment of the classifier `model_dir`
     within `budget_ms` (batch-1 milliseconds), students distilled within
     `student_seconds` (see `build_candidates`); deliver it to
@@ -200,7 +200,8 @@ def deploy(model_dir, output_dir, budget_ms, train_data, eval_data, student_seco
         inputs["text_pair"] = [e.text_pair for e in dev]
     candidates = build_candidates(model_dir, os.path.join(output_dir, CANDIDATES_DIR),
                                   train_data, eval_data, student_seconds,
-                                  seconds_per_example, num_examples, batch_size, seed, text_column, text_pair_column, label_column, encoding,
+                                  seconds_per_example, num_examples, batch_size, seed,
+                                  text_column, text_pair_column, label_column, encoding,
                                   header)
     measure_candidates(candidates, inputs, [e.label for e in dev], meta["labels"])
     chosen, within, reason = choose_deployment(candidates, budget_ms)
