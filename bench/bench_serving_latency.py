@@ -28,9 +28,7 @@ import argparse
 import csv
 import json
 import os
-import statistics
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SST2_DEV = os.path.join(ROOT, "tests", "data", "glue", "SST-2", "dev.tsv")
@@ -61,50 +59,10 @@ def build_run(directory, length):
     LabelVocabulary(["0", "1"]).save(directory)
 
 
-def timed(runners, texts, repeats, batch=64):
-    """{name: (median batch-1 latency in ms, batch-64 rows per second)}, the
-    contenders taking turns (each sentence, each pass) so that a shared
-    machine's load falls on all of them alike."""
-    for run in runners.values():
-        for text in texts[:5]:
-            run([text])
-        run(texts[:batch])
-    latencies = {name: [] for name in runners}
-    for text in texts:
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run([text])
-            latencies[name].append((time.perf_counter() - start) * 1000)
-    seconds = dict.fromkeys(runners, 0.0)
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            for i in range(0, len(texts), batch):
-                run(texts[i:i + batch])
-            seconds[name] += time.perf_counter() - start
-    return {name: (statistics.median(latencies[name]), repeats * len(texts) / seconds[name])
-            for name in runners}
-
-
-def savedmodel_runner(path):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-
-    serve = tf.saved_model.load(path).signatures["serving_default"]
-    return lambda texts: serve(text=tf.constant(texts))["probabilities"].numpy()
-
-
-def litert_runner(path):
-    import numpy as np
-
-    from kerasbert.serving.litert import litert_interpreter
-
-    serve = litert_interpreter(path, num_threads=2).get_signature_runner("serving_default")
-    return lambda texts: serve(text=np.array([t.encode() for t in texts],
-                                             dtype=object))["probabilities"]
-
-
 def onnx_runner(hf_dir, onnx_path, length):
+    """ONNX Runtime on the Hugging Face export `hf_dir` (written to `onnx_path`
+    by `torch.onnx.export` if not there), the HF fast tokenizer in Python; a
+    runner of `{"text": [str]}` (`kerasbert.serving.latency`)."""
     import numpy as np
     import onnxruntime
     import torch
@@ -121,13 +79,13 @@ def onnx_runner(hf_dir, onnx_path, length):
                           opset_version=17, dynamo=False)
     session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
 
-    def run(texts):
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=length,
+    def run(inputs):
+        batch = tokenizer(inputs["text"], padding=True, truncation=True, max_length=length,
                           return_tensors="np")
         logits = session.run(None, {k: batch[k].astype(np.int64) for k in
                                     ("input_ids", "attention_mask", "token_type_ids")})[0]
         exp = np.exp(logits - logits.max(-1, keepdims=True))
-        return exp / exp.sum(-1, keepdims=True)
+        return {"probabilities": exp / exp.sum(-1, keepdims=True)}
 
     return run
 
@@ -146,6 +104,8 @@ def main():
     run_dir = args.model or os.path.join(args.output_dir, "model")
     if not args.model and not os.path.exists(os.path.join(run_dir, "kerasbert_task.json")):
         build_run(run_dir, args.max_seq_length)
+    from kerasbert.serving.latency import litert_runner, measure_latency, savedmodel_runner
+
     texts = sentences(args.rows)
     contenders = args.contenders.split(",")
     runners, sizes = {}, {}
@@ -164,7 +124,7 @@ def main():
             if not os.path.exists(path):
                 export_litert(run_dir, path, quantize)
             sizes[name] = os.path.getsize(path)
-            runners[name] = litert_runner(path)
+            runners[name] = litert_runner(path, num_threads=2)
     if "onnx" in contenders:
         from kerasbert.serving.hf_classifier import export_hf_classifier
 
@@ -174,14 +134,14 @@ def main():
         onnx_path = os.path.join(args.output_dir, "model.onnx")
         runners["onnx"] = onnx_runner(hf_dir, onnx_path, args.max_seq_length)
         sizes["onnx"] = os.path.getsize(onnx_path)
-    results = {name: {"batch1_ms": latency, "batch64_rows_per_s": rows_per_s,
-                      "bytes": sizes.get(name)}
-               for name, (latency, rows_per_s) in timed(runners, texts, args.repeats).items()}
+    timings = measure_latency(runners, {"text": texts}, args.repeats, batch_size=64)
+    results = {name: {"batch1_ms": t.batch1_ms, "batch64_rows_per_s": t.rows_per_second,
+                      "bytes": sizes.get(name)} for name, t in timings.items()}
     if "savedmodel" in runners:  # each contender's probabilities against the SavedModel's
         import numpy as np
 
         def probabilities(run):
-            return np.concatenate([np.asarray(run(texts[i:i + 50]))
+            return np.concatenate([np.asarray(run({"text": texts[i:i + 50]})["probabilities"])
                                    for i in range(0, len(texts), 50)])
 
         reference = probabilities(runners["savedmodel"])

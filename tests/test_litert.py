@@ -54,7 +54,7 @@ print(json.dumps({"results": results,
 
 
 def _model_directory(directory, task_name, labels=None, text_pair=False, sequence_length=32,
-                     seed=0, texts=()):
+                     seed=0, texts=(), pooling="cls"):
     """A random tiny model directory of `task_name` (as `kerasbert.train`
     writes them). Its head reads the directions in which its pooled vectors
     of `texts` (a list, or a tuple (texts, pairs)) vary most (their principal
@@ -73,7 +73,7 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
     task = get_task(task_name, labels)
     model = BertTaskModel(BertEncoder.from_preset(TINY, load_weights=False,
                                                   max_position_embeddings=128),
-                          task.num_outputs, task.head)
+                          task.num_outputs, task.head, pooling=pooling)
     tokenizer = BertTokenizer.from_preset(TINY, sequence_length=sequence_length)
     head = model.get_layer("logits")
     rows = [list(t) for t in texts] if isinstance(texts, tuple) else [list(texts)]
@@ -178,13 +178,14 @@ def test_predict_reads_a_litert_file(classifier, tmp_path):
     _assert_close_records(records, expected)
 
 
-@pytest.mark.parametrize("task_name, labels, text_pair", [
-    ("classification", ["a", "b", "c"], True),
-    ("multilabel", ["x", "y", "z", "w"], False),
-    ("regression", None, False),
+@pytest.mark.parametrize("task_name, labels, text_pair, pooling", [
+    ("classification", ["a", "b", "c"], True, "cls"),
+    ("classification", ["neg", "pos"], False, "mean"),  # sentence-transformers' pooling
+    ("multilabel", ["x", "y", "z", "w"], False, "cls"),
+    ("regression", None, False, "cls"),
 ])
 def test_litert_predictor_matches_the_model_directory(tmp_path, test_data, task_name, labels,
-                                                      text_pair):
+                                                      text_pair, pooling):
     from kerasbert.serving.litert import export_litert
     from kerasbert.serving.predictor import Predictor
 
@@ -193,7 +194,8 @@ def test_litert_predictor_matches_the_model_directory(tmp_path, test_data, task_
     if text_pair:  # pairs longer than 24 tokens: cut longest first, as the tokenizer does
         inputs["text_pair"] = sentences[30:]
     model_dir = _model_directory(tmp_path / "model", task_name, labels, text_pair,
-                                 sequence_length=24, seed=2, texts=tuple(inputs.values()))
+                                 sequence_length=24, seed=2, texts=tuple(inputs.values()),
+                                 pooling=pooling)
     predictor = Predictor.from_directory(model_dir)
     size = export_litert(model_dir, tmp_path / "model.tflite", predictor=predictor)
     assert size == os.path.getsize(tmp_path / "model.tflite")

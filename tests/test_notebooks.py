@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 COLAB = Path(__file__).resolve().parent.parent / "colab"
-NOTEBOOKS = ("finetune_tpu", "tune", "ner_and_qa", "pretrain_and_customize")
+NOTEBOOKS = ("finetune_tpu", "tune", "ner_and_qa", "pretrain_and_customize", "small_and_fast")
 CELL_TIMEOUT_S = 300
 PROBE = "NOTEBOOK-PROBE "
 # The kernels inherit HF_ENDPOINT / HF_HOME from tests/conftest.py: presets come
@@ -359,3 +359,38 @@ def test_pretrain_and_customize_notebook(run_notebook, tmp_path):
     differ = sum(a != b for a, b in zip(bank["alice"], bank["bob"]))
     assert differ > len(bank["alice"]) // 2, f"alice and bob disagree on only {differ} texts"
     assert any("kerasbert-adapters" in h for h in shown(nb, "text/html"))
+
+
+def test_small_and_fast_notebook(run_notebook, tmp_path):
+    # distill -> export (LiteRT) -> predict, checked against what the notebook wrote.
+    from kerasbert.serving import Predictor
+
+    nb = run_notebook("small_and_fast", probe=(
+        '{"teacher": teacher_metrics["accuracy"], "student": student_accuracy, '
+        '"sizes": sizes, "litert": [p["label"] for p in litert_predictions], '
+        '"litert_accuracy": litert_accuracy, "agreement": agreement, '
+        '"ms": {k: v.batch1_ms for k, v in timings.items()}}'))
+    values, printed = probed(nb), text(nb)
+    runs = tmp_path / "runs"
+    distilled = json.loads((runs / "student" / "distill.json").read_text())
+    assert distilled["num_layers"] == 2 and distilled["layer_map"] == [2, 5]
+    assert values["student"] == pytest.approx(distilled["student"]["accuracy"], abs=1e-9)
+    dev = SAMPLES / "sentiment_dev.csv"
+    assert values["student"] == pytest.approx(dev_accuracy(runs / "student", dev), abs=1e-6)
+    assert values["teacher"] == pytest.approx(dev_accuracy(runs / "teacher", dev), abs=1e-6)
+    # The int8 file is what the notebook says, about a third of the float32 one, and its
+    # labels (recomputed here from the file) are the notebook's.
+    files = {q: runs / "student_litert" / f"model_{q}.tflite" for q in ("none", "int8")}
+    assert {q: f.stat().st_size for q, f in files.items()} == values["sizes"]
+    assert values["sizes"]["int8"] < 0.4 * values["sizes"]["none"]
+    rows = dev_rows(dev)
+    labels = [p["label"] for p in Predictor.from_litert(str(files["int8"])).predict(
+        {"text": [r["text"] for r in rows]})]
+    assert labels == values["litert"]
+    assert values["litert_accuracy"] == sum(
+        a == r["label"] for a, r in zip(labels, rows)) / len(rows)
+    assert values["agreement"] >= 0.9
+    assert f"agrees with the student on {values['agreement']:.1%} of the dev rows" in printed
+    assert set(values["ms"]) == {"teacher SavedModel", "student LiteRT int8"}
+    assert "x faster" in printed
+

@@ -245,6 +245,7 @@ FLAG_RANGES = {
     "hidden_loss_weight": ">= 0",
     # customize (tune's --time_budget is a duration string)
     "time_budget": "> 0",
+    "latency_budget_ms": "> 0",
 }
 
 

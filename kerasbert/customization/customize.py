@@ -10,23 +10,27 @@ and the result.
 
 import json
 import os
+import sys
 import time
 
 from kerasbert.customization.data_profile import profile_data
+from kerasbert.customization.deployment import (CANDIDATES_DIR, DEPLOYMENT_DIR, DEPLOYMENT_FILE,
+                                                STUDENT_SHARE)
 from kerasbert.customization.recipe import choose_recipe
 from kerasbert.training.run_settings import RUN_OUTPUTS
 
 REPORT_FILE = "customization_report.md"
 ADAPTED_ENCODER_DIR, SEARCH_DIR = "adapted_encoder", "search"
 # What a customization writes into its output directory (with a training run's outputs).
-OUTPUTS = (REPORT_FILE, ADAPTED_ENCODER_DIR, SEARCH_DIR) + RUN_OUTPUTS
+OUTPUTS = (REPORT_FILE, ADAPTED_ENCODER_DIR, SEARCH_DIR, CANDIDATES_DIR, DEPLOYMENT_DIR,
+           DEPLOYMENT_FILE) + RUN_OUTPUTS
 DEFAULT_CANDIDATES = ("all_minilm_l6_v2",)
 
 
 def customize(train_data, eval_data, output_dir, budget_seconds, task="classification",
               text_column="text", text_pair_column=None, label_column="label",
               unlabeled_data=None, per_user=False, candidates=DEFAULT_CANDIDATES, seed=42,
-              verbose=1, encoding="utf-8", header="auto"):
+              verbose=1, encoding="utf-8", header="auto", latency_budget_ms=None):
     """Choose and run a fine-tuning recipe for the user's data within `budget_seconds`.
 
     Args:
@@ -38,9 +42,16 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
         encoding: the text encoding of every input file (as `--encoding`).
         header: "auto", "yes" or "no": whether CSV / TSV files start with a
             header row (as `--header`).
+        latency_budget_ms: batch-1 milliseconds the deployment may take
+            (classification): then the trained model's SavedModel, its LiteRT
+            float32 and int8 files and students of half and a third of its
+            layers (distilled in `STUDENT_SHARE` of the time budget) are
+            measured here, and the most accurate within the budget goes to
+            OUTPUT_DIR/deployment/ (`kerasbert.customization.deployment`).
 
     Returns:
-        {"recipe": Recipe, "metrics": dev metrics, "seconds": wall time}.
+        {"recipe": Recipe, "metrics": dev metrics, "seconds": wall time, and
+        with a latency budget "deployment": `deploy`'s result}.
     """
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
     from kerasbert.training.inputs import read_text_examples
@@ -61,8 +72,11 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
     speeds = _measure(candidates, examples, task, profile, log)
     # The final run loads and saves a model once more: about one measurement's overhead.
     overhead = (time.monotonic() - measured) / len(candidates)
-    recipe = choose_recipe(profile, budget_seconds - (time.monotonic() - start) - overhead,
-                           speeds, per_user, unlabeled is not None, eval_examples=len(dev))
+    # With a latency budget, the students' distillation takes its share of the budget.
+    student_seconds = STUDENT_SHARE * budget_seconds if latency_budget_ms else 0.0
+    recipe = choose_recipe(profile, budget_seconds - (time.monotonic() - start) - overhead -
+                           student_seconds, speeds, per_user, unlabeled is not None,
+                           eval_examples=len(dev))
     for reason in recipe.reasons:
         log("  " + reason)
     model = recipe.model
@@ -76,10 +90,24 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
     metrics = _final_training(train_data, eval_data, task, model, recipe, learning_rate,
                               output_dir, seed, text_column, text_pair_column, label_column,
                               verbose, files)
+    deployment = None
+    if latency_budget_ms:
+        from kerasbert.customization.deployment import deploy
+
+        deployment = deploy(output_dir, output_dir, latency_budget_ms, train_data, eval_data,
+                            student_seconds, speeds[recipe.model], profile.num_examples,
+                            recipe.batch_size, seed, text_column, text_pair_column,
+                            label_column, encoding, header)
+        log(f"customize: deployment {deployment['chosen']} -> {deployment['path']}")
+        if not deployment["within_budget"]:
+            print(f"customize: {deployment['reason']}", file=sys.stderr, flush=True)
     seconds = time.monotonic() - start
     write_report(os.path.join(output_dir, REPORT_FILE), profile, recipe, speeds, metrics,
-                 seconds, budget_seconds, learning_rate)
-    return {"recipe": recipe, "metrics": metrics, "seconds": seconds}
+                 seconds, budget_seconds, learning_rate, deployment)
+    result = {"recipe": recipe, "metrics": metrics, "seconds": seconds}
+    if deployment:
+        result["deployment"] = deployment
+    return result
 
 
 def _documents(path, encoding="utf-8"):
@@ -160,8 +188,10 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
     return float(result.best["hyperparameters"]["learning_rate"])
 
 
-def write_report(path, profile, recipe, speeds, metrics, seconds, budget_seconds, learning_rate):
-    """The Markdown report: what was seen, what was chosen and why, and the result."""
+def write_report(path, profile, recipe, speeds, metrics, seconds, budget_seconds, learning_rate,
+                 deployment=None):
+    """The Markdown report: what was seen, what was chosen and why, the result,
+    and with a latency budget, the deployment candidates and the choice."""
     lines = ["# kerasbert customization report", "", "## What it saw", "",
              f"- {profile.num_examples} training examples",
              f"- labels: {json.dumps(profile.label_counts)}" if profile.label_counts else
@@ -177,6 +207,10 @@ def write_report(path, profile, recipe, speeds, metrics, seconds, budget_seconds
     lines += [f"- {name}: {value:.4f}" for name, value in sorted(metrics.items())
               if isinstance(value, float)]
     lines += [f"- wall time: {seconds:.0f} s of a {budget_seconds:.0f} s budget", ""]
+    if deployment:
+        from kerasbert.customization.deployment import report_lines
+
+        lines += report_lines(deployment)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))

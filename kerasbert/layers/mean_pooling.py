@@ -17,7 +17,9 @@ class MaskedMeanPooling(keras.layers.Layer):
     """
 
     def call(self, sequence_output, padding_mask):
-        mask = ops.cast(padding_mask, "float32")[:, :, None]
+        # expand_dims, not [:, :, None]: a new axis by slicing is a StridedSlice
+        # that LiteRT has no builtin kernel for (the .tflite would not run).
+        mask = ops.expand_dims(ops.cast(padding_mask, "float32"), -1)
         total = ops.sum(ops.cast(sequence_output, "float32") * mask, axis=1)
         count = ops.maximum(ops.sum(mask, axis=1), 1.0)
         return ops.cast(total / count, self.compute_dtype)
