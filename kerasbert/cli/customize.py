@@ -24,7 +24,6 @@ from kerasbert.customization.customize import OUTPUTS
 from kerasbert.tasks.registry import tasks_with
 from kerasbert.training.run_settings import existing_outputs, remove_outputs
 
-FLAGS = flags.FlagValues()
 TASKS = tasks_with("reads_text_columns")  # the registry's tasks of text columns
 
 
@@ -50,7 +49,11 @@ def define_flags(fv):
     flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
 
 
-define_flags(FLAGS)
+def new_flags():
+    """This program's flags, fresh (each `main` parses into its own)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
 
 
 def check_flags(fv):
@@ -73,30 +76,31 @@ def check_earlier_outputs(fv):
 
 
 def main(argv=None):
-    parse_argv(FLAGS, argv or sys.argv, __doc__)
-    check_flags(FLAGS)
-    with output_dir_held(FLAGS.output_dir, "kerasbert.customize"):
-        return _customize()
+    fv = new_flags()  # fresh flags: nothing kept from an earlier call
+    parse_argv(fv, argv or sys.argv, __doc__)
+    check_flags(fv)
+    with output_dir_held(fv.output_dir, "kerasbert.customize"):
+        return _customize(fv)
 
 
-def _customize():
-    check_earlier_outputs(FLAGS)
-    for candidate in FLAGS.candidates:
+def _customize(fv):
+    check_earlier_outputs(fv)
+    for candidate in fv.candidates:
         print(fetch_model(candidate), flush=True)
     quiet_tensorflow()
     from kerasbert.customization.customize import REPORT_FILE, customize
 
-    if FLAGS.overwrite:
-        remove_outputs(FLAGS.output_dir, OUTPUTS)
+    if fv.overwrite:
+        remove_outputs(fv.output_dir, OUTPUTS)
 
-    result = customize(FLAGS.train_data, FLAGS.eval_data, FLAGS.output_dir, FLAGS.time_budget,
-                       task=FLAGS.task, text_column=parse_column(FLAGS.text_column),
-                       text_pair_column=parse_column(FLAGS.text_pair_column),
-                       label_column=parse_column(FLAGS.label_column),
-                       unlabeled_data=FLAGS.unlabeled_data, per_user=FLAGS.per_user,
-                       candidates=FLAGS.candidates, seed=FLAGS.seed, verbose=FLAGS.verbose,
-                       encoding=FLAGS.encoding, header=FLAGS.header)
+    result = customize(fv.train_data, fv.eval_data, fv.output_dir, fv.time_budget,
+                       task=fv.task, text_column=parse_column(fv.text_column),
+                       text_pair_column=parse_column(fv.text_pair_column),
+                       label_column=parse_column(fv.label_column),
+                       unlabeled_data=fv.unlabeled_data, per_user=fv.per_user,
+                       candidates=fv.candidates, seed=fv.seed, verbose=fv.verbose,
+                       encoding=fv.encoding, header=fv.header)
     print(f"done in {result['seconds']:.0f} s; report: "
-          f"{os.path.join(FLAGS.output_dir, REPORT_FILE)}")
+          f"{os.path.join(fv.output_dir, REPORT_FILE)}")
     return 0
 

@@ -26,14 +26,14 @@ import sys
 from absl import flags
 
 from kerasbert.cli import train as train_cli
-from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, check_input_dir,
+from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, apply_config_file,
+                                 check_input_dir,
                                  check_input_file, output_dir_held, parse_argv, quiet_tensorflow,
                                  run_main)
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
 
-FLAGS = flags.FlagValues()
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 # Train flags a search fixes for all its trials: data, output, logging, strategy.
 _FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column",
@@ -79,17 +79,22 @@ def define_flags(fv):
                         "directory and exit", flag_values=fv)
 
 
-define_flags(FLAGS)
+def new_flags():
+    """This program's flags, fresh (each `main` parses into its own)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
 
 
-def parse(argv, fv=FLAGS):
+def parse(argv, fv=None):
     """Parse and check every flag before any work starts (one-line UsageErrors)."""
+    fv = new_flags() if fv is None else fv
     parse_argv(fv, argv, __doc__)
     if fv.summary:
         check_input_dir(fv.summary, "--summary")
         return fv
     if fv.config:
-        train_cli.apply_config_file(fv, fv.config)
+        apply_config_file(fv, fv.config)
     train_cli.check_flags(fv)  # with the range of every numeric flag, the search's too
     if fv.search_space not in (None, "default", "bert_paper"):
         check_input_file(fv.search_space, "--search_space")

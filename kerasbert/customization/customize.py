@@ -103,28 +103,30 @@ def _measure(candidates, examples, task, profile, log):
 def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose,
                           encoding="utf-8"):
     """Continue pretraining `model` on the user's text; returns the adapted encoder dir."""
+    from kerasbert.configs.pretrain import PretrainConfig
     from kerasbert.pretraining.pretrain import pretrain
 
     adapted = os.path.join(output_dir, ADAPTED_ENCODER_DIR)
-    pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
-             epochs=100, max_steps=recipe.pretrain_steps, batch_size=recipe.batch_size,
-             learning_rate=5e-5, seed=seed, max_train_seconds=recipe.pretrain_seconds,
-             verbose=verbose, encoding=encoding)
+    pretrain(PretrainConfig(
+        train_data=unlabeled_data, output_dir=adapted, model=model,
+        max_seq_length=recipe.max_seq_length, epochs=100, max_steps=recipe.pretrain_steps,
+        batch_size=recipe.batch_size, learning_rate=5e-5, seed=seed,
+        max_train_seconds=recipe.pretrain_seconds, verbose=verbose, encoding=encoding))
     return adapted
 
 
 def _final_training(train_data, eval_data, task, model, recipe, learning_rate, output_dir, seed,
                     text_column, text_pair_column, label_column, verbose, files=None):
+    from kerasbert.configs.fine_tune import FineTuneConfig
     from kerasbert.training.fine_tune import fine_tune
 
     adapter = {"adapter": recipe.adapter, "lora_rank": recipe.lora_rank} if recipe.adapter else {}
-    return fine_tune(task=task, train_data=train_data, eval_data=eval_data, model=model,
-                     output_dir=output_dir, text_column=text_column,
-                     text_pair_column=text_pair_column, label_column=label_column,
-                     max_seq_length=recipe.max_seq_length, epochs=recipe.epochs,
-                     batch_size=recipe.batch_size, learning_rate=learning_rate, seed=seed,
-                     max_train_seconds=recipe.train_seconds, verbose=verbose, **(files or {}),
-                     **adapter)
+    return fine_tune(FineTuneConfig(
+        task=task, train_data=train_data, eval_data=eval_data, model=model,
+        output_dir=output_dir, text_column=text_column, text_pair_column=text_pair_column,
+        label_column=label_column, max_seq_length=recipe.max_seq_length, epochs=recipe.epochs,
+        batch_size=recipe.batch_size, learning_rate=learning_rate, seed=seed,
+        max_train_seconds=recipe.train_seconds, verbose=verbose, **(files or {}), **adapter))
 
 
 def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_column,
@@ -134,8 +136,7 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
     to OUTPUT_DIR/search/. Returns the best learning rate."""
     import yaml
 
-    from kerasbert.configs.training import TrainingConfig
-    from kerasbert.training.run_config import FineTuneConfig
+    from kerasbert.configs.fine_tune import FineTuneConfig
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace
 
@@ -152,8 +153,8 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
         task=task, train_data=train_data, eval_data=eval_data, model=model,
         output_dir=search_dir, text_column=text_column, text_pair_column=text_pair_column,
         label_column=label_column, max_seq_length=recipe.max_seq_length, **(files or {}),
-        training=TrainingConfig(batch_size=recipe.batch_size, epochs=1, seed=seed, verbose=0,
-                                max_train_seconds=float(round(per_trial * 0.7))))
+        batch_size=recipe.batch_size, epochs=1, seed=seed, verbose=0,
+        max_train_seconds=float(round(per_trial * 0.7)))
     search = SearchConfig(search_dir, tuner="random", max_trials=recipe.search_trials,
                           time_budget=float(round(recipe.search_seconds)))
     result = run_search(base, space, search)

@@ -144,10 +144,14 @@ def default_train_values(config):
     """{setting: value} of `config` that differ from `FineTuneConfig`'s defaults
     (= kerasbert.train's), as train flags take them (columns as text), without
     the output_dir."""
+    from kerasbert.configs.fields import flag_fields
+
+    flagged = {f.name for f in flag_fields(type(config))}
     defaults = type(config)().settings()
     out = {}
     for name, value in config.settings().items():
-        if name == "output_dir" or value is None or value == defaults.get(name):
+        if (name == "output_dir" or name not in flagged or value is None
+                or value == defaults.get(name)):
             continue
         out[name] = str(value) if name.endswith("_column") else value
     return out
