@@ -7,32 +7,41 @@ import importlib
 
 import pytest
 
+from kerasbert.cli import customize as customize_cli
 from kerasbert.cli import pretrain as pretrain_cli
 from kerasbert.cli import train as train_cli
+from kerasbert.cli import tune as tune_cli
 from kerasbert.cli.flags import config_from_flags, run_main
 from kerasbert.configs.fields import flag_fields
+from kerasbert.configs.customize import CustomizeConfig
 from kerasbert.configs.fine_tune import FineTuneConfig
 from kerasbert.configs.pretrain import PretrainConfig
+from kerasbert.configs.search import SearchConfig
 from kerasbert.configs.training import TrainingConfig
 from test_cli_flags import DEV, TRAIN
 
 
-@pytest.mark.parametrize("cli,config_class", [(train_cli, FineTuneConfig),
-                                              (pretrain_cli, PretrainConfig)])
-def test_every_setting_is_a_flag_with_its_help_and_default(cli, config_class):
+@pytest.mark.parametrize("cli,config_class,count", [
+    (train_cli, FineTuneConfig, 44), (pretrain_cli, PretrainConfig, 47),
+    (tune_cli, SearchConfig, 10), (tune_cli, FineTuneConfig, 44),
+    (customize_cli, CustomizeConfig, 15)])
+def test_every_setting_is_a_flag_with_its_help_and_default(cli, config_class, count):
     fv = cli.new_flags()
     fields = flag_fields(config_class)
-    assert len(fields) > 30
+    assert len(fields) == count
     for field in fields:
         flag = fv[field.name]
         assert flag.help.endswith(field.metadata["help"]), field.name  # enums: "<a|b>: help"
         default = tuple(flag.default) if isinstance(flag.default, list) else flag.default
+        if field.metadata["flag_default"] is not None:  # a duration's text
+            assert default == field.metadata["flag_default"]
+            default = field.metadata["parse"](default)
         assert default == field.default and type(default) is type(field.default), field.name
         if field.metadata["choices"]:
             assert flag.parser.enum_values == list(field.metadata["choices"])
     # --help lists each of them with its help
     with pytest.raises(SystemExit) as exit_info:
-        cli.parse([cli.__name__, "--help"])
+        cli.main([cli.__name__, "--help"])
     assert exit_info.value.code == 0
 
 
@@ -43,6 +52,19 @@ def test_help_lists_every_flag(capsys):
     for field in flag_fields(FineTuneConfig):
         assert f"--{field.name}" in out or f"--[no]{field.name}" in out, field.name
     assert "global-norm gradient clipping (0: off)" in out
+
+
+def test_search_and_customize_flags_make_their_configs(tmp_path):
+    fv = tune_cli.parse(["kerasbert.tune", f"--train_data={TRAIN}", f"--eval_data={DEV}",
+                         f"--output_dir={tmp_path}", "--time_budget=90m", "--tuner=grid",
+                         "--max_trials=4"])
+    search = tune_cli.search_config(fv)
+    assert (search.output_dir, search.tuner, search.max_trials, search.time_budget) == (
+        str(tmp_path), "grid", 4, 5400.0)
+    fv = customize_cli.new_flags()
+    fv(["kerasbert.customize", "--candidates=a,b", "--text_column=2", "--time_budget=60"])
+    assert config_from_flags(CustomizeConfig, fv) == CustomizeConfig(
+        candidates=("a", "b"), text_column=2, time_budget=60.0)
 
 
 def test_pretraining_keeps_its_own_recipe_defaults():

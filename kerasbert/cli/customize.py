@@ -18,8 +18,9 @@ from absl import flags
 
 from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
-                                 define_reader_flags, output_dir_held, parse_argv, parse_column,
-                                 quiet_tensorflow)
+                                 config_from_flags, define_flags_from, output_dir_held,
+                                 parse_argv, quiet_tensorflow)
+from kerasbert.configs.customize import CustomizeConfig
 from kerasbert.customization.customize import OUTPUTS
 from kerasbert.tasks.registry import tasks_with
 from kerasbert.training.run_settings import existing_outputs, remove_outputs
@@ -28,25 +29,10 @@ TASKS = tasks_with("reads_text_columns")  # the registry's tasks of text columns
 
 
 def define_flags(fv):
-    flags.DEFINE_enum("task", "classification", TASKS, "the task", flag_values=fv)
-    flags.DEFINE_string("train_data", None, "labelled training file", flag_values=fv)
-    flags.DEFINE_string("eval_data", None, "labelled dev file", flag_values=fv)
-    flags.DEFINE_string("text_column", "text", "text column", flag_values=fv)
-    flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
-    flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
-    define_reader_flags(fv)
-    flags.DEFINE_string("unlabeled_data", None, "plain text from your domain (one sentence per "
-                        "line, blank lines between documents)", flag_values=fv)
-    flags.DEFINE_string("output_dir", None, "where the model and the report go", flag_values=fv)
-    flags.DEFINE_float("time_budget", 1800, "seconds for everything", flag_values=fv)
-    flags.DEFINE_bool("per_user", False, "the model serves many users: train LoRA adapters",
-                      flag_values=fv)
-    flags.DEFINE_list("candidates", ["all_minilm_l6_v2"], "models to choose from, preferred "
-                      "first (presets, hf:// handles or checkpoint directories)", flag_values=fv)
-    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    """A flag per `CustomizeConfig` setting, and --overwrite."""
+    define_flags_from(CustomizeConfig, fv, choices={"task": TASKS})
     flags.DEFINE_bool("overwrite", False, "replace an earlier customization or training run "
                       "in --output_dir (else such a directory is refused)", flag_values=fv)
-    flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
 
 
 def new_flags():
@@ -93,13 +79,7 @@ def _customize(fv):
     if fv.overwrite:
         remove_outputs(fv.output_dir, OUTPUTS)
 
-    result = customize(fv.train_data, fv.eval_data, fv.output_dir, fv.time_budget,
-                       task=fv.task, text_column=parse_column(fv.text_column),
-                       text_pair_column=parse_column(fv.text_pair_column),
-                       label_column=parse_column(fv.label_column),
-                       unlabeled_data=fv.unlabeled_data, per_user=fv.per_user,
-                       candidates=fv.candidates, seed=fv.seed, verbose=fv.verbose,
-                       encoding=fv.encoding, header=fv.header)
+    result = customize(config_from_flags(CustomizeConfig, fv))
     print(f"done in {result['seconds']:.0f} s; report: "
           f"{os.path.join(fv.output_dir, REPORT_FILE)}")
     return 0

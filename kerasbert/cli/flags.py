@@ -9,8 +9,10 @@ import sys
 from kerasbert.errors import JobFailed, UsageError  # noqa: F401
 from kerasbert.quiet import quiet_tensorflow, silenced_stderr  # noqa: F401
 from kerasbert.configs.fields import column, config_ranges, in_range
+from kerasbert.configs.customize import CustomizeConfig
 from kerasbert.configs.fine_tune import FineTuneConfig
 from kerasbert.configs.pretrain import PretrainConfig
+from kerasbert.configs.search import SearchConfig
 
 
 def run_main(main, argv=None):
@@ -100,18 +102,25 @@ def define_flags_from(config_class, fv, choices=None, skip=()):
     from kerasbert.configs.fields import flag_fields, value_type
 
     for field in flag_fields(config_class):
-        if field.name not in skip:
-            define_flag(fv, field.name, value_type(config_class, field), field.default,
-                        field.metadata, (choices or {}).get(field.name))
+        if field.name in skip:
+            continue
+        default = field.metadata.get("flag_default")
+        if default is None:
+            kind, default = value_type(config_class, field), field.default
+        else:
+            kind = type(default)
+        define_flag(fv, field.name, kind, default, field.metadata,
+                    (choices or {}).get(field.name))
 
 
-def config_from_flags(config_class, fv, **values):
+def config_from_flags(config_class, fv, skip=(), **values):
     """The `config_class` of the parsed flags `fv` (each setting's flag text
-    parsed by its `parse`, lists as tuples), with `values` set beside them."""
+    parsed by its `parse`, lists as tuples; `skip`: flags left out), with
+    `values` set beside them."""
     from kerasbert.configs.fields import flag_fields
 
     for field in flag_fields(config_class):
-        if field.name in fv and field.name not in values:
+        if field.name in fv and field.name not in values and field.name not in skip:
             value = fv[field.name].value
             if isinstance(value, list):
                 value = tuple(value)
@@ -231,7 +240,7 @@ def check_output_dir(path, flag="--output_dir"):
 # another flag: "--max_seq_length"), one bound ("> 0", ">= 1") or "any".
 # tests/test_cli_flags.py holds every program's numeric flags to this table.
 FLAG_RANGES = {
-    **config_ranges(FineTuneConfig, PretrainConfig),
+    **config_ranges(FineTuneConfig, PretrainConfig, SearchConfig, CustomizeConfig),
     # devices (kerasbert.distribute.flags)
     "num_gpus": ">= 0",
     "cpu_replicas": ">= 1",
@@ -242,16 +251,8 @@ FLAG_RANGES = {
     "verbose": "[0, 2]",
     # explain (integrated-gradients steps; the trapezoid rule needs both ends)
     "steps": ">= 2",
-    # tune
-    "max_trials": ">= 1",
-    "executions_per_trial": ">= 1",
-    "hyperband_factor": ">= 2",
-    "max_consecutive_failed_trials": ">= 0",
-    "search_seed": "[0, 4294967295]",
+    # tune (distributed)
     "oracle_port": "[1, 65535]",
-    # customize (tune's --time_budget is a duration string)
-    "time_budget": "> 0",
-    "seed": "[0, 4294967295]",
 }
 
 

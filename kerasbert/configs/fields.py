@@ -16,7 +16,8 @@ import dataclasses
 import typing
 
 
-def setting(default, help, range=None, choices=None, check=None, parse=None, flag=True):
+def setting(default, help, range=None, choices=None, check=None, parse=None, flag=True,
+            flag_default=None):
     """A dataclass field for one setting.
 
     Args:
@@ -27,10 +28,12 @@ def setting(default, help, range=None, choices=None, check=None, parse=None, fla
         check: (predicate, message): a value the predicate refuses is an error.
         parse: turns the flag's text into the setting's value (e.g. `column`).
         flag: False for a setting of the Python API only (no flag).
+        flag_default: the flag's default where its text is not the value
+            (a duration flag "0" for 0.0 seconds; `parse` makes the value).
     """
     return dataclasses.field(default=default, metadata={
         "help": help, "range": range, "choices": choices, "check": check, "parse": parse,
-        "flag": flag})
+        "flag": flag, "flag_default": flag_default})
 
 
 def like(cls, name, default):
@@ -55,6 +58,16 @@ def value_type(cls, field):
 def column(value):
     """A column setting's flag text: a 0-based index when it is all digits, else a name."""
     return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def duration(text, flag="--time_budget"):
+    """Seconds from '3600', '90m', '2h', '1.5h', '45s' (or a number)."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text))
+    if not match:
+        raise ValueError(f"{flag}: expected seconds or a duration like 90m or 2h, got {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def known_encoding(name):
