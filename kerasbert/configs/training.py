@@ -50,6 +50,3 @@ class TrainingConfig:
                              f"--gradient_accumulation_steps {self.gradient_accumulation_steps}")
         return self
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-

@@ -157,11 +157,10 @@ def _build_tuner(base_config, space, search, objective, setup):
         except (OSError, ValueError, KeyError) as err:  # the table is refreshed again later
             print(f"could not refresh {search.output_dir}/results.csv: {err}", flush=True)
 
-    training = base_config.training
     oracle = make_oracle(
         search.tuner, objective, search.max_trials,
-        seed=search.search_seed if search.search_seed is not None else training.seed,
-        time_budget=search.time_budget, max_epochs=training.epochs,
+        seed=search.search_seed if search.search_seed is not None else base_config.seed,
+        time_budget=search.time_budget, max_epochs=base_config.epochs,
         hyperband_factor=search.hyperband_factor,
         max_consecutive_failed_trials=search.max_consecutive_failed_trials,
         on_trial_end=None if distributed.role() == distributed.WORKER else refresh_table)
