@@ -280,11 +280,10 @@ def pretrain_stage(args, data, results):
 
     start = time.time()
     metrics = pretrain(
-        os.path.join(data["root"], "corpus.txt"), pretrained_dir(args),
+        train_data=os.path.join(data["root"], "corpus.txt"), output_dir=pretrained_dir(args),
         preset="bert_mini_en_uncased", vocab_size=args.vocab_size,
-        encoder_config={"num_hidden_layers": args.num_layers, "hidden_size": args.hidden_size,
-                        "num_attention_heads": max(1, args.hidden_size // 64),
-                        "intermediate_size": 4 * args.hidden_size},
+        num_layers=args.num_layers, hidden_size=args.hidden_size,
+        num_heads=max(1, args.hidden_size // 64), intermediate_size=4 * args.hidden_size,
         max_seq_length=args.pretrain_seq_length, next_sentence=False, whole_word_masking=True,
         max_predictions_per_seq=20, batch_size=args.pretrain_batch_size,
         epochs=args.pretrain_epochs, learning_rate=args.pretrain_learning_rate,

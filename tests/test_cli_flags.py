@@ -14,7 +14,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "sampl
 TRAIN, DEV = SAMPLES / "sentiment_train.csv", SAMPLES / "sentiment_dev.csv"
 PROGRAMS = ("train", "evaluate", "predict", "export", "tune", "pretrain", "customize", "convert",
             "explain", "distill")
-GLOBAL_FLAGS = ("train", "tune", "pretrain", "customize")  # programs parsing into module FLAGS
 
 
 def _program_flags(program):
@@ -43,12 +42,8 @@ def places(tmp_path):
     (tmp_path / "old_run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "old_run" / "history.json").write_text("[]\n")
     (tmp_path / "zero_accumulation.yaml").write_text("gradient_accumulation_steps: 0\n")
-    for program in GLOBAL_FLAGS:  # each case parses from the defaults
-        importlib.import_module(f"kerasbert.cli.{program}").FLAGS.unparse_flags()
     yield {"tmp": tmp_path, "file": tmp_path / "file.txt", "folder": tmp_path / "folder",
            "model": model, "train": TRAIN, "dev": DEV}
-    for program in GLOBAL_FLAGS:
-        importlib.import_module(f"kerasbert.cli.{program}").FLAGS.unparse_flags()
 
 
 TRAIN_ARGS = ["--train_data={train}", "--eval_data={dev}", "--output_dir={tmp}/out"]

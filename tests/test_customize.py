@@ -164,6 +164,7 @@ def test_customize_reads_files_in_the_encoding_given(tmp_path):
 
 
 def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(test_data, tmp_path):
+    from kerasbert.configs.customize import CustomizeConfig
     from kerasbert.customization.customize import _search
     from kerasbert.customization.recipe import Recipe
 
@@ -175,8 +176,9 @@ def test_search_step_runs_a_real_tune_and_returns_its_best_learning_rate(test_da
     dev.write_text(lines[0] + "".join(lines[161:225]), encoding="utf-8")
     recipe = Recipe(model="bert_tiny_en_uncased", max_seq_length=32, batch_size=16, epochs=1,
                     train_seconds=30, search_trials=2, search_seconds=120)
-    rate = _search(str(train), str(dev), "classification", "bert_tiny_en_uncased", recipe,
-                   str(tmp_path / "run"), 42, "sentence", None, "label")
+    config = CustomizeConfig(train_data=str(train), eval_data=str(dev),
+                             output_dir=str(tmp_path / "run"), text_column="sentence")
+    rate = _search(config, "bert_tiny_en_uncased", recipe)
     # The rate returned is the learning rate of the trial that scored best in the
     # table the search wrote (direction from its search.json).
     import csv

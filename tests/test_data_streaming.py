@@ -218,8 +218,8 @@ def test_fine_tune_saves_the_given_label_order(tmp_path, model_hub):
     from kerasbert.training.fine_tune import fine_tune
 
     train = _labelled_csv(tmp_path / "train.csv", ["pos", "neg"] * 8)
-    fine_tune("classification", train, model="bert_tiny_en_uncased", random_init=True,
-              output_dir=str(tmp_path / "run"), labels=["pos", "neg"], max_seq_length=16,
+    fine_tune(task="classification", train_data=train, model="bert_tiny_en_uncased",
+              random_init=True, output_dir=str(tmp_path / "run"), labels=["pos", "neg"], max_seq_length=16,
               batch_size=8, epochs=1, max_steps=1, verbose=0)
     with open(tmp_path / "run" / "label_vocabulary.json", encoding="utf-8") as f:
         assert json.load(f)["labels"] == ["pos", "neg"]

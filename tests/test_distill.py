@@ -362,8 +362,8 @@ def test_regression_multilabel_and_ner_teachers_distil_and_lora_trains_on_a_stud
     assert student_tags["labels"] == tags
 
     # LoRA training from a student directory, as train --adapter=lora --model=STUDENT does.
-    metrics = fine_tune("ner", str(tmp_path / "ner.txt"), str(tmp_path / "ner.txt"),
-                        model=str(tmp_path / "ner_student"), adapter="lora",
+    metrics = fine_tune(task="ner", train_data=str(tmp_path / "ner.txt"),
+                        eval_data=str(tmp_path / "ner.txt"), model=str(tmp_path / "ner_student"), adapter="lora",
                         output_dir=str(tmp_path / "ner_lora"), max_seq_length=32, max_steps=2,
                         **recipe)
     # ... on the student's weights: its adapters start from the student's encoder.

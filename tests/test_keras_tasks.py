@@ -518,7 +518,6 @@ def _train_predict_and_tune_a_plugin_task(tmp_path):
     from kerasbert.cli.tune import tunable_flags
     from kerasbert.serving.predictor import Predictor
     from kerasbert.serving.serving_model import export_saved_model
-    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig, run_fine_tune
     from kerasbert.tuning.search_space import load_search_space
 
@@ -530,9 +529,8 @@ def _train_predict_and_tune_a_plugin_task(tmp_path):
     out = tmp_path / "run"
     metrics = run_fine_tune(FineTuneConfig(
         task="sentence_length", train_data=str(data), eval_data=str(data), model=TINY,
-        output_dir=str(out), max_seq_length=16, pooling="cls",
-        training=TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, verbose=0,
-                                checkpoint_every_steps=0)))
+        output_dir=str(out), max_seq_length=16, pooling="cls", epochs=1, batch_size=8,
+        learning_rate=1e-3, verbose=0, checkpoint_every_steps=0))
     assert "pearson" in metrics
     assert json.loads((out / "kerasbert_task.json").read_text())["task"] == "sentence_length"
     predictor = Predictor.from_directory(out)

@@ -19,12 +19,8 @@ TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention
 def _main(*args):
     """`python -m kerasbert.customize ARGS` in this process; returns the exit code."""
     module = importlib.import_module("kerasbert.cli.customize")
-    module.FLAGS.unparse_flags()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            run_main(module.main, ["kerasbert.customize", *map(str, args)])
-    finally:
-        module.FLAGS.unparse_flags()
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(module.main, ["kerasbert.customize", *map(str, args)])
     return exit_info.value.code
 
 

@@ -253,9 +253,8 @@ def _reload_and_evaluate(directory, held_out_files, next_sentence, seq, max_pred
 def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
     start = time.perf_counter()
     metrics = pretrain(
-        str(corpus[0]), str(tmp_path), eval_data=str(corpus[1]), vocab_size=3000,
-        encoder_config=dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
-                            intermediate_size=256),
+        train_data=str(corpus[0]), output_dir=str(tmp_path), eval_data=str(corpus[1]),
+        vocab_size=3000, num_layers=2, hidden_size=64, num_heads=2, intermediate_size=256,
         max_seq_length=64, max_predictions_per_seq=10, max_eval_examples=256, batch_size=32,
         max_steps=150, learning_rate=1e-3, checkpoint_every_steps=0, seed=1, verbose=0)
     seconds = time.perf_counter() - start
@@ -283,7 +282,8 @@ def test_tiny_encoder_from_scratch_lowers_held_out_loss(corpus, tmp_path):
 
 def test_a_downloaded_preset_without_heads_pretrains_with_fresh_heads(corpus, tmp_path):
     RATE = 1e-3
-    metrics = pretrain(str(corpus[0]), str(tmp_path), model="bert_tiny_en_uncased",
+    metrics = pretrain(train_data=str(corpus[0]), output_dir=str(tmp_path),
+                       model="bert_tiny_en_uncased",
                        eval_data=str(corpus[1]), max_seq_length=32, max_predictions_per_seq=5,
                        max_eval_examples=64, batch_size=16, max_steps=3, learning_rate=RATE,
                        checkpoint_every_steps=0, seed=1, verbose=0)
@@ -354,7 +354,8 @@ def test_heads_load_from_tf1_and_hugging_face_checkpoints(tmp_path):
 
 def test_continued_pretraining_of_minilm_saves_what_it_trained(corpus, tmp_path):
     metrics = pretrain(
-        str(corpus[0]), str(tmp_path), model="all_minilm_l6_v2", eval_data=str(corpus[1]),
+        train_data=str(corpus[0]), output_dir=str(tmp_path), model="all_minilm_l6_v2",
+        eval_data=str(corpus[1]),
         max_seq_length=64, max_predictions_per_seq=10, max_eval_examples=16, batch_size=8,
         max_steps=2, learning_rate=1e-4, warmup_ratio=0.0, next_sentence=False,
         checkpoint_every_steps=0, seed=2, verbose=0)
@@ -444,8 +445,8 @@ def test_cli_pretrains_from_scratch_and_train_fine_tunes_the_result(corpus, tmp_
     from kerasbert.serving import Predictor
     from kerasbert.training.fine_tune import fine_tune
 
-    fine_tuned = fine_tune("classification", str(SAMPLES / "sentiment_train.csv"),
-                           str(SAMPLES / "sentiment_dev.csv"), model=str(out_dir),
+    fine_tuned = fine_tune(task="classification",
+                           train_data=str(SAMPLES / "sentiment_train.csv"), eval_data=str(SAMPLES / "sentiment_dev.csv"), model=str(out_dir),
                            output_dir=str(tmp_path / "classifier"), max_seq_length=32,
                            batch_size=16, max_steps=2, epochs=1, verbose=0)
     # The accuracy reported (and written) is that of the saved classifier's

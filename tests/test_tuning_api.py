@@ -53,16 +53,16 @@ def test_config_from_flags_and_a_trial_applied_to_it(tmp_path):
                       f"--output_dir={tmp_path / 'out'}")
     base = train_cli.fine_tune_config(fv)
     assert base.text_column == 0 and base.max_seq_length == 64  # columns parsed as indices
-    assert base.training == TrainingConfig(epochs=2, learning_rate=1e-4, verbose=0)
-    arguments = base.fine_tune_arguments()
-    assert arguments["epochs"] == 2 and arguments["verbose"] == 0 and "training" not in arguments
+    assert base == FineTuneConfig(train_data=str(data), text_column=0, epochs=2,
+                                  learning_rate=1e-4, max_seq_length=64, verbose=0,
+                                  output_dir=str(tmp_path / "out"))
+    assert isinstance(base, TrainingConfig)  # the recipe's fields are its own
 
     trial = trial_config(base, {"learning_rate": 3e-5, "model": "bert_tiny_en_uncased",
                                 "seed": 7}, str(tmp_path / "trial"), seed_offset=2)
-    assert (trial.training.learning_rate, trial.model, trial.training.seed) == (
-        3e-5, "bert_tiny_en_uncased", 9)
-    assert trial.output_dir == str(tmp_path / "trial") and trial.training.epochs == 2
-    assert base.training.learning_rate == 1e-4  # the base is left as it was
+    assert (trial.learning_rate, trial.model, trial.seed) == (3e-5, "bert_tiny_en_uncased", 9)
+    assert trial.output_dir == str(tmp_path / "trial") and trial.epochs == 2
+    assert base.learning_rate == 1e-4  # the base is left as it was
     with pytest.raises(ValueError, match="not a fine-tuning setting: train_dat"):
         base.replace(train_dat="x.tsv")
 
@@ -86,7 +86,6 @@ def test_space_values_outside_a_flags_range_are_a_usage_error(tmp_path):
 SEARCH = textwrap.dedent("""\
     import json, sys
     from absl import flags
-    from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.run_config import FineTuneConfig
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace
@@ -94,8 +93,7 @@ SEARCH = textwrap.dedent("""\
     data, model, out = sys.argv[1:]
     base = FineTuneConfig(train_data=data + "/train.tsv", eval_data=data + "/dev.tsv",
                           text_column="sentence", model=model, max_seq_length=16,
-                          batch_mode="static",
-                          training=TrainingConfig(epochs=1, batch_size=8, verbose=0))
+                          batch_mode="static", epochs=1, batch_size=8, verbose=0)
     space = SearchSpace((Entry("learning_rate", "choice", values=(1e-3, 1e-2)),))
     result = run_search(base, space, SearchConfig(out, tuner="grid", max_trials=2))
     print(json.dumps({

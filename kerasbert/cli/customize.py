@@ -27,45 +27,28 @@ from absl import flags
 
 from kerasbert.cli.models import fetch_model
 from kerasbert.cli.flags import (UsageError, check_input_files, check_output_dir, check_ranges,
-                                 define_reader_flags, output_dir_held, parse_argv, parse_column,
-                                 quiet_tensorflow)
+                                 config_from_flags, define_flags_from, output_dir_held,
+                                 parse_argv, quiet_tensorflow)
+from kerasbert.configs.customize import CustomizeConfig
 from kerasbert.customization.customize import OUTPUTS
 from kerasbert.tasks.registry import tasks_with
 from kerasbert.training.run_settings import existing_outputs, remove_outputs
 
-FLAGS = flags.FlagValues()
 TASKS = tasks_with("reads_text_columns")  # the registry's tasks of text columns
 
 
 def define_flags(fv):
-    flags.DEFINE_enum("task", "classification", TASKS, "the task", flag_values=fv)
-    flags.DEFINE_string("train_data", None, "labelled training file", flag_values=fv)
-    flags.DEFINE_string("eval_data", None, "labelled dev file", flag_values=fv)
-    flags.DEFINE_string("text_column", "text", "text column", flag_values=fv)
-    flags.DEFINE_string("text_pair_column", None, "second text column", flag_values=fv)
-    flags.DEFINE_string("label_column", "label", "label column", flag_values=fv)
-    define_reader_flags(fv)
-    flags.DEFINE_string("unlabeled_data", None, "plain text from your domain (one sentence per "
-                        "line, blank lines between documents)", flag_values=fv)
-    flags.DEFINE_string("output_dir", None, "where the model and the report go", flag_values=fv)
-    flags.DEFINE_float("time_budget", 1800, "seconds for everything", flag_values=fv)
-    flags.DEFINE_bool("per_user", False, "the model serves many users: train LoRA adapters",
-                      flag_values=fv)
-    flags.DEFINE_list("candidates", ["all_minilm_l6_v2"], "models to choose from, preferred "
-                      "first (presets, hf:// handles or checkpoint directories)", flag_values=fv)
-    flags.DEFINE_float("latency_budget_ms", None, "batch-1 latency the deployment may take, in "
-                       "ms on this machine (classification): measures the model's SavedModel, "
-                       "LiteRT float32 / int8 and distilled students of half and a third of "
-                       "its layers, and delivers the most accurate within it to "
-                       "OUTPUT_DIR/deployment/ (the fastest, with a note, if none is)",
-                       flag_values=fv)
-    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
+    """A flag per `CustomizeConfig` setting, and --overwrite."""
+    define_flags_from(CustomizeConfig, fv, choices={"task": TASKS})
     flags.DEFINE_bool("overwrite", False, "replace an earlier customization or training run "
                       "in --output_dir (else such a directory is refused)", flag_values=fv)
-    flags.DEFINE_integer("verbose", 1, "0: quiet", flag_values=fv)
 
 
-define_flags(FLAGS)
+def new_flags():
+    """This program's flags, fresh (each `main` parses into its own)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
 
 
 def check_flags(fv):
@@ -91,31 +74,25 @@ def check_earlier_outputs(fv):
 
 
 def main(argv=None):
-    parse_argv(FLAGS, argv or sys.argv, __doc__)
-    check_flags(FLAGS)
-    with output_dir_held(FLAGS.output_dir, "kerasbert.customize"):
-        return _customize()
+    fv = new_flags()  # fresh flags: nothing kept from an earlier call
+    parse_argv(fv, argv or sys.argv, __doc__)
+    check_flags(fv)
+    with output_dir_held(fv.output_dir, "kerasbert.customize"):
+        return _customize(fv)
 
 
-def _customize():
-    check_earlier_outputs(FLAGS)
-    for candidate in FLAGS.candidates:
+def _customize(fv):
+    check_earlier_outputs(fv)
+    for candidate in fv.candidates:
         print(fetch_model(candidate), flush=True)
     quiet_tensorflow()
     from kerasbert.customization.customize import REPORT_FILE, customize
 
-    if FLAGS.overwrite:
-        remove_outputs(FLAGS.output_dir, OUTPUTS)
+    if fv.overwrite:
+        remove_outputs(fv.output_dir, OUTPUTS)
 
-    result = customize(FLAGS.train_data, FLAGS.eval_data, FLAGS.output_dir, FLAGS.time_budget,
-                       task=FLAGS.task, text_column=parse_column(FLAGS.text_column),
-                       text_pair_column=parse_column(FLAGS.text_pair_column),
-                       label_column=parse_column(FLAGS.label_column),
-                       unlabeled_data=FLAGS.unlabeled_data, per_user=FLAGS.per_user,
-                       candidates=FLAGS.candidates, seed=FLAGS.seed, verbose=FLAGS.verbose,
-                       encoding=FLAGS.encoding, header=FLAGS.header,
-                       latency_budget_ms=FLAGS.latency_budget_ms)
+    result = customize(config_from_flags(CustomizeConfig, fv))
     print(f"done in {result['seconds']:.0f} s; report: "
-          f"{os.path.join(FLAGS.output_dir, REPORT_FILE)}")
+          f"{os.path.join(fv.output_dir, REPORT_FILE)}")
     return 0
 

@@ -8,6 +8,11 @@ import sys
 # quiet start-up beside them (kerasbert.quiet).
 from kerasbert.errors import JobFailed, UsageError  # noqa: F401
 from kerasbert.quiet import quiet_tensorflow, silenced_stderr  # noqa: F401
+from kerasbert.configs.fields import column, config_ranges, in_range
+from kerasbert.configs.customize import CustomizeConfig
+from kerasbert.configs.fine_tune import FineTuneConfig
+from kerasbert.configs.pretrain import PretrainConfig
+from kerasbert.configs.search import SearchConfig
 
 
 def run_main(main, argv=None):
@@ -72,47 +77,99 @@ def worker_failures_reported():
                         "on every worker again to resume from the last checkpoint") from None
 
 
+def define_flag(fv, name, kind, default, meta, choices=None):
+    """One absl flag in `fv` from a setting's declaration (`kerasbert.configs.fields.setting`):
+    its `kind` (int, float, bool, tuple or str) picks the flag type, its
+    choices make an enum, its check a validator."""
+    from absl import flags
+
+    choices = choices or meta.get("choices")
+    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+              tuple: flags.DEFINE_list}.get(kind, flags.DEFINE_string)
+    default = list(default) if kind is tuple and default is not None else default
+    if choices:
+        flags.DEFINE_enum(name, default, list(choices), meta["help"], flag_values=fv)
+    else:
+        define(name, default, meta["help"], flag_values=fv)
+    if meta.get("check"):
+        flags.register_validator(name, meta["check"][0], meta["check"][1], flag_values=fv)
+
+
+def define_flags_from(config_class, fv, choices=None, skip=()):
+    """A flag in `fv` for each setting of `config_class` (a dataclass of
+    `kerasbert.configs`) but `skip`: its name, default and help, its choices
+    (`choices`: {name: choices} known only here, e.g. the task registry's)."""
+    from kerasbert.configs.fields import flag_fields, value_type
+
+    for field in flag_fields(config_class):
+        if field.name in skip:
+            continue
+        default = field.metadata.get("flag_default")
+        if default is None:
+            kind, default = value_type(config_class, field), field.default
+        else:
+            kind = type(default)
+        define_flag(fv, field.name, kind, default, field.metadata,
+                    (choices or {}).get(field.name))
+
+
+def config_from_flags(config_class, fv, skip=(), **values):
+    """The `config_class` of the parsed flags `fv` (each setting's flag text
+    parsed by its `parse`, lists as tuples; `skip`: flags left out), with
+    `values` set beside them."""
+    from kerasbert.configs.fields import flag_fields
+
+    for field in flag_fields(config_class):
+        if field.name in fv and field.name not in values and field.name not in skip:
+            value = fv[field.name].value
+            if isinstance(value, list):
+                value = tuple(value)
+            parse = field.metadata.get("parse")
+            values[field.name] = parse(value) if parse and value is not None else value
+    return config_class(**values)
+
+
+def apply_config_file(fv, path):
+    """Set flags from a YAML/JSON file (`--config`), except those given on the command line."""
+    import json
+
+    check_input_file(path, "--config")
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    if path.endswith(".json"):
+        values = json.loads(text)
+    else:
+        import yaml
+
+        values = yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise UsageError(f"--config file {path} must hold a mapping of flag names to values")
+    for name, value in values.items():
+        if name not in fv:
+            raise UsageError(f"--config file {path}: unknown flag {name!r}")
+        if not fv[name].present:
+            try:
+                fv[name].value = fv[name].parser.parse(value) if isinstance(value, str) else value
+            except ValueError as err:
+                raise UsageError(f"--config file {path}: {name}: {err}") from None
+
+
 def parse_column(value):
     """A column flag: a 0-based index when it is all digits, else a header name."""
-    return int(value) if value is not None and value.isdigit() else value
+    return column(value)
 
 
 def define_reader_flags(fv, header=True, labels=False):
     """The flags of every program that reads the user's files: --encoding,
     (`header`: for programs that read CSV / TSV files) --header, and
     (`labels`: for programs that train a classifier) --labels."""
-    import codecs
+    from kerasbert.configs import fields
 
-    from absl import flags
-
-    flags.DEFINE_string("encoding", "utf-8", "text encoding of the input files, e.g. latin-1 "
-                        "or cp1252 (UTF-8 is read with or without a byte-order mark)",
-                        flag_values=fv)
-
-    def known(name):
-        try:
-            codecs.lookup(name)
-        except LookupError:
-            return False
-        return True
-
-    flags.register_validator("encoding", known, "unknown encoding; give a Python codec name "
-                             "such as utf-8, latin-1 or cp1252", flag_values=fv)
+    define_flag(fv, "encoding", str, "utf-8", fields.encoding_setting().metadata)
     if header:
-        flags.DEFINE_enum("header", "auto", ["auto", "yes", "no"], "CSV / TSV files: is the "
-                          "first row a header? auto: yes when a column is given by name, or "
-                          "when the first row is text where the rows below hold numbers",
-                          flag_values=fv)
+        define_flag(fv, "header", str, "auto", fields.header_setting().metadata)
     if labels:
-        flags.DEFINE_list("labels", None, "classification / multilabel: the labels in id order, "
-                          "e.g. neg,neutral,pos (default: the training labels, integer-like "
-                          "ones by value); a label outside them is an error naming its file "
-                          "and line", flag_values=fv)
-        flags.register_validator(
-            "labels", lambda value: value is None or (
-                bool(value) and all(value) and len(set(value)) == len(value)),
-            "give distinct, non-empty labels separated by commas, e.g. --labels=neg,pos",
-            flag_values=fv)
+        define_flag(fv, "labels", tuple, None, fields.labels_setting().metadata)
 
 
 def parse_argv(fv, argv, doc, positional=True):
@@ -177,75 +234,29 @@ def check_output_dir(path, flag="--output_dir"):
 
 
 # The range of every numeric flag of every program, checked by `check_ranges`
-# before any work starts (values from --config files too). An interval
-# ("[8, 512]", "(0, 1]"; a bound may name another flag: "--max_seq_length"), one
-# bound ("> 0", ">= 1") or "any". tests/test_cli_flags.py holds every program's
-# numeric flags to this table.
+# before any work starts (values from --config files too): the settings of
+# the configs (`kerasbert.configs`, declared there) and the flags of the
+# programs without one. An interval ("[8, 512]", "(0, 1]"; a bound may name
+# another flag: "--max_seq_length"), one bound ("> 0", ">= 1") or "any".
+# tests/test_cli_flags.py holds every program's numeric flags to this table.
 FLAG_RANGES = {
-    # sequences, batches and the recipe (train, tune, pretrain)
-    "max_seq_length": "[8, 512]",
-    "batch_size": ">= 1",
-    "epochs": ">= 1",
-    "learning_rate": "> 0",
-    "warmup_ratio": "[0, 1)",
-    "weight_decay": ">= 0",
-    "layer_decay": "(0, 1]",
-    "clip_norm": ">= 0",
-    "gradient_accumulation_steps": ">= 1",
-    "dropout": "[0, 1)",
-    "seed": "[0, 4294967295]",
-    "max_steps": ">= 0",
-    "eval_every_steps": ">= 0",
-    "checkpoint_every_steps": ">= 0",
-    "early_stopping_patience": ">= 0",
-    "log_every_steps": ">= 1",
-    "max_train_seconds": ">= 0",
-    "steps_per_loop": ">= 0",
-    "verbose": "[0, 2]",
-    "lora_rank": ">= 1",
-    # question answering
-    "doc_stride": ">= 1",
-    "max_query_length": ">= 1",
-    "n_best_size": ">= 1",
-    "max_answer_length": ">= 1",
-    "null_score_diff_threshold": "any",
+    **config_ranges(FineTuneConfig, PretrainConfig, SearchConfig, CustomizeConfig),
     # devices (kerasbert.distribute.flags)
     "num_gpus": ">= 0",
     "cpu_replicas": ">= 1",
     "tpu_timeout": ">= 0.1",
     # evaluate, predict (--stride is also held to the model's max_seq_length)
     "stride": ">= 1",
+    "batch_size": ">= 1",
+    "verbose": "[0, 2]",
     # explain (integrated-gradients steps; the trapezoid rule needs both ends)
     "steps": ">= 2",
-    # tune
-    "max_trials": ">= 1",
-    "executions_per_trial": ">= 1",
-    "hyperband_factor": ">= 2",
-    "max_consecutive_failed_trials": ">= 0",
-    "search_seed": "[0, 4294967295]",
+    # tune (distributed)
     "oracle_port": "[1, 65535]",
-    # pretrain
-    "eval_fraction": "(0, 1)",
-    "max_eval_examples": ">= 0",
-    "num_layers": ">= 1",
-    "hidden_size": ">= 1",
-    "num_heads": ">= 1",
-    "intermediate_size": ">= 1",
-    "vocab_size": ">= 100",
-    "masked_lm_prob": "(0, 1)",
-    "max_predictions_per_seq": "[1, --max_seq_length]",
-    "dupe_factor": ">= 1",
-    "short_seq_prob": "[0, 1]",
-    "num_shards": ">= 1",
-    "shard_size_mb": "> 0",
-    "num_workers": ">= 1",
     # distill (--num_layers and --hidden_size: as pretrain's)
     "temperature": "> 0",
     "alpha": "[0, 1]",
     "hidden_loss_weight": ">= 0",
-    # customize (tune's --time_budget is a duration string)
-    "time_budget": "> 0",
-    "latency_budget_ms": "> 0",
 }
 
 
@@ -276,18 +287,7 @@ def check_ranges(fv):
 
 
 def _in_range(value, spec, fv):
-    def bound(text):
-        text = text.strip()
-        return fv[text[2:]].value if text.startswith("--") else float(text)
-
-    if spec == "any":
-        return True
-    if spec[0] in "[(":
-        low, high = (bound(x) for x in spec[1:-1].split(","))
-        return ((low <= value if spec[0] == "[" else low < value)
-                and (value <= high if spec[-1] == "]" else value < high))
-    op, limit = spec.split()
-    return value >= bound(limit) if op == ">=" else value > bound(limit)
+    return in_range(value, spec, lambda name: fv[name].value)
 
 
 def define_stride_flag(fv):

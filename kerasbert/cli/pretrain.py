@@ -37,106 +37,36 @@ import sys
 
 from absl import flags
 
-from kerasbert.cli.flags import (UsageError, check_output_dir, check_ranges,
-                                 define_reader_flags, is_chief, output_dir_held, parse_argv,
-                                 quiet_tensorflow, run_main, worker_failures_reported)
-from kerasbert.cli.train import apply_config_file
+from kerasbert.cli.flags import (UsageError, apply_config_file, check_output_dir, check_ranges,
+                                 config_from_flags, define_flags_from, is_chief,
+                                 output_dir_held, parse_argv, quiet_tensorflow, run_main,
+                                 worker_failures_reported)
+from kerasbert.configs.pretrain import PretrainConfig
 from kerasbert.cli.models import fetch_model
 from kerasbert.distribute import flags as distribute_flags
 
-FLAGS = flags.FlagValues()
-
-
-def define_flags(fv):
-    """The corpus, model, masking and recipe flags."""
-    flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
-    flags.DEFINE_string("train_data", None, "text corpus: one sentence per line, blank lines "
-                        "between documents; a file, a glob or a directory of files",
-                        flag_values=fv)
-    flags.DEFINE_string("eval_data", None, "held-out corpus (default: the last --eval_fraction "
-                        "of the documents of each input shard of --train_data)", flag_values=fv)
-    flags.DEFINE_float("eval_fraction", 0.05, "share of documents held out without --eval_data",
-                       flag_values=fv)
-    flags.DEFINE_integer("max_eval_examples", 0, "evaluate on the first N held-out sequences "
-                         "(0: all)", flag_values=fv)
-    define_reader_flags(fv, header=False)
-    flags.DEFINE_string("output_dir", None, "where the encoder, data and checkpoints go",
-                        flag_values=fv)
-    flags.DEFINE_string("model", None, "continue from this preset, hf:// handle or checkpoint "
-                        "directory (unset: pretrain from scratch)", flag_values=fv)
-    flags.DEFINE_string("preset", "bert_tiny_en_uncased", "encoder shape from scratch",
-                        flag_values=fv)
-    flags.DEFINE_integer("num_layers", None, "from scratch: transformer layers", flag_values=fv)
-    flags.DEFINE_integer("hidden_size", None, "from scratch: hidden size", flag_values=fv)
-    flags.DEFINE_integer("num_heads", None, "from scratch: attention heads", flag_values=fv)
-    flags.DEFINE_integer("intermediate_size", None, "from scratch: feed-forward size",
-                         flag_values=fv)
-    flags.DEFINE_integer("vocab_size", 30522, "from scratch: WordPiece vocabulary size",
-                         flag_values=fv)
-    flags.DEFINE_bool("lowercase", True, "from scratch: an uncased vocabulary", flag_values=fv)
-    flags.DEFINE_bool("chinese_characters", False, "from scratch: the vocabulary also keeps "
-                      "GB 2312's 6,763 common Chinese characters (added to --vocab_size), so "
-                      "that a character the corpus lacks is not [UNK]", flag_values=fv)
-    flags.DEFINE_integer("max_seq_length", 128, "tokens per sequence", flag_values=fv)
-    flags.DEFINE_float("masked_lm_prob", 0.15, "share of tokens predicted", flag_values=fv)
-    flags.DEFINE_integer("max_predictions_per_seq", 20, "most predictions per sequence",
-                         flag_values=fv)
-    flags.DEFINE_bool("whole_word_masking", False, "mask every piece of a chosen word; in "
-                      "Chinese text, every character of a word found by jieba (pip install "
-                      "kerasbert[zh])", flag_values=fv)
-    flags.DEFINE_bool("next_sentence", True, "next-sentence prediction (pairs of segments)",
-                      flag_values=fv)
-    flags.DEFINE_integer("dupe_factor", 1, "passes over the corpus when writing instances",
-                         flag_values=fv)
-    flags.DEFINE_float("short_seq_prob", 0.1, "share of shorter sequences", flag_values=fv)
-    flags.DEFINE_float("shard_size_mb", 8.0, "MB of text per input shard: each is prepared "
-                       "on its own, into its own TFRecord file (next-sentence pairs draw random "
-                       "segments within a shard)", flag_values=fv)
-    flags.DEFINE_integer("num_workers", 1, "processes preparing shards in parallel",
-                         flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "where the prepared TFRecords go, or are read from "
-                        "when prepared there with the same settings (default: "
-                        "OUTPUT_DIR/pretraining_data)", flag_values=fv)
-    flags.DEFINE_bool("prepare_only", False, "stop once the TFRecords are prepared",
-                      flag_values=fv)
-    flags.DEFINE_bool("overwrite", False, "prepare afresh where data of other settings is",
-                      flag_values=fv)
-    flags.DEFINE_string("beam_runner", None, "prepare with an Apache Beam pipeline on this "
-                        "runner (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner; needs "
-                        "pip install kerasbert[beam])", flag_values=fv)
-    flags.DEFINE_string("beam_options", "", "Beam's own pipeline flags, e.g. \"--project=P "
-                        "--region=R --temp_location=gs://B/tmp\"", flag_values=fv)
-    flags.DEFINE_bool("train_encoder", True, "false: train the heads only", flag_values=fv)
-    flags.DEFINE_float("dropout", None, "override the encoder's dropout rates", flag_values=fv)
-    flags.DEFINE_integer("batch_size", 32, "global batch size", flag_values=fv)
-    flags.DEFINE_integer("epochs", 1, "epochs", flag_values=fv)
-    flags.DEFINE_integer("max_steps", 0, "stop after this many updates (0: all epochs)",
-                         flag_values=fv)
-    flags.DEFINE_float("learning_rate", 1e-4, "peak learning rate", flag_values=fv)
-    flags.DEFINE_float("warmup_ratio", 0.05, "share of updates spent warming up", flag_values=fv)
-    flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay", flag_values=fv)
-    flags.DEFINE_float("clip_norm", 1.0, "global-norm gradient clipping (0: off)", flag_values=fv)
-    flags.DEFINE_integer("gradient_accumulation_steps", 1, "micro-batches per update",
-                         flag_values=fv)
-    flags.DEFINE_integer("seed", 42, "seed for everything", flag_values=fv)
-    flags.DEFINE_integer("eval_every_steps", 0, "also evaluate every N updates (0: at each "
-                         "epoch's end only)", flag_values=fv)
-    flags.DEFINE_integer("checkpoint_every_steps", 1000, "checkpoint every N updates",
-                         flag_values=fv)
-    flags.DEFINE_integer("log_every_steps", 10, "TensorBoard loss every N updates", flag_values=fv)
-    flags.DEFINE_integer("verbose", 1, "0: quiet, 1: progress bar", flag_values=fv)
-    distribute_flags.define_flags(fv)
-
-
-define_flags(FLAGS)
-_RECIPE = ("batch_size", "epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
-           "clip_norm", "gradient_accumulation_steps", "seed", "eval_every_steps",
-           "checkpoint_every_steps", "log_every_steps")
 _SCRATCH_ONLY = ("num_layers", "hidden_size", "num_heads", "intermediate_size")
 
 
-def parse(argv, fv=FLAGS):
-    """Parse argv (program name first), apply --config, and check every value."""
+def define_flags(fv):
+    """The corpus, model, masking and recipe flags: one per `PretrainConfig`
+    setting, --config and the device flags."""
+    flags.DEFINE_string("config", None, "YAML or JSON file of flag values", flag_values=fv)
+    define_flags_from(PretrainConfig, fv)
+    distribute_flags.define_flags(fv)
+
+
+def new_flags():
+    """This program's flags, fresh (each `main` parses into its own)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
+
+
+def parse(argv, fv=None):
+    """Parse argv (program name first) into `fv` (default: fresh flags), apply
+    --config, and check every value."""
+    fv = new_flags() if fv is None else fv
     parse_argv(fv, argv, __doc__)
     if fv.config:
         apply_config_file(fv, fv.config)
@@ -209,25 +139,9 @@ def run(fv, setup=None):
     """Pretrain with parsed flags under `setup` (a DistributionSetup); returns the metrics."""
     from kerasbert.pretraining.pretrain import pretrain
 
-    encoder_config = {"num_hidden_layers": fv.num_layers, "hidden_size": fv.hidden_size,
-                      "num_attention_heads": fv.num_heads,
-                      "intermediate_size": fv.intermediate_size}
-    return pretrain(
-        fv.train_data, fv.output_dir, model=fv.model, preset=fv.preset,
-        encoder_config=encoder_config, vocab_size=fv.vocab_size, lowercase=fv.lowercase,
-        eval_data=fv.eval_data, eval_fraction=fv.eval_fraction,
-        max_eval_examples=fv.max_eval_examples, max_seq_length=fv.max_seq_length,
-        masked_lm_prob=fv.masked_lm_prob, max_predictions_per_seq=fv.max_predictions_per_seq,
-        whole_word_masking=fv.whole_word_masking, next_sentence=fv.next_sentence,
-        dupe_factor=fv.dupe_factor, short_seq_prob=fv.short_seq_prob,
-        shard_size_mb=fv.shard_size_mb, num_workers=fv.num_workers, data_dir=fv.data_dir,
-        overwrite=fv.overwrite, prepare_only=fv.prepare_only, beam_runner=fv.beam_runner,
-        beam_options=fv.beam_options,
-        train_encoder=fv.train_encoder, dropout=fv.dropout,
-        chinese_characters=fv.chinese_characters,
-        strategy=setup.strategy if setup else None,
-        jit_compile=setup.jit_compile if setup else False, encoding=fv.encoding,
-        verbose=fv.verbose, **{name: fv[name].value for name in _RECIPE})
+    return pretrain(config_from_flags(PretrainConfig, fv),
+                    strategy=setup.strategy if setup else None,
+                    jit_compile=setup.jit_compile if setup else False)
 
 
 def main(argv=None):

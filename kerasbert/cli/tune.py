@@ -20,21 +20,21 @@ KERASTUNER_ORACLE_PORT (flags --tuner_id, --oracle_ip, --oracle_port):
 `chief` serves the oracle, `tuner0..N` run trials.
 """
 
-import re
 import sys
 
 from absl import flags
 
 from kerasbert.cli import train as train_cli
-from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, check_input_dir,
+from kerasbert.cli.flags import (FLAG_RANGES, UsageError, _in_range, apply_config_file,
+                                 check_input_dir, config_from_flags, define_flags_from,
                                  check_input_file, output_dir_held, parse_argv, quiet_tensorflow,
                                  run_main)
 from kerasbert.cli.models import fetch_model
+from kerasbert.configs.fields import duration
+from kerasbert.configs.search import TUNERS, SearchConfig  # noqa: F401 (TUNERS: public here)
 from kerasbert.distribute import flags as distribute_flags
 from kerasbert.tuning import distributed, results, search_space
 
-FLAGS = flags.FlagValues()
-TUNERS = ("random", "bayesian", "hyperband", "grid")
 # Train flags a search fixes for all its trials: data, output, logging, strategy.
 _FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column",
           "text_pair_column", "label_column", "encoding", "header", "labels", "output_dir",
@@ -42,33 +42,13 @@ _FIXED = ("config", "task", "train_data", "eval_data", "data_dir", "text_column"
 
 
 def define_flags(fv):
-    """The train program's flags plus the search's."""
+    """The train program's flags plus the search's (`SearchConfig`'s, and how
+    to run it: the space, distributed roles, the summary)."""
     train_cli.define_flags(fv)
-    flags.DEFINE_enum("tuner", "random", TUNERS, "random search, Bayesian optimisation, "
-                      "Hyperband (epochs as the resource, --epochs the most per trial) or "
-                      "grid", flag_values=fv)
-    flags.DEFINE_integer("max_trials", 10, "trials at most (failed ones count)",
-                         flag_values=fv)
+    define_flags_from(SearchConfig, fv)
     flags.DEFINE_string("search_space", None, "YAML file of the space, or 'default' (the "
                         "task's) or 'bert_paper' (lr {5e-5,3e-5,2e-5} x batch {16,32} x "
                         "epochs {2,3,4})", flag_values=fv)
-    flags.DEFINE_string("objective", None, "dev metric to optimise, optionally NAME:min or "
-                        "NAME:max (default: the task's main metric)", flag_values=fv)
-    flags.DEFINE_string("time_budget", "0", "wall-clock limit of the search: seconds, or "
-                        "90m / 2h; no trial starts after it (0: none)", flag_values=fv)
-    flags.DEFINE_integer("executions_per_trial", 1, "fine-tunings per trial (seeds seed, "
-                         "seed+1, ...); the objective is their mean",
-                         flag_values=fv)
-    flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor",
-                         flag_values=fv)
-    flags.DEFINE_integer("max_consecutive_failed_trials", 3, "stop after this many failed "
-                         "trials in a row (0: never)", flag_values=fv)
-    flags.DEFINE_integer("search_seed", None, "seed of the oracle (default: --seed)",
-                         flag_values=fv)
-    flags.DEFINE_boolean("overwrite", False, "delete an existing search in --output_dir "
-                         "instead of resuming it", flag_values=fv)
-    flags.DEFINE_boolean("keep_checkpoints", False, "keep every trial's checkpoints (Hyperband "
-                         "always keeps them)", flag_values=fv)
     flags.DEFINE_string("tuner_id", None, "distributed: 'chief' or tuner0..N "
                         "(sets KERASTUNER_TUNER_ID)", flag_values=fv)
     flags.DEFINE_string("oracle_ip", None, "distributed: the chief's address "
@@ -79,17 +59,22 @@ def define_flags(fv):
                         "directory and exit", flag_values=fv)
 
 
-define_flags(FLAGS)
+def new_flags():
+    """This program's flags, fresh (each `main` parses into its own)."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
 
 
-def parse(argv, fv=FLAGS):
+def parse(argv, fv=None):
     """Parse and check every flag before any work starts (one-line UsageErrors)."""
+    fv = new_flags() if fv is None else fv
     parse_argv(fv, argv, __doc__)
     if fv.summary:
         check_input_dir(fv.summary, "--summary")
         return fv
     if fv.config:
-        train_cli.apply_config_file(fv, fv.config)
+        apply_config_file(fv, fv.config)
     train_cli.check_flags(fv)  # with the range of every numeric flag, the search's too
     if fv.search_space not in (None, "default", "bert_paper"):
         check_input_file(fv.search_space, "--search_space")
@@ -101,11 +86,10 @@ def parse(argv, fv=FLAGS):
 
 def parse_duration(text):
     """Seconds from '3600', '90m', '2h', '1.5h', '45s'."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text))
-    if not match:
-        raise UsageError(f"--time_budget: expected seconds or a duration like 90m or 2h, "
-                         f"got {text!r}")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    try:
+        return duration(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def tunable_flags():
@@ -140,15 +124,8 @@ def check_space_ranges(space, fv):
 
 def search_config(fv):
     """The search flags as a `kerasbert.tuning.search.SearchConfig`."""
-    from kerasbert.tuning.search import SearchConfig
-
-    return SearchConfig(
-        output_dir=fv.output_dir, tuner=fv.tuner, max_trials=fv.max_trials,
-        objective=fv.objective, time_budget=parse_duration(fv.time_budget),
-        executions_per_trial=fv.executions_per_trial, hyperband_factor=fv.hyperband_factor,
-        max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
-        search_seed=fv.search_seed, overwrite=fv.overwrite,
-        keep_checkpoints=fv.keep_checkpoints, command=" ".join(sys.argv))
+    return config_from_flags(SearchConfig, fv, output_dir=fv.output_dir,
+                             command=" ".join(sys.argv))
 
 
 def train_values(fv):

@@ -1,18 +1,22 @@
 """`customize`: look at the data, measure, decide a recipe within a time budget, run it.
 
     from kerasbert.customization.customize import customize
-    result = customize("train.csv", "dev.csv", "runs/auto", budget_seconds=600)
+    result = customize(CustomizeConfig(train_data="train.csv", eval_data="dev.csv",
+                                       output_dir="runs/auto", time_budget=600))
 
 Writes the trained model into `output_dir` (as `kerasbert.train` does) and
 `customization_report.md` beside it: what it saw, what it chose and why,
 and the result.
 """
 
+import dataclasses
 import json
 import os
 import sys
 import time
 
+from kerasbert.configs.customize import CustomizeConfig
+from kerasbert.configs.fields import validate
 from kerasbert.customization.data_profile import profile_data
 from kerasbert.customization.deployment import (CANDIDATES_DIR, DEPLOYMENT_DIR, DEPLOYMENT_FILE,
                                                 STUDENT_SHARE)
@@ -24,30 +28,26 @@ ADAPTED_ENCODER_DIR, SEARCH_DIR = "adapted_encoder", "search"
 # What a customization writes into its output directory (with a training run's outputs).
 OUTPUTS = (REPORT_FILE, ADAPTED_ENCODER_DIR, SEARCH_DIR, CANDIDATES_DIR, DEPLOYMENT_DIR,
            DEPLOYMENT_FILE) + RUN_OUTPUTS
-DEFAULT_CANDIDATES = ("all_minilm_l6_v2",)
 
 
-def customize(train_data, eval_data, output_dir, budget_seconds, task="classification",
-              text_column="text", text_pair_column=None, label_column="label",
-              unlabeled_data=None, per_user=False, candidates=DEFAULT_CANDIDATES, seed=42,
-              verbose=1, encoding="utf-8", header="auto", latency_budget_ms=None):
-    """Choose and run a fine-tuning recipe for the user's data within `budget_seconds`.
+def customize(config=None, **settings):
+    """Choose and run a fine-tuning recipe for the user's data within
+    `config.time_budget` seconds.
 
     Args:
-        candidates: presets or checkpoint directories to choose from, preferred
-            (largest) first; each is timed on the data before choosing.
-        unlabeled_data: a plain-text corpus from the user's domain, for
-            continued pretraining when the recipe finds it worth it.
-        per_user: the model will serve many users: train LoRA adapters.
-        encoding: the text encoding of every input file (as `--encoding`).
-        header: "auto", "yes" or "no": whether CSV / TSV files start with a
-            header row (as `--header`).
-        latency_budget_ms: batch-1 milliseconds the deployment may take
-            (classification): then the trained model's SavedModel, its LiteRT
-            float32 and int8 files and students of half and a third of its
-            layers (distilled in `STUDENT_SHARE` of the time budget) are
-            measured here, and the most accurate within the budget goes to
+        config: a `CustomizeConfig` (the settings of `python -m
+            kerasbert.customize`, under its flags' names): `candidates` are the
+            models to choose from, preferred (largest) first, each timed on
+            the data before choosing; `unlabeled_data` a plain-text corpus of
+            the user's domain, for continued pretraining when the recipe finds
+            it worth it; `per_user` trains LoRA adapters; `latency_budget_ms`
+            (classification): the batch-1 milliseconds the deployment may
+            take: then the trained model's SavedModel, its LiteRT float32 and
+            int8 files and students of half and a third of its layers
+            (distilled in `STUDENT_SHARE` of the time budget) are measured
+            here, and the most accurate within the budget goes to
             OUTPUT_DIR/deployment/ (`kerasbert.customization.deployment`).
+        **settings: settings of `config` to change, or, without `config`, to set.
 
     Returns:
         {"recipe": Recipe, "metrics": dev metrics, "seconds": wall time, and
@@ -56,54 +56,52 @@ def customize(train_data, eval_data, output_dir, budget_seconds, task="classific
     from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
     from kerasbert.training.inputs import read_text_examples
 
+    c = (CustomizeConfig(**settings) if config is None
+         else dataclasses.replace(config, **settings))
+    validate(c)
     start = time.monotonic()
-    log = print if verbose else (lambda *a, **k: None)
-    files = {"encoding": encoding, "header": header}
-    examples = read_text_examples(train_data, task, text_column, label_column, text_pair_column,
-                                  **files)
-    dev = read_text_examples(eval_data, task, text_column, label_column, text_pair_column,
-                             **files)
-    unlabeled = _documents(unlabeled_data, encoding) if unlabeled_data else None
-    tokenizer = BertTokenizer.from_preset(candidates[0])
-    profile = profile_data(examples, tokenizer, unlabeled, seed=seed)
+    log = print if c.verbose else (lambda *a, **k: None)
+    files = {"encoding": c.encoding, "header": c.header}
+    columns = (c.text_column, c.label_column, c.text_pair_column)
+    examples = read_text_examples(c.train_data, c.task, *columns, **files)
+    dev = read_text_examples(c.eval_data, c.task, *columns, **files)
+    unlabeled = _documents(c.unlabeled_data, c.encoding) if c.unlabeled_data else None
+    tokenizer = BertTokenizer.from_preset(c.candidates[0])
+    profile = profile_data(examples, tokenizer, unlabeled, seed=c.seed)
     log(f"customize: {profile.num_examples} examples, token length p95 "
         f"{profile.token_lengths[95]}, {profile.pieces_per_word:.2f} pieces per word")
     measured = time.monotonic()
-    speeds = _measure(candidates, examples, task, profile, log)
+    speeds = _measure(c.candidates, examples, c.task, profile, log)
     # The final run loads and saves a model once more: about one measurement's overhead.
-    overhead = (time.monotonic() - measured) / len(candidates)
+    overhead = (time.monotonic() - measured) / len(c.candidates)
     # With a latency budget, the students' distillation takes its share of the budget.
-    student_seconds = STUDENT_SHARE * budget_seconds if latency_budget_ms else 0.0
-    recipe = choose_recipe(profile, budget_seconds - (time.monotonic() - start) - overhead -
-                           student_seconds, speeds, per_user, unlabeled is not None,
+    student_seconds = STUDENT_SHARE * c.time_budget if c.latency_budget_ms else 0.0
+    recipe = choose_recipe(profile, c.time_budget - (time.monotonic() - start) - overhead -
+                           student_seconds, speeds, c.per_user, unlabeled is not None,
                            eval_examples=len(dev))
     for reason in recipe.reasons:
         log("  " + reason)
     model = recipe.model
     if recipe.pretrain_seconds:
-        model = _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose,
-                                      encoding)
+        model = _continue_pretraining(c, model, recipe)
     learning_rate = 5e-5
     if recipe.search_trials:
-        learning_rate = _search(train_data, eval_data, task, model, recipe, output_dir, seed,
-                                text_column, text_pair_column, label_column, files)
-    metrics = _final_training(train_data, eval_data, task, model, recipe, learning_rate,
-                              output_dir, seed, text_column, text_pair_column, label_column,
-                              verbose, files)
+        learning_rate = _search(c, model, recipe)
+    metrics = _final_training(c, model, recipe, learning_rate)
     deployment = None
-    if latency_budget_ms:
+    if c.latency_budget_ms:
         from kerasbert.customization.deployment import deploy
 
-        deployment = deploy(output_dir, output_dir, latency_budget_ms, train_data, eval_data,
-                            student_seconds, speeds[recipe.model], profile.num_examples,
-                            recipe.batch_size, seed, text_column, text_pair_column,
-                            label_column, encoding, header)
+        deployment = deploy(c.output_dir, c.output_dir, c.latency_budget_ms, c.train_data,
+                            c.eval_data, student_seconds, speeds[recipe.model],
+                            profile.num_examples, recipe.batch_size, c.seed, c.text_column,
+                            c.text_pair_column, c.label_column, c.encoding, c.header)
         log(f"customize: deployment {deployment['chosen']} -> {deployment['path']}")
         if not deployment["within_budget"]:
             print(f"customize: {deployment['reason']}", file=sys.stderr, flush=True)
     seconds = time.monotonic() - start
-    write_report(os.path.join(output_dir, REPORT_FILE), profile, recipe, speeds, metrics,
-                 seconds, budget_seconds, learning_rate, deployment)
+    write_report(os.path.join(c.output_dir, REPORT_FILE), profile, recipe, speeds, metrics,
+                 seconds, c.time_budget, learning_rate, deployment)
     result = {"recipe": recipe, "metrics": metrics, "seconds": seconds}
     if deployment:
         result["deployment"] = deployment
@@ -128,46 +126,53 @@ def _measure(candidates, examples, task, profile, log):
     return speeds
 
 
-def _continue_pretraining(unlabeled_data, model, recipe, output_dir, seed, verbose,
-                          encoding="utf-8"):
-    """Continue pretraining `model` on the user's text; returns the adapted encoder dir."""
+def _continue_pretraining(c, model, recipe):
+    """Continue pretraining `model` on the user's text (`c`: the CustomizeConfig);
+    returns the adapted encoder dir."""
+    from kerasbert.configs.pretrain import PretrainConfig
     from kerasbert.pretraining.pretrain import pretrain
 
-    adapted = os.path.join(output_dir, ADAPTED_ENCODER_DIR)
-    pretrain(unlabeled_data, adapted, model=model, max_seq_length=recipe.max_seq_length,
-             epochs=100, max_steps=recipe.pretrain_steps, batch_size=recipe.batch_size,
-             learning_rate=5e-5, seed=seed, max_train_seconds=recipe.pretrain_seconds,
-             verbose=verbose, encoding=encoding)
+    adapted = os.path.join(c.output_dir, ADAPTED_ENCODER_DIR)
+    pretrain(PretrainConfig(
+        train_data=c.unlabeled_data, output_dir=adapted, model=model,
+        max_seq_length=recipe.max_seq_length, epochs=100, max_steps=recipe.pretrain_steps,
+        batch_size=recipe.batch_size, learning_rate=5e-5, seed=c.seed,
+        max_train_seconds=recipe.pretrain_seconds, verbose=c.verbose, encoding=c.encoding))
     return adapted
 
 
-def _final_training(train_data, eval_data, task, model, recipe, learning_rate, output_dir, seed,
-                    text_column, text_pair_column, label_column, verbose, files=None):
+def _fine_tune_config(c, model, recipe, **settings):
+    """The FineTuneConfig of customization `c` with `model` at the recipe's length."""
+    from kerasbert.configs.fine_tune import FineTuneConfig
+
+    return FineTuneConfig(
+        task=c.task, train_data=c.train_data, eval_data=c.eval_data, model=model,
+        text_column=c.text_column, text_pair_column=c.text_pair_column,
+        label_column=c.label_column, encoding=c.encoding, header=c.header,
+        max_seq_length=recipe.max_seq_length, batch_size=recipe.batch_size, seed=c.seed,
+        **settings)
+
+
+def _final_training(c, model, recipe, learning_rate):
     from kerasbert.training.fine_tune import fine_tune
 
     adapter = {"adapter": recipe.adapter, "lora_rank": recipe.lora_rank} if recipe.adapter else {}
-    return fine_tune(task=task, train_data=train_data, eval_data=eval_data, model=model,
-                     output_dir=output_dir, text_column=text_column,
-                     text_pair_column=text_pair_column, label_column=label_column,
-                     max_seq_length=recipe.max_seq_length, epochs=recipe.epochs,
-                     batch_size=recipe.batch_size, learning_rate=learning_rate, seed=seed,
-                     max_train_seconds=recipe.train_seconds, verbose=verbose, **(files or {}),
-                     **adapter)
+    return fine_tune(_fine_tune_config(
+        c, model, recipe, output_dir=c.output_dir, epochs=recipe.epochs,
+        learning_rate=learning_rate, max_train_seconds=recipe.train_seconds, verbose=c.verbose,
+        **adapter))
 
 
-def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_column,
-            text_pair_column, label_column, files=None):
+def _search(c, model, recipe):
     """A short search of the learning rate and warm-up within the recipe's search
     time, in this process through the tuning API (`kerasbert.tune`'s); its files go
     to OUTPUT_DIR/search/. Returns the best learning rate."""
     import yaml
 
-    from kerasbert.configs.training import TrainingConfig
-    from kerasbert.training.run_config import FineTuneConfig
     from kerasbert.tuning.search import SearchConfig, run_search
     from kerasbert.tuning.search_space import Entry, SearchSpace
 
-    search_dir = os.path.join(output_dir, SEARCH_DIR)
+    search_dir = os.path.join(c.output_dir, SEARCH_DIR)
     os.makedirs(search_dir, exist_ok=True)
     values = {"learning_rate": [5e-5, 3e-5, 2e-5], "warmup_ratio": [0.06, 0.1]}
     space_file = os.path.join(search_dir, "space.yaml")
@@ -176,12 +181,8 @@ def _search(train_data, eval_data, task, model, recipe, output_dir, seed, text_c
     space = SearchSpace(tuple(Entry(name, "choice", values=tuple(choices))
                               for name, choices in values.items()), source=space_file)
     per_trial = recipe.search_seconds / recipe.search_trials
-    base = FineTuneConfig(
-        task=task, train_data=train_data, eval_data=eval_data, model=model,
-        output_dir=search_dir, text_column=text_column, text_pair_column=text_pair_column,
-        label_column=label_column, max_seq_length=recipe.max_seq_length, **(files or {}),
-        training=TrainingConfig(batch_size=recipe.batch_size, epochs=1, seed=seed, verbose=0,
-                                max_train_seconds=float(round(per_trial * 0.7))))
+    base = _fine_tune_config(c, model, recipe, output_dir=search_dir, epochs=1, verbose=0,
+                             max_train_seconds=float(round(per_trial * 0.7)))
     search = SearchConfig(search_dir, tuner="random", max_trials=recipe.search_trials,
                           time_budget=float(round(recipe.search_seconds)))
     result = run_search(base, space, search)

@@ -2,23 +2,24 @@
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from kerasbert.distribute.flags import define_flags, setup_from_flags
 from kerasbert.errors import UsageError
 
-FLAGS = flags.FLAGS
-
 
 def main(argv=None):
-    define_flags()
-    if "global_batch_size" not in FLAGS:
-        flags.DEFINE_integer("global_batch_size", 32, "Examples per step across all replicas.")
-    app.define_help_flags()
+    fv = flags.FlagValues()  # fresh: nothing kept from an earlier call
+    define_flags(fv)
+    flags.DEFINE_integer("global_batch_size", 32, "Examples per step across all replicas.",
+                         flag_values=fv)
+    argv = sys.argv if argv is None else argv
+    if any(arg in ("-h", "--help", "--helpfull") for arg in argv[1:]):
+        print(__doc__, "flags:", fv.get_help(), sep="\n")
+        return 0
     try:
-        FLAGS(sys.argv if argv is None else argv)
+        fv(argv)
     except flags.Error as err:
         raise UsageError(str(err)) from None
-    print(setup_from_flags(FLAGS).describe(FLAGS.global_batch_size))
+    print(setup_from_flags(fv).describe(fv.global_batch_size))
     return 0
-

@@ -2,9 +2,11 @@
 
     from kerasbert.pretraining.pretrain import pretrain
     # from scratch: a WordPiece vocabulary trained on the corpus, a chosen size
-    pretrain("corpus.txt", "runs/my_bert", preset="bert_mini_en_uncased", vocab_size=16000)
+    pretrain(train_data="corpus.txt", output_dir="runs/my_bert", preset="bert_mini_en_uncased",
+             vocab_size=16000)
     # continued (domain-adaptive) from any checkpoint kerasbert loads
-    pretrain("corpus.txt", "runs/adapted", model="all_minilm_l6_v2")
+    pretrain(PretrainConfig(train_data="corpus.txt", output_dir="runs/adapted",
+                            model="all_minilm_l6_v2"))
 
 `output_dir` ends up an encoder directory (kerasbert format, vocab.txt,
 tokenizer_config.json, the pretraining heads) that `kerasbert.train
@@ -13,6 +15,7 @@ Trainer's checkpoints, the TFRecords (`pretraining_data/`) and `metrics.json`
 (held-out MLM accuracy and perplexity before and after).
 """
 
+import dataclasses
 import json
 import os
 
@@ -21,7 +24,7 @@ import tensorflow as tf
 
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.outputs import write_json
-from kerasbert.configs.training import TrainingConfig
+from kerasbert.configs.pretrain import PretrainConfig
 
 DATA_DIR = "pretraining_data"
 VOCAB_SETTINGS_FILE = "vocab_training.json"
@@ -29,108 +32,94 @@ METRICS_FILE = "metrics.json"
 EVAL_SEED_OFFSET = 7919  # held-out masks: fixed, and unlike any training epoch's
 
 
-def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
-             encoder_config=None, vocab_size=30522, lowercase=True, eval_data=None,
-             eval_fraction=0.05, max_eval_examples=0, max_seq_length=128, masked_lm_prob=0.15,
-             max_predictions_per_seq=20, whole_word_masking=False, next_sentence=True,
-             dupe_factor=1, short_seq_prob=0.1, shard_size_mb=8.0, num_workers=1, data_dir=None,
-             overwrite=False, prepare_only=False, beam_runner=None, beam_options=None,
-             train_encoder=True, dropout=None, chinese_characters=False,
-             strategy=None, jit_compile=False, encoding="utf-8", verbose=1, **training):
+def pretrain(config=None, strategy=None, jit_compile=False, **settings):
     """Pretrain with masked-LM (+ next-sentence prediction) on a text corpus
     (one sentence per line, blank lines between documents); returns the
     metrics written to `metrics.json`.
 
     Args:
-        model: a preset, checkpoint or model directory to continue from; None
-            pretrains from scratch: a vocabulary of `vocab_size` tokens
-            (`lowercase`) is trained on the corpus and an encoder of `preset`'s
-            shape, changed by `encoder_config` (bert_config keys), is initialised.
-        train_data, eval_data: a corpus file, a glob or a directory of them
-            (local or gs://), read a document at a time. train_data None reads
-            the finished preparation in `data_dir` without its corpus (its
-            vocabulary is stored with it; with `model`, the model's must be it).
-        eval_data: held-out corpus; else the last `eval_fraction` of the
-            documents (of each input shard).
-        shard_size_mb, num_workers: the TFRecords are prepared per input shard
-            of about `shard_size_mb` of text, in `num_workers` processes
-            (`kerasbert.pretraining.sharded_data`); an interrupted preparation
-            resumes, finished shards are kept.
-        data_dir: where the TFRecords go (default `output_dir/pretraining_data`);
-            data prepared there with the same settings is read, not prepared again.
-        overwrite: prepare afresh where data of other settings is (else a ValueError).
-        prepare_only: stop once the data is prepared; returns its description.
-        beam_runner, beam_options: prepare with an Apache Beam pipeline on
-            this runner (DirectRunner, DataflowRunner, ...) and Beam's own
-            flags (`kerasbert.pretraining.beam_pipeline`) instead of local processes.
-        chinese_characters: from scratch, the vocabulary also keeps the 6,763
-            common Chinese characters of GB 2312 (added to `vocab_size`), so
-            that Chinese text with a character the corpus lacks has no [UNK].
-        whole_word_masking: mask all pieces of a chosen word; Chinese text is
-            segmented into words by jieba when it is prepared
-            (`kerasbert.pretraining.chinese_words`, `pip install kerasbert[zh]`).
-        train_encoder: False trains the heads only (a probe of the encoder as it is).
-        training: TrainingConfig fields (epochs, batch_size, learning_rate, ...).
+        config: a `PretrainConfig` (every setting of `python -m kerasbert.pretrain`,
+            under its flag's name; see their help there). In short:
+            `model` is a preset, checkpoint or model directory to continue
+            from; None pretrains from scratch: a vocabulary of `vocab_size`
+            tokens (`lowercase`) is trained on the corpus and an encoder of
+            `preset`'s shape (changed by `num_layers`, `hidden_size`, ...) is
+            initialised. `train_data` None reads the finished preparation in
+            `data_dir` without its corpus. The TFRecords are prepared per input
+            shard of about `shard_size_mb` of text, in `num_workers` processes
+            or a Beam pipeline (`beam_runner`); `prepare_only` stops there and
+            returns the data's description. `train_encoder` False trains the
+            heads only.
+        strategy: the tf.distribute strategy (default: TensorFlow's current one).
+        jit_compile: compile the train step with XLA.
+        **settings: settings of `config` to change, or, without `config`, to
+            set: `pretrain(train_data="corpus.txt", output_dir="runs/b", epochs=3)`.
     """
     from kerasbert.tasks.masking import BertMasker
     from kerasbert.tasks.pretraining_model import BertPretrainingModel, load_heads
     from kerasbert.pretraining.task import Evaluator, PretrainingTask
     from kerasbert.training.trainer import Trainer
 
-    config = TrainingConfig(verbose=verbose, **training).validate()
+    config = (PretrainConfig(**settings) if config is None
+              else dataclasses.replace(config, **settings)).validate()
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
-    run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
-    log = print if verbose else (lambda *args, **kwargs: None)
+    run_dir, output_dir = config.output_dir, worker_output_dir(config.output_dir, strategy)
+    log = print if config.verbose else (lambda *args, **kwargs: None)
     tf.io.gfile.makedirs(output_dir)
-    if train_data is None:  # data prepared earlier (perhaps elsewhere), read without its corpus
-        if not data_dir or prepare_only or beam_runner or eval_data:
+    c = config
+    if c.train_data is None:  # data prepared earlier (perhaps elsewhere), read without its corpus
+        if not c.data_dir or c.prepare_only or c.beam_runner or c.eval_data:
             raise ValueError("without train_data, give data_dir: a finished preparation to "
                              "train on (it cannot be prepared, nor given eval_data, without "
                              "its corpus)")
         with strategy.scope():
-            encoder, tokenizer, data = _prepared(data_dir, model, preset, encoder_config,
-                                                 max_seq_length, next_sentence, dropout)
+            encoder, tokenizer, data = _prepared(c.data_dir, c.model, c.preset, c.encoder_config,
+                                                 c.max_seq_length, c.next_sentence, c.dropout)
     else:
         with strategy.scope():
             encoder, tokenizer = _encoder_and_tokenizer(
-                model, train_data, output_dir, preset, encoder_config, vocab_size, lowercase,
-                max_seq_length, eval_data, eval_fraction, dropout, encoding, log,
-                shard_size_mb=shard_size_mb, build_encoder=not prepare_only,
-                chinese_characters=chinese_characters)
-        data = _prepare(train_data, data_dir or os.path.join(output_dir, DATA_DIR), tokenizer,
-                        max_seq_length, eval_data, eval_fraction, next_sentence, short_seq_prob,
-                        dupe_factor, config.seed, shard_size_mb, num_workers, encoding,
-                        overwrite, beam_runner, beam_options, log, whole_word_masking)
-    if prepare_only:
+                c.model, c.train_data, output_dir, c.preset, c.encoder_config, c.vocab_size,
+                c.lowercase, c.max_seq_length, c.eval_data, c.eval_fraction, c.dropout,
+                c.encoding, log, shard_size_mb=c.shard_size_mb, build_encoder=not c.prepare_only,
+                chinese_characters=c.chinese_characters)
+        data = _prepare(c.train_data, c.data_dir or os.path.join(output_dir, DATA_DIR),
+                        tokenizer, c.max_seq_length, c.eval_data, c.eval_fraction,
+                        c.next_sentence, c.short_seq_prob, c.dupe_factor, c.seed,
+                        c.shard_size_mb, c.num_workers, c.encoding, c.overwrite, c.beam_runner,
+                        c.beam_options, log, c.whole_word_masking)
+    if config.prepare_only:
         return {"prepared_only": True, "train_files": data.train_files,
                 "eval_files": data.eval_files, "train_instances": data.num_train,
                 "eval_instances": data.num_eval}
     steps_per_epoch = _check_sizes(data, config.batch_size)
-    masker = BertMasker.from_tokenizer(tokenizer, masked_lm_prob=masked_lm_prob,
-                                       max_predictions=max_predictions_per_seq,
-                                       whole_word=whole_word_masking)
-    encoder.trainable = bool(train_encoder)
+    masker = BertMasker.from_tokenizer(tokenizer, masked_lm_prob=config.masked_lm_prob,
+                                       max_predictions=config.max_predictions_per_seq,
+                                       whole_word=config.whole_word_masking)
+    encoder.trainable = bool(config.train_encoder)
     with strategy.scope():
-        pretraining_model = BertPretrainingModel(encoder, next_sentence)
+        pretraining_model = BertPretrainingModel(encoder, config.next_sentence)
         # A preset without weights (randomly initialised) has no heads to load either.
-        checkpoint = _checkpoint_dir(model) if model else None
+        checkpoint = _checkpoint_dir(config.model) if config.model else None
         heads = load_heads(pretraining_model, checkpoint) if checkpoint else []
     log("pretraining heads: " + ("loaded from the checkpoint" if heads else "initialised fresh"))
 
     evaluate_fn = Evaluator(_dataset(
-        data.eval_files, max_seq_length, min(config.batch_size, data.num_eval), masker,
-        next_sentence, config.seed + EVAL_SEED_OFFSET, shuffle=False, drop_remainder=False,
-        max_examples=max_eval_examples))
+        data.eval_files, config.max_seq_length, min(config.batch_size, data.num_eval), masker,
+        config.next_sentence, config.seed + EVAL_SEED_OFFSET, shuffle=False,
+        drop_remainder=False,
+        max_examples=config.max_eval_examples))
 
     def train_dataset_fn(epoch, input_context):
-        return _dataset(data.train_files, max_seq_length,
+        return _dataset(data.train_files, config.max_seq_length,
                         input_context.get_per_replica_batch_size(config.batch_size), masker,
-                        next_sentence, config.seed, epoch=epoch, input_context=input_context)
+                        config.next_sentence, config.seed, epoch=epoch,
+                        input_context=input_context)
 
     before = evaluate_fn(pretraining_model)
     log("held-out before: " + _describe(before))
-    task = PretrainingTask(next_sentence, _expected_predictions(masker, max_seq_length))
+    task = PretrainingTask(config.next_sentence,
+                           _expected_predictions(masker, config.max_seq_length))
     trainer = Trainer(lambda: pretraining_model, task, config, run_dir, strategy, jit_compile,
                       static_shapes=True)
     trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn)
@@ -139,9 +128,9 @@ def pretrain(train_data, output_dir, model=None, preset="bert_tiny_en_uncased",
     metrics = {"before": before, "after": after, "steps": int(trainer.state.step),
                "train_seconds": round(trainer.train_seconds, 1),
                "train_instances": data.num_train, "eval_instances": data.num_eval,
-               "eval_sequences": min(data.num_eval, max_eval_examples or data.num_eval),
-               "heads_from_checkpoint": bool(heads), "from_scratch": not model,
-               "masking": masker.config(), "next_sentence": next_sentence}
+               "eval_sequences": min(data.num_eval, config.max_eval_examples or data.num_eval),
+               "heads_from_checkpoint": bool(heads), "from_scratch": not config.model,
+               "masking": masker.config(), "next_sentence": config.next_sentence}
     _save(output_dir, pretraining_model, tokenizer, metrics)
     return metrics
 

@@ -60,4 +60,4 @@ def trial_config(base_config, recipe, output_dir, seed_offset=0):
         ValueError: a recipe name that is no fine-tuning setting.
     """
     config = base_config.replace(**recipe)
-    return config.replace(output_dir=output_dir, seed=config.training.seed + seed_offset)
+    return config.replace(output_dir=output_dir, seed=config.seed + seed_offset)

@@ -24,49 +24,13 @@ import os
 import sys
 from typing import Optional
 
+from kerasbert.configs.search import SearchConfig  # noqa: F401 (public here)
 from kerasbert.errors import JobFailed
 from kerasbert.tuning import distributed, results
 
 # What `overwrite` clears in the search directory (nothing else there is touched).
 _SEARCH_FILES = ("results.csv", "results.json", "best_config.yaml", "search.png", "best_model",
                  "trials")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-    """How to search (what is trained is the `FineTuneConfig`).
-
-    Attributes:
-        output_dir: the search directory (trials go to `output_dir/trials/`).
-        tuner: "random", "bayesian", "hyperband" (epochs as the resource, the
-            base config's epochs the most per trial) or "grid".
-        max_trials: trials at most (failed ones count).
-        objective: the dev metric to optimise, "NAME", "NAME:min" or "NAME:max"
-            (None: the task's main metric).
-        time_budget: seconds after which no trial starts (0: none).
-        executions_per_trial: fine-tunings per trial (seeds seed, seed+1, ...);
-            the objective is their mean.
-        hyperband_factor: Hyperband's reduction factor.
-        max_consecutive_failed_trials: stop after this many failed trials in a
-            row (0: never).
-        search_seed: the oracle's seed (None: the base config's seed).
-        overwrite: delete an existing search in `output_dir` instead of resuming it.
-        keep_checkpoints: keep every trial's checkpoints (Hyperband always keeps them).
-        command: the command recorded in search.json (None: this process's).
-    """
-
-    output_dir: str
-    tuner: str = "random"
-    max_trials: int = 10
-    objective: Optional[str] = None
-    time_budget: float = 0.0
-    executions_per_trial: int = 1
-    hyperband_factor: int = 3
-    max_consecutive_failed_trials: int = 3
-    search_seed: Optional[int] = None
-    overwrite: bool = False
-    keep_checkpoints: bool = False
-    command: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -144,10 +108,14 @@ def default_train_values(config):
     """{setting: value} of `config` that differ from `FineTuneConfig`'s defaults
     (= kerasbert.train's), as train flags take them (columns as text), without
     the output_dir."""
+    from kerasbert.configs.fields import flag_fields
+
+    flagged = {f.name for f in flag_fields(type(config))}
     defaults = type(config)().settings()
     out = {}
     for name, value in config.settings().items():
-        if name == "output_dir" or value is None or value == defaults.get(name):
+        if (name == "output_dir" or name not in flagged or value is None
+                or value == defaults.get(name)):
             continue
         out[name] = str(value) if name.endswith("_column") else value
     return out
@@ -189,11 +157,10 @@ def _build_tuner(base_config, space, search, objective, setup):
         except (OSError, ValueError, KeyError) as err:  # the table is refreshed again later
             print(f"could not refresh {search.output_dir}/results.csv: {err}", flush=True)
 
-    training = base_config.training
     oracle = make_oracle(
         search.tuner, objective, search.max_trials,
-        seed=search.search_seed if search.search_seed is not None else training.seed,
-        time_budget=search.time_budget, max_epochs=training.epochs,
+        seed=search.search_seed if search.search_seed is not None else base_config.seed,
+        time_budget=search.time_budget, max_epochs=base_config.epochs,
         hyperband_factor=search.hyperband_factor,
         max_consecutive_failed_trials=search.max_consecutive_failed_trials,
         on_trial_end=None if distributed.role() == distributed.WORKER else refresh_table)

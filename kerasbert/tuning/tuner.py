@@ -128,7 +128,7 @@ class FineTuneTuner(base_tuner.BaseTuner):
             start = time.time()
             metrics = self.hypermodel.fit(trial.hyperparameters, recipe, output_dir=output_dir,
                                           seed_offset=index, setup=self.setup)
-            seed = recipe.get("seed", self.hypermodel.base_config.training.seed) + index
+            seed = recipe.get("seed", self.hypermodel.base_config.seed) + index
             done = {"index": index, "seed": seed, "output_dir": output_dir,
                     "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                     "seconds": round(time.time() - start, 1)}
