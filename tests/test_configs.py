@@ -22,9 +22,9 @@ from test_cli_flags import DEV, TRAIN
 
 
 @pytest.mark.parametrize("cli,config_class,count", [
-    (train_cli, FineTuneConfig, 44), (pretrain_cli, PretrainConfig, 47),
-    (tune_cli, SearchConfig, 10), (tune_cli, FineTuneConfig, 44),
-    (customize_cli, CustomizeConfig, 15)])
+    (train_cli, FineTuneConfig, 45), (pretrain_cli, PretrainConfig, 48),
+    (tune_cli, SearchConfig, 10), (tune_cli, FineTuneConfig, 45),
+    (customize_cli, CustomizeConfig, 16)])
 def test_every_setting_is_a_flag_with_its_help_and_default(cli, config_class, count):
     fv = cli.new_flags()
     fields = flag_fields(config_class)
