@@ -16,7 +16,8 @@ import pytest
 from nbclient import NotebookClient
 
 COLAB = Path(__file__).resolve().parent.parent / "colab"
-NOTEBOOKS = ("finetune_tpu", "tune", "ner_and_qa", "pretrain_and_customize", "small_and_fast")
+NOTEBOOKS = ("finetune_tpu", "tune", "ner_and_qa", "pretrain_and_customize", "small_and_fast",
+             "chinese")
 CELL_TIMEOUT_S = 300
 PROBE = "NOTEBOOK-PROBE "
 # The kernels inherit HF_ENDPOINT / HF_HOME from tests/conftest.py: presets come
@@ -394,3 +395,35 @@ def test_small_and_fast_notebook(run_notebook, tmp_path):
     assert set(values["ms"]) == {"teacher SavedModel", "student LiteRT int8"}
     assert "x faster" in printed
 
+
+def test_chinese_notebook(run_notebook, tmp_path):
+    """From scratch on generated Chinese text: a vocabulary with no [UNK] for the
+    test sentence, whole-word-masking pretraining, a CRF NER model whose entities
+    on raw text are character spans (recomputed here from the saved model and
+    from the SavedModel the notebook wrote)."""
+    import tensorflow as tf
+
+    from kerasbert.serving import Predictor
+
+    nb = run_notebook("chinese", probe=(
+        '{"unknown": unknown, "entities": entities, "served": served_entities, '
+        '"f1": ner_metrics["entity_f1"], "steps": pretraining["steps"]}'))
+    values, printed = probed(nb), text(nb)
+    runs = tmp_path / "runs"
+    settings = json.loads(
+        (runs / "zh_bert" / "pretraining_data" / "pretraining_data.json").read_text())
+    assert settings["settings"]["chinese_words"] == "jieba"  # whole-word masking, by jieba
+    assert values["unknown"] == 0 and values["steps"] == 20
+    texts = ["王芳在深圳工作。", "李娜昨天到杭州开会。"]
+    predicted = Predictor.from_directory(str(runs / "zh_ner")).predict({"text": texts})
+    entities = [[[e["type"], e["start"], e["end"], e["text"]] for e in row["entities"]]
+                for row in predicted]
+    assert values["entities"] == values["served"] == entities
+    assert entities[0] == [["PER", 0, 2, "王芳"], ["LOC", 3, 5, "深圳"]]
+    for text_, row in zip(texts, entities):
+        assert all(text_[start:end] == word for _, start, end, word in row)
+    info = json.loads((runs / "zh_ner" / "kerasbert_task.json").read_text())
+    assert info["settings"]["ner_head"] == "crf"
+    served = tf.saved_model.load(str(runs / "zh_ner_savedmodel"))
+    assert "serving_default" in served.signatures
+    assert "the SavedModel agrees: True" in printed
