@@ -172,15 +172,17 @@ def test_predict_export_and_a_fresh_process_agree(trained, sst2, tmp_path):
     trained_accuracy = json.loads((trained / "metrics.json").read_text())["accuracy"]
     assert accuracy == pytest.approx(trained_accuracy)
 
-    # The directory is a preset of the Keras task model, and its model.keras
-    # a Keras model: both predict what kerasbert.predict printed.
+    # The directory is a preset of the Keras task model (each weight in it once), and
+    # the model's .keras file a Keras model: both predict what kerasbert.predict printed.
     import keras
 
     import kerasbert
     from kerasbert.tasks.classification import softmax
 
-    keras_models = (kerasbert.BertClassifier.from_preset(trained),
-                    keras.models.load_model(trained / "model.keras"))
+    assert not (trained / "model.keras").exists() and not (trained / "checkpoints").exists()
+    preset = kerasbert.BertClassifier.from_preset(trained)
+    preset.save(tmp_path / "model.keras")
+    keras_models = (preset, keras.models.load_model(tmp_path / "model.keras"))
     # (predict reads a text longer than a window as the mean over its windows;
     # a Keras model cuts it: compare the texts that fit in one window.)
     pieces = keras_models[0].preprocessor.tokenizer.tokenize([p["text"] for p in predictions])

@@ -66,9 +66,15 @@ def test_rerun_resumes_only_with_the_same_settings(tmp_path):
     assert "--overwrite" in lines[0]
     assert _files(run) == written
 
-    # The same command resumes; --overwrite starts afresh with the new settings.
-    same = _train(*args)
-    assert same.returncode == 0 and "resuming from" in same.stdout, same.stdout + same.stderr
+    # The run ended: its training state is gone (the model directory holds each weight
+    # once), and the same command finds it finished and touches nothing (a run killed
+    # before its end resumes: test_distributed_training). --overwrite starts afresh with
+    # the new settings.
+    assert not (run / "checkpoints").exists() and not (run / "model.keras").exists()
+    same = _train(*args[:-1], "--verbose=1")
+    assert same.returncode == 0 and f"{run} holds this run, finished" in same.stdout, (
+        same.stdout + same.stderr)
+    assert _files(run) == written
     fresh = _train(*args, "--learning_rate=1e-3", "--overwrite")
     assert fresh.returncode == 0, fresh.stderr
     assert "resuming" not in fresh.stdout

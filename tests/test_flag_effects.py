@@ -5,7 +5,7 @@ sample files and small files written here. Runs are shared where their flags do
 not interfere, so that each program runs a few times only.
 
     train      --layer_decay --max_train_seconds       (one run)
-               --clip_norm --early_stopping_patience   (one run)
+               --clip_norm --early_stopping_patience --keep_checkpoints (one run)
                --version_2_with_negative --null_score_diff_threshold --adapter=lora
                --n_best_size --max_answer_length --lora_feed_forward   (two QA runs)
     tune       --objective --keep_checkpoints          (one search of two trials)
@@ -95,11 +95,13 @@ def layer_decay_run(tiny_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def clipped_run(tiny_model, tmp_path_factory):
     """20 planned updates of gradients clipped to a global norm of 1e-9,
-    evaluated after each, with early stopping after 2 evaluations without gain."""
+    evaluated after each, with early stopping after 2 evaluations without gain;
+    its training state kept."""
     out = tmp_path_factory.mktemp("clipped")
     assert _main("train", *_classifier_args(tiny_model, out, "--max_steps=20",
                                             "--clip_norm=1e-9", "--eval_every_steps=1",
-                                            "--early_stopping_patience=2")) == 0
+                                            "--early_stopping_patience=2",
+                                            "--keep_checkpoints")) == 0
     return out
 
 
@@ -158,6 +160,17 @@ def test_early_stopping_patience_stops_after_evaluations_without_gain(clipped_ru
         waits.append(0 if record["accuracy"] > best else waits[-1] + 1)
         best = max(best, record["accuracy"])
     assert waits[-1] == 2 and 2 not in waits[:-1], history
+
+
+def test_keep_checkpoints_keeps_the_training_state_of_a_finished_run(clipped_run,
+                                                                     layer_decay_run):
+    # Without it the run's model directory holds each weight once.
+    kept = sorted(p.name for p in (clipped_run / "checkpoints").iterdir())
+    assert "checkpoint" in kept and any(name.endswith(".index") for name in kept)
+    assert (clipped_run / "best.weights.safetensors").is_file()
+    assert not (layer_decay_run / "checkpoints").exists()
+    assert not (layer_decay_run / "best.weights.safetensors").exists()
+    assert not list(layer_decay_run.glob("*.removing"))
 
 
 # -- train: question answering and LoRA ----------------------------------------------------------

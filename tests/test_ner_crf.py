@@ -161,7 +161,8 @@ def test_keras_crf_classifier_decodes_with_its_transitions_everywhere(tmp_path):
     assert reloaded.ner_head == "crf"
     np.testing.assert_array_equal(reloaded.get_layer("crf").scores()[0].numpy(),
                                   crf.scores()[0].numpy())
-    keras_file = keras.models.load_model(tmp_path / "preset" / "model.keras")
+    model.save(tmp_path / "model.keras")
+    keras_file = keras.models.load_model(tmp_path / "model.keras")
     assert keras_file.ner_head == "crf"
     np.testing.assert_array_equal(keras_file.get_layer("crf").scores()[0].numpy(),
                                   crf.scores()[0].numpy())

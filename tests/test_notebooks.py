@@ -208,7 +208,7 @@ def test_finetune_tpu_notebook(run_notebook, tmp_path):
         for token, value in zip(record["tokens"], record["attributions"]):
             assert f'title="{token}: {value:.6g}"' in pages[0]
     assert printed.count("strongest words:") == 2
-    assert (tmp_path / "runs" / "finetune_keras" / "model.keras").is_file()
+    assert (tmp_path / "runs" / "finetune_keras" / "kerasbert_task.json").is_file()
 
 
 def test_finetune_tpu_notebook_reads_a_tfds_dataset(run_notebook, tmp_path):

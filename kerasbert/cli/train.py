@@ -97,7 +97,8 @@ def run_settings(fv):
     flag but the output place, logging and the devices it runs on."""
     devices = flags.FlagValues()
     distribute_flags.define_flags(devices)
-    skip = {"config", "output_dir", "overwrite", "verbose", "steps_per_loop", *devices}
+    skip = {"config", "output_dir", "overwrite", "verbose", "steps_per_loop",
+            "keep_checkpoints", *devices}
     return {name: fv[name].value for name in fv if fv[name].name == name and name not in skip}
 
 

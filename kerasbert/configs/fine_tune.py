@@ -45,6 +45,10 @@ class FineTuneConfig(TrainingConfig):
     random_init: bool = setting(False, "start from random weights of --model's shape (its "
                                 "vocabulary is kept) instead of its pretrained weights")
     output_dir: Optional[str] = setting(None, "where the model, metrics and checkpoints go")
+    keep_checkpoints: bool = setting(False, "keep the training state (checkpoints, best "
+                                     "weights) when the run ends, so that a rerun with more "
+                                     "epochs goes on from it; by default the model directory "
+                                     "then holds its weights once")
     max_seq_length: int = setting(128, "tokens per sequence", range="[8, 512]")
     batch_mode: str = setting("bucket", "length bucketing (CPU/GPU) or static shapes (TPU/XLA)",
                               choices=("bucket", "static"))

@@ -40,6 +40,4 @@ class SearchConfig:
                                          range="[0, 4294967295]")
     overwrite: bool = setting(False, "delete an existing search in --output_dir instead of "
                               "resuming it")
-    keep_checkpoints: bool = setting(False, "keep every trial's checkpoints (Hyperband always "
-                                     "keeps them)")
     command: Optional[str] = setting(None, "the command recorded in search.json", flag=False)

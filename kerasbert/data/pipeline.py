@@ -23,6 +23,7 @@ import tensorflow as tf
 
 FEATURES = ("token_ids", "segment_ids", "padding_mask")
 LABELS = "labels"
+WEIGHTS = "sample_weight"
 IGNORE_INDEX = -100
 MODES = ("static", "bucket")
 _TOKENIZE_BATCH = 512
@@ -52,17 +53,16 @@ def tokenize_chunk(tokenizer, batch):
     Args:
         tokenizer: a BertTokenizer.
         batch: dict of string `text` `[n]`, optional string `pair` `[n]` and
-            optional `labels` (passed through).
+            optional `labels` and `sample_weight` (passed through).
 
     Returns:
         Dict of int32 RaggedTensors `[n, (length)]` for `token_ids`,
-        `segment_ids`, `padding_mask` (and `labels` as given).
+        `segment_ids`, `padding_mask` (and `labels`, `sample_weight` as given).
     """
     features = (tokenizer(batch["text"], batch["pair"]) if "pair" in batch
                 else tokenizer(batch["text"]))
     out = cut_at_padding(features, FEATURES)
-    if LABELS in batch:
-        out[LABELS] = batch[LABELS]
+    out.update({name: batch[name] for name in (LABELS, WEIGHTS) if name in batch})
     return out
 
 
@@ -74,13 +74,16 @@ def cut_at_padding(features, names):
             for name in names}
 
 
-def text_columns(texts, pairs=None, labels=None):
-    """A dataset of per-example dicts: string `text` (and `pair`), `labels`."""
+def text_columns(texts, pairs=None, labels=None, sample_weights=None):
+    """A dataset of per-example dicts: string `text` (and `pair`), `labels`
+    (and `sample_weight`)."""
     columns = {"text": np.asarray(texts, dtype=object)}
     if pairs is not None:
         columns["pair"] = np.asarray(pairs, dtype=object)
     if labels is not None:
         columns[LABELS] = labels
+    if sample_weights is not None:
+        columns[WEIGHTS] = sample_weights
     return tf.data.Dataset.from_tensor_slices(columns)
 
 
@@ -208,8 +211,13 @@ def _pad_value(name, dtype, pad_token_id):
 
 
 def _split_labels(example):
-    features = {k: v for k, v in example.items() if k != LABELS}
-    return (features, example[LABELS]) if LABELS in example else features
+    """`(features, labels[, sample_weight])`, or `features` when unlabelled."""
+    features = {k: v for k, v in example.items() if k not in (LABELS, WEIGHTS)}
+    if LABELS not in example:
+        return features
+    if WEIGHTS in example:
+        return features, example[LABELS], example[WEIGHTS]
+    return features, example[LABELS]
 
 
 def distribute(dataset, *, shuffle=False, seed=0, num_examples=None, num_shards=1,
@@ -280,13 +288,35 @@ def classification_dataset(examples, tokenizer, *, batch_size, label_vocabulary=
                  shuffle_buffer=shuffle_buffer)
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    # Shuffle and shard the strings, then tokenize whole chunks of them.
-    chunks = distribute(columns, **where).batch(
-        chunk_size(batch_size)).map(lambda batch: tokenize_chunk(tokenizer, batch),
-                                    num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = batch_chunks(chunks, batch_size=batch_size, mode=mode,
-                           sequence_length=tokenizer.sequence_length,
-                           pad_token_id=tokenizer.pad_token_id,
-                           bucket_boundaries=bucket_boundaries,
+    dataset = text_batches(distribute(columns, **where), tokenizer, batch_size=batch_size,
+                           mode=mode, bucket_boundaries=bucket_boundaries,
                            shuffle_seed=seed if shuffle else None)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def text_batches(columns, tokenizer, *, batch_size, mode, bucket_boundaries=None,
+                 shuffle_seed=None, num_examples=None):
+    """Batches of `columns` (a dataset of `text_columns`' dicts, shuffled and
+    sharded as wanted): whole chunks of strings are tokenized at once, then
+    cut into batches by `batch_chunks` (the other arguments are its).
+    `num_examples`: the rows of `columns`, which makes the number of batches
+    the dataset's known cardinality."""
+    chunks = columns.batch(chunk_size(batch_size)).map(
+        lambda batch: tokenize_chunk(tokenizer, batch), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batch_chunks(chunks, batch_size=batch_size, mode=mode,
+                           sequence_length=tokenizer.sequence_length,
+                           pad_token_id=tokenizer.pad_token_id,
+                           bucket_boundaries=bucket_boundaries, shuffle_seed=shuffle_seed)
+    if num_examples is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            count_batches(num_examples, batch_size, mode == "static")))
+    return batches
+
+
+def count_batches(num_examples, batch_size, drop_remainder):
+    """The batches `batch_chunks` cuts from `num_examples` examples in chunks
+    of `chunk_size(batch_size)` (each chunk's last batch may be short)."""
+    if drop_remainder:
+        return num_examples // batch_size
+    full, rest = divmod(num_examples, chunk_size(batch_size))
+    return full * CHUNK_BATCHES + -(-rest // batch_size)

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert.data.pipeline import text_batches, text_columns
 from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
@@ -234,13 +235,17 @@ class TaskMixin:
 
     # -- data -------------------------------------------------------------------------------
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle):
-        """(x, y, sample_weight) as a batched, preprocessed tf.data.Dataset."""
+    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
+        """(x, y, sample_weight) as a batched, preprocessed tf.data.Dataset;
+        `bucket`: labelled raw text may come in batches of similar length
+        (`_length_batches`), for fit and evaluate."""
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset x, put y (and sample weights) in it")
             _check_batched(x)
             dataset = x
+        elif bucket and self._buckets_text(x, y):
+            return self._length_batches(x, y, sample_weight, batch_size, shuffle)
         else:
             data = keras.utils.pack_x_y_sample_weight(_as_arrays(x), _as_arrays(y),
                                                       _as_arrays(sample_weight))
@@ -250,6 +255,37 @@ class TaskMixin:
             dataset = self._batch(dataset, batch_size or DEFAULT_BATCH_SIZE)
         if self.preprocessor is not None:
             dataset = dataset.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _buckets_text(self, x, y):
+        """Whether labelled raw text `x` goes in batches of similar length:
+        the plain preprocessor's texts (or pairs), off TPU (whose batches
+        keep the static shape)."""
+        texts = x[0] if isinstance(x, tuple) else x
+        return (type(self.preprocessor) is BertPreprocessor and y is not None
+                and not isinstance(x, dict) and not isinstance(texts, dict)
+                and not self._static_batches
+                and "TPUStrategy" not in type(self.distribute_strategy).__name__)
+
+    def _length_batches(self, x, y, sample_weight, batch_size, shuffle):
+        """Raw text in batches of similar length, each padded to its longest,
+        as `kerasbert.train` batches (`data.pipeline.text_batches`, "bucket"
+        mode): on CPU and GPU the padding is most of a short sentence's
+        compute. Shuffled (each epoch anew, from numpy's seed, which
+        `keras.utils.set_random_seed` sets) when `shuffle`."""
+        texts, pairs = x if isinstance(x, tuple) else (x, None)
+        if isinstance(x, tuple) and len(x) != 2:
+            raise ValueError(f"x as a tuple must be (texts, pairs), got {len(x)} items")
+        texts, pairs, y, sample_weight = (_as_arrays(part) for part in (texts, pairs, y,
+                                                                        sample_weight))
+        rows = _num_rows(texts)
+        columns = text_columns(texts, pairs, y, sample_weight)
+        seed = int(np.random.randint(2**31 - 1)) if shuffle else None
+        if shuffle:
+            columns = columns.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+        dataset = text_batches(columns, self.preprocessor.tokenizer,
+                               batch_size=batch_size or DEFAULT_BATCH_SIZE, mode="bucket",
+                               shuffle_seed=seed, num_examples=rows)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def _slices(self, data):
@@ -287,12 +323,12 @@ class TaskMixin:
                                                               validation_split)
         self._static_batches = "TPUStrategy" in type(self.distribute_strategy).__name__
         try:
-            dataset = self._batched(x, y, sample_weight, batch_size, shuffle)
+            dataset = self._batched(x, y, sample_weight, batch_size, shuffle, bucket=True)
         finally:
             self._static_batches = False
         if validation_data is not None:
             validation_data = self._batched(
-                *_unpack(validation_data), batch_size, shuffle=False)
+                *_unpack(validation_data), batch_size, shuffle=False, bucket=True)
         if (self._schedule is not None and steps_per_epoch is None
                 and dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY):
             # e.g. QA's windows: count the batches once, for the schedule.
@@ -306,7 +342,7 @@ class TaskMixin:
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         """Keras' `evaluate`, on raw text or on the encoder's features."""
-        dataset = self._batched(x, y, sample_weight, batch_size, shuffle=False)
+        dataset = self._batched(x, y, sample_weight, batch_size, shuffle=False, bucket=True)
         return super().evaluate(dataset, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):

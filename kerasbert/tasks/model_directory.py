@@ -6,13 +6,14 @@ and what evaluate / predict / export / train --model read back.
     encoder/              the encoder in kerasbert's format, with its vocabulary
     head.safetensors      the task head's weights (a CRF head's transition
                           scores too: `crf_transitions`, ...)
-    model.keras           the same model as a Keras task model with its
-                          preprocessor, for `keras.models.load_model`
+    model.keras           only for a Keras task model with LoRA adapters: the
+                          model with its adapters apart from their base (encoder/
+                          holds the merged weights), so that they stay trainable
 
-It is also the preset format of the Keras task models: `save_to_preset`
-writes it and `from_preset` reads it (`kerasbert.BertClassifier.from_preset(
-"runs/sentiment")`). Directories written before `model.keras` existed load
-the same way.
+Each weight is there once. It is also the preset format of the Keras task
+models: `save_to_preset` writes it and `from_preset` reads it
+(`kerasbert.BertClassifier.from_preset("runs/sentiment")`); `model.save(
+"sentiment.keras")` writes a file for `keras.models.load_model`.
 """
 
 import io
@@ -49,10 +50,9 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     write_safetensors(os.path.join(directory, HEAD_FILE), head_arrays(model))
     meta = task_info(model, task, max_seq_length, text_pair)
     write_json(os.path.join(directory, TASK_FILE), meta)
-    keras_model = _as_keras_task(model, tokenizer, meta)
     keras_path = os.path.join(directory, KERAS_FILE)
-    if keras_model is not None:
-        write_file(keras_path, keras_file_bytes(keras_model))
+    if "lora" in meta and getattr(model, "preprocessor", None) is not None:
+        write_file(keras_path, keras_file_bytes(model))
     elif tf.io.gfile.exists(keras_path):
         tf.io.gfile.remove(keras_path)  # an earlier model's: it is not this one
 
@@ -150,18 +150,3 @@ def _keras_task(encoder, tokenizer, meta):
     return model_class(meta["task"]).from_parts(
         encoder, tokenizer, meta["num_outputs"], labels=meta.get("labels"),
         pooling=meta.get("pooling", "cls"), task_name=meta["task"], **meta.get("settings", {}))
-
-
-def _as_keras_task(model, tokenizer, meta):
-    """`model` as its task's Keras model (itself when it is one), sharing its
-    weights, with a preprocessor from `tokenizer`; None for a model with LoRA
-    adapters (its merged weights are in encoder/ and head.safetensors)."""
-    from kerasbert.tasks.keras_task import BertTask
-
-    if isinstance(model, BertTask) and model.preprocessor is not None:
-        return model
-    if any(getattr(layer, "lora_enabled", False) for layer in model.encoder._flatten_layers()):
-        return None
-    keras_model = _keras_task(model.encoder, tokenizer, meta)
-    assign_head(keras_model, head_arrays(model))
-    return keras_model

@@ -10,6 +10,7 @@
                         max_seq_length=384, doc_stride=128, output_dir="runs/squad")
 """
 
+import json
 import os
 
 import keras
@@ -18,7 +19,9 @@ import tensorflow as tf
 from kerasbert.adapters.lora import enable_lora, save_adapter
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.configs.fine_tune import FineTuneConfig
+from kerasbert.training.callbacks import say
 from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
+from kerasbert.training.run_settings import CHECKPOINTS_DIR, remove_training_state
 from kerasbert.training.task_data import read_task_data
 
 LABELS_FILE = "label_vocabulary.json"
@@ -91,6 +94,11 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or tf.distribute.get_strategy()
     run_dir, output_dir = output_dir, worker_output_dir(output_dir, strategy)
+    finished = finished_run(output_dir)
+    if finished is not None:
+        say(config.verbose, f"{output_dir} holds this run, finished: its model and metrics "
+                            "are there (to train it again, --overwrite or another --output_dir)")
+        return finished
     data = read_task_data(task, config.train_data, config.eval_data,
                           text_column=config.text_column,
                           text_pair_column=config.text_pair_column,
@@ -139,7 +147,26 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
                          config.eval_data, (config.text_column, config.text_pair_column,
                                             config.label_column), config.batch_size,
                          config.encoding, config.data_dir, config.header)
+    if not config.keep_checkpoints:
+        remove_training_state(output_dir)
     return metrics
+
+
+def finished_run(output_dir):
+    """The final dev metrics of the run `output_dir` holds when it finished
+    (its model written, its training state removed: `metrics.json`, {} for a
+    run without dev data), else None."""
+    from kerasbert.metrics.report import METRICS_FILE
+    from kerasbert.tasks.model_directory import is_model_directory
+
+    if not is_model_directory(output_dir) or tf.io.gfile.exists(
+            os.path.join(output_dir, CHECKPOINTS_DIR)):
+        return None
+    path = os.path.join(output_dir, METRICS_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
 
 
 def _task_settings(config):

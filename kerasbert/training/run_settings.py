@@ -19,7 +19,11 @@ SETTINGS_FILE = "run_settings.json"
 # What a fine-tuning run writes into its output directory; a directory holding
 # any of them holds a run. --overwrite removes them (and nothing else).
 BEST_WEIGHTS_FILE = "best.weights.safetensors"
-RUN_OUTPUTS = ("checkpoints", "history.json", BEST_WEIGHTS_FILE, "best.weights.h5", "logs",
+CHECKPOINTS_DIR = "checkpoints"
+# What a finished run no longer needs (`remove_training_state`): its model
+# directory (encoder/, head.safetensors) holds the final weights.
+TRAINING_STATE = (BEST_WEIGHTS_FILE, CHECKPOINTS_DIR)
+RUN_OUTPUTS = (CHECKPOINTS_DIR, "history.json", BEST_WEIGHTS_FILE, "best.weights.h5", "logs",
                "workers", "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
                "adapter.safetensors", "metrics.json", "metrics_report.txt",
                "confusion_matrix.png", "eval", "model.keras", SETTINGS_FILE)
@@ -100,6 +104,25 @@ def remove_outputs(output_dir, names=RUN_OUTPUTS):
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+
+
+def remove_training_state(output_dir):
+    """Remove a finished run's checkpoints and best weights (`TRAINING_STATE`).
+
+    The checkpoints go last, and first under another name: a process killed
+    midway leaves either every checkpoint, which a rerun resumes from, or
+    none, and then `kerasbert_task.json` says the run finished."""
+    for name in TRAINING_STATE:
+        path = os.path.join(output_dir, name)
+        if not _exists(path):
+            continue
+        if name == CHECKPOINTS_DIR:
+            doomed = f"{path}.removing"
+            if _exists(doomed):
+                remove_outputs(output_dir, [os.path.basename(doomed)])
+            _gfile().rename(path, doomed) if is_remote(path) else os.rename(path, doomed)
+            name = os.path.basename(doomed)
+        remove_outputs(output_dir, [name])
 
 
 def start_run(output_dir, settings, overwrite=False):

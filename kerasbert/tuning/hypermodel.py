@@ -60,4 +60,7 @@ def trial_config(base_config, recipe, output_dir, seed_offset=0):
         ValueError: a recipe name that is no fine-tuning setting.
     """
     config = base_config.replace(**recipe)
-    return config.replace(output_dir=output_dir, seed=config.seed + seed_offset)
+    # The tuner removes a trial's training state itself, once all its executions
+    # are done (and keeps it for Hyperband, whose later rounds go on from it).
+    return config.replace(output_dir=output_dir, seed=config.seed + seed_offset,
+                          keep_checkpoints=True)

@@ -166,7 +166,7 @@ def _build_tuner(base_config, space, search, objective, setup):
         on_trial_end=None if distributed.role() == distributed.WORKER else refresh_table)
     return FineTuneTuner(oracle, FineTuneHyperModel(space, base_config), search.output_dir,
                          objective, executions_per_trial=search.executions_per_trial,
-                         setup=setup, keep_checkpoints=search.keep_checkpoints,
+                         setup=setup, keep_checkpoints=base_config.keep_checkpoints,
                          overwrite=search.overwrite)
 
 

@@ -21,12 +21,11 @@ import keras_tuner
 from keras_tuner.engine import base_tuner
 from keras_tuner.engine import trial as trial_module
 
-from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
+from kerasbert.training.run_settings import BEST_WEIGHTS_FILE, remove_training_state
 from kerasbert.tuning import distributed, records
 
 PROJECT_NAME = "trials"
 # Files of a trial's model directory that resuming or Hyperband need, not the exported model.
-_TRAINING_STATE = ("checkpoints", BEST_WEIGHTS_FILE)
 
 
 class FineTuneTuner(base_tuner.BaseTuner):
@@ -116,7 +115,7 @@ class FineTuneTuner(base_tuner.BaseTuner):
                   f"{value:.4f} ({record['seconds']:.0f} s)")
         if not (self.keep_checkpoints or "tuner/epochs" in hp.values):
             for index in range(self.executions_per_trial):
-                _remove_training_state(records.execution_dir(trial_dir, index))
+                remove_training_state(records.execution_dir(trial_dir, index))
         return {self.objective.name: value}
 
     def _execute(self, trial, recipe, trial_dir, record, index):
@@ -192,10 +191,3 @@ def _release_memory():
     keras.config.set_dtype_policy(policy)
 
 
-def _remove_training_state(output_dir):
-    for name in _TRAINING_STATE:
-        path = os.path.join(output_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.exists(path):
-            os.remove(path)
