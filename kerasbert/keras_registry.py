@@ -26,6 +26,7 @@ SERIALIZABLE = {
     "kerasbert>BertTokenizer": "kerasbert.tokenizers.bert_tokenizer",
     "kerasbert>BertLayerNorm": "kerasbert.layers.layer_norm",
     "kerasbert>MaskedMeanPooling": "kerasbert.layers.mean_pooling",
+    "kerasbert>CRF": "kerasbert.layers.crf",
     "kerasbert>MaskedLMHead": "kerasbert.layers.pretraining_heads",
     "kerasbert>NextSentenceHead": "kerasbert.layers.pretraining_heads",
     "kerasbert>WarmupLinearDecay": "kerasbert.optimization",

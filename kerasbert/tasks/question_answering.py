@@ -228,8 +228,9 @@ class BertQuestionAnswerer(BertTask):
     def default_metrics(self):
         return []
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle):
-        """Windows re-batched to `batch_size` windows (static shapes for TPU)."""
+    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
+        """Windows re-batched to `batch_size` windows (static shapes for TPU;
+        windows are never bucketed)."""
         dataset = super()._batched(x, y, sample_weight, batch_size, shuffle)
         if isinstance(x, tf.data.Dataset) or self.preprocessor is None:
             return dataset
