@@ -309,10 +309,11 @@ class Distiller(TaskMixin, keras.Model):
         self.labelled_seen.assign(0.0)
         self.unlabelled_seen.assign(0.0)
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle):
+    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
         """`TaskMixin._batched` with the texts tokenized by the preprocessor's
         `features` (a batched dataset of features passes as it is): labels
-        keep their dtype (regression's floats and NaN)."""
+        keep their dtype (regression's floats and NaN); padded to
+        `sequence_length`, not bucketed (`bucket` is not used)."""
         preprocessor = self.preprocessor
         if isinstance(x, tf.data.Dataset):
             self.preprocessor = None
