@@ -22,8 +22,8 @@ from test_cli_flags import DEV, TRAIN
 
 
 @pytest.mark.parametrize("cli,config_class,count", [
-    (train_cli, FineTuneConfig, 45), (pretrain_cli, PretrainConfig, 48),
-    (tune_cli, SearchConfig, 10), (tune_cli, FineTuneConfig, 45),
+    (train_cli, FineTuneConfig, 46), (pretrain_cli, PretrainConfig, 48),
+    (tune_cli, SearchConfig, 9), (tune_cli, FineTuneConfig, 46),
     (customize_cli, CustomizeConfig, 16)])
 def test_every_setting_is_a_flag_with_its_help_and_default(cli, config_class, count):
     fv = cli.new_flags()
