@@ -17,27 +17,6 @@ def _train(*args, timeout=600):
                           text=True, env=ENV, timeout=timeout)
 
 
-def test_fine_tunes_minilm_on_the_shipped_sample(tmp_path):
-    out = _train("--task=classification", f"--train_data={SAMPLES / 'sentiment_train.csv'}",
-                 f"--eval_data={SAMPLES / 'sentiment_dev.csv'}", "--model=all_minilm_l6_v2",
-                 f"--output_dir={tmp_path}", "--epochs=2", "--batch_size=16",
-                 "--max_seq_length=32", "--verbose=0")
-    assert out.returncode == 0, out.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    # The dev phrases never occur in training: the pretrained encoder must generalise.
-    assert metrics["accuracy"] >= 0.75, metrics
-    history = json.loads((tmp_path / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2]
-    assert json.loads((tmp_path / "label_vocabulary.json").read_text())
-    assert (tmp_path / "encoder" / "vocab.txt").exists()
-    # The human-readable report and the confusion matrix of the final weights.
-    report = (tmp_path / "metrics_report.txt").read_text()
-    assert f"{metrics['accuracy']:.4f}" in report and "negative" in report, report
-    assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "dev metrics:" in out.stdout and "Traceback" not in out.stderr
-    assert "cuda" not in out.stderr.lower()
-
-
 def _files(folder):
     """{relative path: bytes} of every file below `folder`."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
@@ -47,7 +26,7 @@ def _files(folder):
 def test_rerun_resumes_only_with_the_same_settings(tmp_path):
     run = tmp_path / "run"
     args = [f"--train_data={SAMPLES / 'sentiment_train.csv'}",
-            f"--eval_data={SAMPLES / 'sentiment_dev.csv'}", "--model=all_minilm_l6_v2",
+            f"--eval_data={SAMPLES / 'sentiment_dev.csv'}", "--model=bert_tiny_en_uncased",
             f"--output_dir={run}", "--max_steps=2", "--batch_size=16", "--max_seq_length=32",
             "--verbose=0"]
     first = _train(*args)

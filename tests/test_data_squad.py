@@ -14,7 +14,7 @@ from kerasbert.data.qa_features import squad_features
 from kerasbert.data.squad import read_squad
 from kerasbert.tasks import get_task
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer
-from reference import run_squad_answers, run_squad_windows
+from reference import run_squad_answers, run_squad_windows, tokenized
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +51,11 @@ def _mismatch_reason(context, answer, start, end):
 
 
 def test_every_dev_answer_maps_to_tokens_that_read_back(dev, tokenizer, counts, capsys):
-    offsets = {}
+    offsets = tokenized(tokenizer, [example.context for example in dev])
     reasons = collections.Counter()
     examples_of = collections.defaultdict(list)
     answers = 0
     for example in dev:
-        if example.context not in offsets:
-            offsets[example.context] = tokenizer.tokenize_with_offsets(example.context)
         _, starts, ends = offsets[example.context]
         for answer in example.answers:
             answers += 1

@@ -73,7 +73,9 @@ def run_notebook(kernel_dir, tmp_path):
         client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT_S,
                                 resources={"metadata": {"path": str(tmp_path)}})
         start = time.monotonic()
-        client.execute(env={**os.environ, **KERNEL_ENV})
+        # cleanup_kc: nbclient shuts down only kernels it started itself, and a
+        # kernel left running holds its 1.5-3 GB until the test process ends.
+        client.execute(cleanup_kc=True, env={**os.environ, **KERNEL_ENV})
         print(f"{name}.ipynb ran in {time.monotonic() - start:.0f} s")
         return nb
 

@@ -67,6 +67,22 @@ def test_ci_runs_the_main_job_and_a_bayesian_search_before_the_test_extras():
     assert not any("[test]" in line for line in lines[:lines.index(tests)])
 
 
+def main_job_writes_a_run_that_generalises(run, out):
+    """The README's main job (MiniLM, 2 epochs on the shipped sample): the dev
+    phrases never occur in training, so the pretrained encoder must generalise;
+    the run holds its history, labels, vocabulary, report and confusion matrix."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.75, metrics
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2]
+    assert json.loads((run / "label_vocabulary.json").read_text())
+    assert (run / "encoder" / "vocab.txt").exists()
+    report = (run / "metrics_report.txt").read_text()
+    assert f"{metrics['accuracy']:.4f}" in report and "negative" in report, report
+    assert (run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "dev metrics:" in out.stdout and "Traceback" not in out.stderr
+    assert "cuda" not in out.stderr.lower()
+
+
 def test_every_readme_command_runs(tmp_path):
     for name in ("kerasbert", "launch"):
         (tmp_path / name).symlink_to(ROOT / name)
@@ -80,6 +96,8 @@ def test_every_readme_command_runs(tmp_path):
         out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True,
                              env=dict(ENV, PYTHON=sys.executable), timeout=900)
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        if command == runnable[0]:
+            main_job_writes_a_run_that_generalises(tmp_path / "runs" / "sentiment", out)
     for code in readme_python_blocks():
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                              text=True, env=ENV, timeout=900)
