@@ -25,7 +25,7 @@ KERAS_RUN = """
 import json, sys, time
 import keras, kerasbert
 args = json.load(open(sys.argv[1]))
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(0 if args["seed"] is None else args["seed"])
 model = kerasbert.BertClassifier.from_preset(args["model"], num_classes=2,
                                              sequence_length=args["max_seq_length"])
 model.compile(learning_rate=args["learning_rate"])
@@ -56,6 +56,9 @@ def main():
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="both sides' seed (the head's initialisation, the batch order); "
+                             "default: 0 for Keras, the trainer's own default (42)")
     parser.add_argument("--batch_mode", default="bucket",
                         help="the trainer's batching: bucket (its default: batches of similar "
                              "lengths, padded to their longest) or static (padded to "
@@ -73,7 +76,7 @@ def main():
 
     payload = dict(model=args.model, max_seq_length=args.max_seq_length,
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
-                   train_texts=train_texts, train_labels=train_labels,
+                   seed=args.seed, train_texts=train_texts, train_labels=train_labels,
                    dev_texts=dev_texts, dev_labels=dev_labels)
     payload_file = os.path.join(work, "payload.json")
     with open(payload_file, "w", encoding="utf-8") as f:
@@ -89,7 +92,7 @@ def main():
                "--epochs=1", f"--batch_size={args.batch_size}",
                f"--max_seq_length={args.max_seq_length}",
                f"--learning_rate={args.learning_rate}", f"--batch_mode={args.batch_mode}",
-               "--verbose=0"]
+               "--verbose=0"] + ([] if args.seed is None else [f"--seed={args.seed}"])
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
