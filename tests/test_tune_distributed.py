@@ -36,6 +36,11 @@ def _exit_code(process, timeout):
         return "still running"
 
 
+def _tails(logs):
+    """The end of each process's log, whole (a dict in an assert message is cut short)."""
+    return "\n".join(f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items())
+
+
 def test_chief_and_two_workers_share_the_search_and_survive_a_chief_restart(
         tmp_path, test_data):
     data = make_sst2_slice(test_data, tmp_path)
@@ -59,8 +64,7 @@ def test_chief_and_two_workers_share_the_search_and_survive_a_chief_restart(
                     if t["status"] == "COMPLETED"}
         chief = start_tune(args, logs["chief"], KERASTUNER_TUNER_ID="chief", **oracle)
         for process in (*workers, chief):
-            assert _exit_code(process, timeout=400) == 0, {
-                name: path.read_text()[-2000:] for name, path in logs.items()}
+            assert _exit_code(process, timeout=400) == 0, _tails(logs)
     finally:
         stop_all([chief, *workers])
 
@@ -112,8 +116,7 @@ def test_a_killed_worker_restarts_and_finishes_its_own_trial(tmp_path, test_data
         workers["tuner0"] = start_tune(args, logs["tuner0"], KERASTUNER_TUNER_ID="tuner0",
                                        **oracle)
         for process in (*workers.values(), chief):
-            assert _exit_code(process, timeout=400) == 0, {
-                name: path.read_text()[-2000:] for name, path in logs.items()}
+            assert _exit_code(process, timeout=400) == 0, _tails(logs)
     finally:
         stop_all([chief, *workers.values()])
 

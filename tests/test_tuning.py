@@ -474,6 +474,33 @@ def test_a_trial_that_ended_before_the_chief_died_is_not_waited_for(tmp_path):
     assert resumed.create_trial("tuner0").trial_id not in (ended.trial_id, running.trial_id)
 
 
+@pytest.mark.parametrize("kind", ["random", "grid", "hyperband"])
+def test_a_trial_created_as_the_chief_died_is_created_again_not_lost(tmp_path, kind):
+    # KerasTuner writes a new trial's file, then the oracle's: a chief killed between
+    # the two leaves a trial the saved oracle never started and no tuner received.
+    oracle = _oracle(kind, tmp_path)
+    first = oracle.create_trial("tuner0")
+    _end(oracle, first, 0.5)
+    saved = (tmp_path / "trials" / "oracle.json").read_bytes()
+    orphan = oracle.create_trial("tuner1")
+    (tmp_path / "trials" / "oracle.json").write_bytes(saved)  # the kill: oracle.json not written
+    assert json.loads((tmp_path / "trials" / f"trial_{orphan.trial_id}" / "trial.json").read_text(
+        ))["status"] == "RUNNING"
+
+    resumed = _oracle(kind, tmp_path)
+    resumed.reload()
+    assert sorted(resumed.trials) == [first.trial_id]
+    again = resumed.create_trial("tuner1")  # the worker's retried call
+    assert (again.trial_id, again.status) == (orphan.trial_id, "RUNNING")
+    assert again.hyperparameters.values == orphan.hyperparameters.values
+    _end(resumed, again, 0.75)
+    for _ in range(2):
+        _end(resumed, resumed.create_trial("tuner0"), 0.25)
+    assert resumed.create_trial("tuner0").status == "STOPPED"  # max_trials=4, each run once
+    values = [str(t.hyperparameters.values) for t in resumed.trials.values()]
+    assert len(set(values)) == len(values) == 4, values
+
+
 def test_time_budget_stops_new_trials_and_survives_a_restart(tmp_path):
     oracle = _oracle("random", tmp_path, time_budget=3600)
     trial = oracle.create_trial("tuner0")

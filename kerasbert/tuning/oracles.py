@@ -15,6 +15,7 @@ that has already ended, and keeps the budget's start time.
 """
 
 import os
+import shutil
 import time
 
 import keras_tuner
@@ -104,8 +105,16 @@ class ResumableOracleMixin:
         KerasTuner saves the oracle in `end_trial` before it drops the trial from
         the running ones, and saves each trial's file first: a trial the saved state
         calls running may have ended (its trial.json says so). It is not resumed:
-        its tuner may have left already, and the chief would wait for it forever."""
+        its tuner may have left already, and the chief would wait for it forever.
+
+        KerasTuner creates a trial by writing its file and then the oracle's: a
+        chief killed between the two leaves a trial file the oracle never
+        started, nor sent to any tuner. That trial is dropped, so the oracle
+        creates it again as it would have, instead of counting a trial nobody runs."""
         super().reload()
+        for trial_id in [t for t in self.trials if t not in self.start_order]:
+            del self.trials[trial_id]
+            shutil.rmtree(self._get_trial_dir(trial_id), ignore_errors=True)
         running, ended = {}, []
         for tuner_id, saved in self._resumed.items():
             trial = self.trials[saved.trial_id]
