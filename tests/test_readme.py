@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,39 @@ def main_job_writes_a_run_that_generalises(run, out):
     assert "cuda" not in out.stderr.lower()
 
 
+def customize_kept_its_budget(run, out, elapsed, budget):
+    """The README's `kerasbert.customize --time_budget=120` on the 240-row sample:
+    its report, a budget kept by what the program recorded (not by this machine's
+    wall clock: two test processes share two cores), and a second run into the
+    same directory refused in one line (exit code 2) with the result untouched."""
+    report = (run / "customization_report.md").read_text()
+    for section in ("## What it saw", "## What it chose and why", "## Result"):
+        assert section in report
+    assert "240 training examples" in report and "accuracy" in report
+    assert (run / "kerasbert_task.json").exists()
+    # The final training stopped at its plan's cap (history.json counts the updates'
+    # time only; the last loop may end a little past the cap) ...
+    cap = float(re.search(r"training stops at (\d+) s if not", report).group(1))
+    history = json.loads((run / "history.json").read_text())
+    assert history and history[-1]["train_seconds"] <= cap + 10, (history[-1], cap)
+    # ... a search ran only if planned, and at most its 3 trials ...
+    if "a short search of 3 trials" in report:
+        assert 1 <= len(list((run / "search" / "trials").glob("trial_*"))) <= 3
+    else:
+        assert not (run / "search").exists()
+    # ... and the whole run (TensorFlow's start-up outside the budget) within a generous
+    # multiple of the budget, which only a plan that ignored it, or a hang, would cross.
+    assert elapsed < 5 * budget, f"took {elapsed:.0f} s for a {budget} s budget"
+    stamps = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    again = subprocess.run(out.args, cwd=run.parent.parent, capture_output=True, text=True,
+                           env=ENV, timeout=120)
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 2 and len(lines) == 1, again.stderr[-2000:]
+    assert lines[0].startswith("kerasbert.customize: error: --output_dir") and (
+        "customization_report.md" in lines[0] and "--overwrite" in lines[0])
+    assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+
+
 def test_every_readme_command_runs(tmp_path):
     for name in ("kerasbert", "launch"):
         (tmp_path / name).symlink_to(ROOT / name)
@@ -93,18 +127,25 @@ def test_every_readme_command_runs(tmp_path):
         argv = shlex.split(command)
         if argv[0] == "python":
             argv[0] = sys.executable
+        start = time.monotonic()
         out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True,
                              env=dict(ENV, PYTHON=sys.executable), timeout=900)
+        print(f"{time.monotonic() - start:5.0f} s  {command[:100]}")
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
         if command == runnable[0]:
             main_job_writes_a_run_that_generalises(tmp_path / "runs" / "sentiment", out)
+        if argv[1:3] == ["-m", "kerasbert.customize"]:
+            budget = int(re.search(r"--time_budget=(\d+)", command).group(1))
+            customize_kept_its_budget(tmp_path / "runs" / "auto", out,
+                                      time.monotonic() - start, budget)
     for code in readme_python_blocks():
+        start = time.monotonic()
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                              text=True, env=ENV, timeout=900)
+        print(f"{time.monotonic() - start:5.0f} s  python block {code.splitlines()[0][:80]}")
         assert out.returncode == 0, f"{code}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
     assert (tmp_path / "runs" / "api" / "metrics.json").exists()
     assert (tmp_path / "runs" / "sentiment_savedmodel" / "saved_model.pb").exists()
-    assert (tmp_path / "runs" / "auto" / "customization_report.md").exists()
     assert (tmp_path / "runs" / "lora" / "adapter.safetensors").exists()
     assert json.loads((tmp_path / "runs" / "sentiment_2l" / "distill.json").read_text())[
         "layer_map"] == [2, 5]

@@ -112,7 +112,8 @@ def main(argv=None):
     fv = new_flags()
     info = parse(argv or sys.argv, fv)
     quiet_tensorflow()
-    from kerasbert.serving.serving_model import export_saved_model, remove_export_dir
+    from kerasbert.serving.serving_model import (export_saved_model, remove_export_dir,
+                                                 signature_outputs)
 
     if fv.overwrite:
         remove_export_dir(fv.export_dir)
@@ -138,9 +139,8 @@ def main(argv=None):
     else:
         module = export_saved_model(fv.model, fv.export_dir)
         print(f"SavedModel of the {info['task']} model written to {fv.export_dir}")
-    signature = module.signatures()["serving_default"]
     inputs = ", ".join(module.input_names)
-    outputs = ", ".join(sorted(signature.structured_outputs))
+    outputs = ", ".join(sorted(signature_outputs(fv.export_dir)))
     print(f"  serving_default: inputs {inputs} (1-D strings) -> outputs {outputs}")
     return 0
 

@@ -85,8 +85,9 @@ class BankServingModel(tf.Module):
         return {**self._task_io.metadata(), "users": self.bank.users}
 
     def signatures(self):
-        return {"serving_default": self.serve.get_concrete_function(),
-                "metadata": self.metadata.get_concrete_function()}
+        """{signature name: tf.function}, traced by `tf.saved_model.save` itself
+        (see `ServingModel.signatures`)."""
+        return {"serving_default": self.serve, "metadata": self.metadata}
 
 
 def export_adapter_bank(users, export_dir, base=None):

@@ -181,7 +181,8 @@ def convert(predictor, quantize="none"):
     module = LiteRTModule(predictor)
     with tempfile.TemporaryDirectory(prefix="kerasbert-litert-") as saved:
         # Through a SavedModel: the converter freezes its weights.
-        tf.saved_model.save(module, saved, signatures=module.serve.get_concrete_function())
+        # The function, not a concrete function: the save traces it once, itself.
+        tf.saved_model.save(module, saved, signatures=module.serve)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.allow_custom_ops = True  # tensorflow-text's ops, with their LiteRT kernels
