@@ -335,6 +335,12 @@ class TaskMixin:
             count = int(dataset.reduce(0, lambda count, _: count + 1))
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
         self._size_schedule(dataset, epochs, steps_per_epoch, initial_epoch)
+        if self.optimizer is not None and not self.optimizer.built:
+            # Without a strategy of its own, Keras builds the optimizer inside the first
+            # traced step; variables made while tracing make TensorFlow trace the step
+            # a second time (seconds to minutes, by model size).
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
         return super().fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks,
                            validation_data=validation_data, shuffle=False,
                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
