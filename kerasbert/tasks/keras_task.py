@@ -264,7 +264,6 @@ class TaskMixin:
         texts = x[0] if isinstance(x, tuple) else x
         return (type(self.preprocessor) is BertPreprocessor and y is not None
                 and not isinstance(x, dict) and not isinstance(texts, dict)
-                and not self._static_batches
                 and "TPUStrategy" not in type(self.distribute_strategy).__name__)
 
     def _length_batches(self, x, y, sample_weight, batch_size, shuffle):
