@@ -15,10 +15,10 @@ that has already ended, and keeps the budget's start time.
 """
 
 import os
-import shutil
 import time
 
 import keras_tuner
+import tensorflow as tf
 from keras_tuner import synchronized
 from keras_tuner.engine.trial import TrialStatus
 # KerasTuner has no public API for what follows; what is used of its internals
@@ -114,7 +114,8 @@ class ResumableOracleMixin:
         super().reload()
         for trial_id in [t for t in self.trials if t not in self.start_order]:
             del self.trials[trial_id]
-            shutil.rmtree(self._get_trial_dir(trial_id), ignore_errors=True)
+            if tf.io.gfile.exists(self._get_trial_dir(trial_id)):  # local or gs://
+                tf.io.gfile.rmtree(self._get_trial_dir(trial_id))
         running, ended = {}, []
         for tuner_id, saved in self._resumed.items():
             trial = self.trials[saved.trial_id]
