@@ -114,8 +114,9 @@ class ResumableOracleMixin:
         super().reload()
         for trial_id in [t for t in self.trials if t not in self.start_order]:
             del self.trials[trial_id]
-            if tf.io.gfile.exists(self._get_trial_dir(trial_id)):  # local or gs://
-                tf.io.gfile.rmtree(self._get_trial_dir(trial_id))
+            trial_dir = self._get_trial_dir(trial_id)
+            if tf.io.gfile.exists(trial_dir):  # local or gs://
+                tf.io.gfile.rmtree(trial_dir)
         running, ended = {}, []
         for tuner_id, saved in self._resumed.items():
             trial = self.trials[saved.trial_id]
