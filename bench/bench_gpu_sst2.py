@@ -121,7 +121,7 @@ def train_rate(args, config, data, precision, steps_per_loop, jit_compile):
     from kerasbert.tasks import get_task
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.configs.training import TrainingConfig
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     total = steps_per_loop + args.updates
     dataset = tf.data.Dataset.from_tensor_slices(data).repeat().batch(
@@ -148,7 +148,7 @@ def squad_seconds(args, config, tokenizer):
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.squad_data import SquadData
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     path = os.path.join(args.data_dir, "squad", "dev-v1.1.json")
     if args.squad_questions:

@@ -78,7 +78,7 @@ from kerasbert.tasks.classification import ClassificationTask  # noqa: E402
 from kerasbert.tasks.heads import BertTaskModel  # noqa: E402
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer  # noqa: E402
 from kerasbert.configs.training import TrainingConfig  # noqa: E402
-from kerasbert.training.trainer import Trainer  # noqa: E402
+from kerasbert.loop.trainer import Trainer  # noqa: E402
 
 LIMIT = 1.05
 IDLE_SECONDS = 0.1

@@ -129,7 +129,7 @@ def ours_trainer_step(config, features, labels, jit_compile=False, steps_per_loo
     from kerasbert.tasks.classification import ClassificationTask
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.configs.training import TrainingConfig
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     training = TrainingConfig(batch_size=len(labels), learning_rate=LEARNING_RATE,
                               weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, verbose=0)

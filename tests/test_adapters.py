@@ -11,7 +11,7 @@ from kerasbert.tasks import get_task
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.model_directory import load_model_directory, save_model_directory
 from kerasbert.configs.training import TrainingConfig
-from kerasbert.training.trainer import Trainer
+from kerasbert.loop.trainer import Trainer
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

@@ -157,7 +157,7 @@ import tensorflow as tf
 from kerasbert.distribute import resolve_strategy
 from kerasbert.tasks.classification import ClassificationTask
 from kerasbert.configs.training import TrainingConfig
-from kerasbert.training.trainer import Trainer
+from kerasbert.loop.trainer import Trainer
 
 GLOBAL_BATCH, STEPS, EPOCHS = 32, 12, 2
 OUT = sys.argv[1]

@@ -137,7 +137,7 @@ import os, runpy, signal, sys, time
 
 import keras
 
-from kerasbert.training import trainer
+from kerasbert.loop import trainer
 
 CHIEF_CHECKPOINT, AFTER = sys.argv[1], int(sys.argv[2])
 

@@ -26,7 +26,7 @@ LAYERS = (
      "configs", "optimization", "layers"),
     ("outputs",),
     ("data", "metrics", "checkpoints", "distribute"),
-    ("encoder", "tokenizers"),
+    ("encoder", "tokenizers", "loop"),
     ("tasks",),
     ("explain", "adapters"),
     ("training",),

@@ -10,10 +10,10 @@ from kerasbert import BertEncoder
 from kerasbert.checkpoints.sources import vocabulary_file
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.task import Task, masked_sum
-from kerasbert.training.callbacks import BestWeights, EarlyStopping, EvalHistory, TensorBoard
+from kerasbert.loop.callbacks import BestWeights, EarlyStopping, EvalHistory, TensorBoard
 from kerasbert.configs.training import TrainingConfig
 from kerasbert.optimization import WarmupLinearDecay, create_optimizer, layer_depth
-from kerasbert.training.trainer import Trainer
+from kerasbert.loop.trainer import Trainer
 
 TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=64, max_position_embeddings=64)

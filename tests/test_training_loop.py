@@ -23,8 +23,9 @@ from kerasbert.distribute.precision import precision_policy
 from kerasbert.tasks import get_task
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.configs.training import TrainingConfig
-from kerasbert.training.predictions import counting_examples, predict_logits
-from kerasbert.training.trainer import Trainer, resolve_steps_per_loop
+from kerasbert.loop.counting import counting_examples
+from kerasbert.training.predictions import predict_logits
+from kerasbert.loop.trainer import Trainer, resolve_steps_per_loop
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -252,7 +253,7 @@ _REPLICAS_SCRIPT = textwrap.dedent(r"""
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.predictions import predict_logits
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     TINY = dict(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                 intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,

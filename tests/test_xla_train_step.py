@@ -14,7 +14,7 @@ from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.tasks import TASK_NAMES, get_task
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.configs.training import TrainingConfig
-from kerasbert.training.trainer import Trainer
+from kerasbert.loop.trainer import Trainer
 from tests.reference import sst2_sentences
 
 BATCH, LENGTH = 8, 32

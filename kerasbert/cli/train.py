@@ -117,7 +117,7 @@ def _train(fv):
     model_line = fetch_model(fv.model, fv.random_init)
     setup = distribute_flags.setup_from_flags(fv)  # before TF initialises its devices
     quiet_tensorflow()
-    from kerasbert.training.trainer import resolve_steps_per_loop
+    from kerasbert.loop.trainer import resolve_steps_per_loop
 
     print(f"{setup.describe(fv.batch_size)}, "
           f"{resolve_steps_per_loop(fv.steps_per_loop, setup.strategy)} updates per loop; "

@@ -17,7 +17,7 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.fine_tune import load_encoder_and_tokenizer
     from kerasbert.training.inputs import label_type_of
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     sample = list(examples[: batch_size * (steps + 1)])
     label_type = label_type_of(task)

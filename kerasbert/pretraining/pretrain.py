@@ -58,7 +58,7 @@ def pretrain(config=None, strategy=None, jit_compile=False, **settings):
     from kerasbert.tasks.masking import BertMasker
     from kerasbert.tasks.pretraining_model import BertPretrainingModel, load_heads
     from kerasbert.pretraining.task import Evaluator, PretrainingTask
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     config = (PretrainConfig(**settings) if config is None
               else dataclasses.replace(config, **settings)).validate()

@@ -28,8 +28,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasbert.configs.training import TrainingConfig
 from kerasbert.data.pipeline import text_batches, text_columns
+from kerasbert.distribute.inputs import split_batch
 from kerasbert.encoder.bert_encoder import BertEncoder
+from kerasbert.loop.trainer import Trainer
 from kerasbert.tasks.heads import BertTaskModel
 from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
                                              load_keras_task, load_model_directory,
@@ -129,6 +132,7 @@ class TaskMixin:
     preprocessor_class = BertPreprocessor
     preprocessor_arguments = ()  # from_preset arguments that go to the preprocessor
     _schedule = None  # the learning-rate schedule compile() made, sized at fit
+    _jit_requested = False
 
     @property
     def backbone(self):
@@ -186,7 +190,6 @@ class TaskMixin:
         LearningRateScheduler` and `ReduceLROnPlateau` can set it (see
         `BertAdamW`; `model.optimizer.current_learning_rate` is the rate of
         the next update)."""
-        from kerasbert.configs.training import TrainingConfig
         from kerasbert.optimization import BertAdamW, WarmupLinearDecay
 
         recipe = TrainingConfig()
@@ -196,6 +199,8 @@ class TaskMixin:
                     for name, value in settings.items()}
         TrainingConfig(**settings).validate()  # a one-line error for an impossible value
         self._schedule = None
+        # fit compiles its steps with XLA when asked to (not when Keras' "auto" would).
+        self._jit_requested = kwargs.get("jit_compile") is True
         auto = all(isinstance(part, str) and part == "auto" for part in (optimizer, loss, metrics))
         self._auto_compile = settings if auto and not kwargs else None
         if isinstance(optimizer, str) and optimizer == "auto":
@@ -296,54 +301,92 @@ class TaskMixin:
     # fit's batches all have batch_size rows under TPUStrategy (static shapes).
     _static_batches = False
 
-    def _size_schedule(self, dataset, epochs, steps_per_epoch, initial_epoch):
+    def _size_schedule(self, steps_per_epoch, epochs, initial_epoch):
         """Set the auto schedule's length from this fit's updates (first fit only)."""
         if self._schedule is None or self._schedule.total_steps:
             return
-        if steps_per_epoch is None:
-            steps_per_epoch = int(dataset.cardinality())
-        if steps_per_epoch < 0:
-            raise ValueError("compile()'s learning-rate schedule needs the number of updates: "
-                             "pass steps_per_epoch to fit for an endless dataset, or compile "
-                             "with an optimizer of your own")
         total = max(int(steps_per_epoch) * (epochs - initial_epoch), 1)
         self._schedule.total_steps = total
         self._schedule.warmup_steps = round(total * self._warmup_ratio)
-        self.train_function = None  # the schedule is read when the step is traced
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, sample_weight=None,
-            initial_epoch=0, steps_per_epoch=None, **kwargs):
-        """Keras' `fit`, on raw text or on the encoder's features."""
+            initial_epoch=0, steps_per_epoch=None, validation_batch_size=None, **kwargs):
+        """Keras' `fit`, on raw text or on the encoder's features, trained by
+        the package's loop (`kerasbert.loop.trainer.Trainer`, as `kerasbert.train`
+        trains) with what `compile()` gave: one `strategy.run` loop under the
+        model's strategy (MultiWorkerMirroredStrategy included), the
+        compiled `steps_per_execution` updates per call, and every Keras
+        callback. A `keras.callbacks.BackupAndRestore` makes it checkpoint
+        into its `backup_dir` (each epoch, or every `save_freq` updates) and
+        resume there after a kill, to the same weights. Returns a Keras
+        `History` of each epoch's loss and metrics (`val_` ones from
+        `validation_data`)."""
+        if kwargs:
+            raise ValueError(f"fit does not take {', '.join(sorted(kwargs))} (class weights: "
+                             "pass sample_weight)")
+        if self.optimizer is None:
+            raise ValueError("call model.compile() before fit (no arguments: the BERT recipe)")
+        strategy = self.distribute_strategy
+        replicas = strategy.num_replicas_in_sync
+        global_batch = batch_size or DEFAULT_BATCH_SIZE
+        per_replica = split_batch(global_batch, replicas)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = keras.utils.split_dataset(
                 (x, y, sample_weight), right_size=validation_split) \
                 if isinstance(x, tf.data.Dataset) else _split((x, y, sample_weight),
                                                               validation_split)
-        self._static_batches = "TPUStrategy" in type(self.distribute_strategy).__name__
+        self._static_batches = "TPUStrategy" in type(strategy).__name__
         try:
-            dataset = self._batched(x, y, sample_weight, batch_size, shuffle, bucket=True)
+            dataset = self._batched(x, y, sample_weight, per_replica, shuffle, bucket=True)
         finally:
             self._static_batches = False
+        if isinstance(x, tf.data.Dataset) and replicas > 1:
+            dataset = _rebatch(dataset, replicas)
         if validation_data is not None:
-            validation_data = self._batched(
-                *_unpack(validation_data), batch_size, shuffle=False, bucket=True)
-        if (self._schedule is not None and steps_per_epoch is None
-                and dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY):
-            # e.g. QA's windows: count the batches once, for the schedule.
-            count = int(dataset.reduce(0, lambda count, _: count + 1))
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
-        self._size_schedule(dataset, epochs, steps_per_epoch, initial_epoch)
-        if self.optimizer is not None and not self.optimizer.built:
-            # Without a strategy of its own, Keras builds the optimizer inside the first
-            # traced step; variables made while tracing make TensorFlow trace the step
-            # a second time (seconds to minutes, by model size).
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
-        return super().fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                           validation_data=validation_data, shuffle=False,
-                           initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                           **kwargs)
+            validation_data = self._batched(*_unpack(validation_data),
+                                            validation_batch_size or global_batch,
+                                            shuffle=False, bucket=True)
+        if steps_per_epoch is None:
+            batches = int(dataset.cardinality())
+            if batches == tf.data.UNKNOWN_CARDINALITY:  # e.g. QA's windows: count them once
+                batches = int(dataset.reduce(0, lambda count, _: count + 1))
+            if batches < 0:
+                raise ValueError("the dataset is endless: pass steps_per_epoch to fit")
+            steps_per_epoch = max(batches // replicas, 1)
+        self._size_schedule(steps_per_epoch, epochs, initial_epoch)
+
+        backups = [c for c in callbacks or () if isinstance(c, keras.callbacks.BackupAndRestore)]
+        backup = backups[0] if backups else None
+        history = keras.callbacks.History()
+        callbacks = [c for c in callbacks or () if c is not backup] + [history]
+        every = backup.save_freq if backup is not None and backup.save_freq != "epoch" else 0
+        config = TrainingConfig(
+            epochs=epochs, batch_size=global_batch, clip_norm=0.0,  # the optimizer clips
+            steps_per_loop=int(self.steps_per_execution or 1), checkpoint_every_steps=every,
+            verbose=1 if verbose == "auto" else int(verbose))
+
+        def train_dataset_fn(epoch, context):
+            if context is None or context.num_input_pipelines == 1:
+                return dataset
+            return dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+
+        def evaluate_fn(model):
+            return keras.Model.evaluate(model, validation_data, verbose=0, return_dict=True,
+                                        callbacks=callbacks)
+
+        with strategy.scope():  # the compiled loss and metrics, built before the loop
+            self._symbolic_build(data_batch=dataset.element_spec)
+        trainer = Trainer(lambda: self, None, config, strategy=strategy, compiled=True,
+                          jit_compile=self._jit_requested,
+                          checkpoint_dir=backup and backup.backup_dir)
+        trainer.fit(train_dataset_fn, steps_per_epoch,
+                    evaluate_fn if validation_data is not None else None, callbacks,
+                    initial_epoch=initial_epoch)
+        if backup is not None and backup.delete_checkpoint and tf.io.gfile.exists(
+                backup.backup_dir):
+            tf.io.gfile.rmtree(backup.backup_dir)  # finished: nothing to resume
+        return history
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         """Keras' `evaluate`, on raw text or on the encoder's features."""
@@ -477,6 +520,16 @@ def _check_batched(dataset):
     if any(getattr(spec, "shape", None) is not None and spec.shape.rank == 0 for spec in specs):
         raise ValueError("the tf.data.Dataset is not batched: its elements are single examples; "
                          "call .batch(batch_size) on it before fit, evaluate or predict")
+
+
+def _rebatch(dataset, replicas):
+    """A dataset of global batches as one of per-replica batches, `replicas`
+    of them per global batch (which must have a static size they divide)."""
+    size = tf.nest.flatten(dataset.element_spec)[0].shape[0]
+    if size is None:
+        raise ValueError(f"under {replicas} replicas, fit needs batches of one size: batch the "
+                         "dataset with drop_remainder=True")
+    return dataset.rebatch(split_batch(size, replicas))
 
 
 def _as_tensors(data):

@@ -19,7 +19,7 @@ import tensorflow as tf
 from kerasbert.adapters.lora import enable_lora, save_adapter
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.configs.fine_tune import FineTuneConfig
-from kerasbert.training.callbacks import say
+from kerasbert.loop.callbacks import say
 from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
 from kerasbert.training.run_settings import CHECKPOINTS_DIR, remove_training_state
 from kerasbert.training.task_data import read_task_data
@@ -85,7 +85,7 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     """
     from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.tasks.model_directory import save_model_directory
-    from kerasbert.training.trainer import Trainer
+    from kerasbert.loop.trainer import Trainer
 
     config = FineTuneConfig(**settings) if config is None else config.replace(**settings)
     config.validate()

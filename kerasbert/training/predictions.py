@@ -9,44 +9,16 @@ shape, the last partial batch included), each replica scores its slice,
 `strategy.gather` brings the rows back in order, and the padding rows are
 dropped, so every example is scored exactly once.
 
-`counting_examples()` counts the examples scored inside it (the trainer's
-`eval_examples`).
+`loop.counting.counting_examples()` counts the examples scored inside it
+(the trainer's `eval_examples`).
 """
-
-import contextlib
-import threading
 
 import numpy as np
 import tensorflow as tf
 
+from kerasbert.loop.counting import count_examples
 
 _FEATURES = ("token_ids", "segment_ids", "padding_mask")
-_COUNTERS = threading.local()
-
-
-class ExampleCount:
-    """How many examples the predictions inside `counting_examples` scored."""
-
-    def __init__(self):
-        self.count = 0
-
-
-@contextlib.contextmanager
-def counting_examples():
-    """Yield an `ExampleCount` that every `predict_logits` / `predict_tagging`
-    call inside the block adds its examples to (this thread only)."""
-    counter = ExampleCount()
-    stack = _COUNTERS.__dict__.setdefault("stack", [])
-    stack.append(counter)
-    try:
-        yield counter
-    finally:
-        stack.remove(counter)
-
-
-def _count(examples):
-    for counter in getattr(_COUNTERS, "stack", ()):
-        counter.count += int(examples)
 
 
 def _predict_fn(model):
@@ -124,7 +96,7 @@ def predict_logits(model, dataset):
         logits.append(predict(features))
         labels.append(tf.nest.map_structure(lambda t: t.numpy(), batch_labels))
     logits = np.concatenate(logits)
-    _count(len(logits))
+    count_examples(len(logits))
     return logits, _concatenate(labels)
 
 
@@ -158,5 +130,5 @@ def predict_tagging(model, dataset, sequence_length, ignore_label=-100):
         logits.append(_pad_positions(predict(features), sequence_length, 0.0))
         labels.append(_pad_positions(batch_labels.numpy(), sequence_length, ignore_label))
         word_ids.append(_pad_positions(batch_words.numpy(), sequence_length, -1))
-    _count(sum(len(batch) for batch in logits))
+    count_examples(sum(len(batch) for batch in logits))
     return np.concatenate(logits), np.concatenate(labels), np.concatenate(word_ids)

@@ -12,17 +12,16 @@ import json
 import os
 import shutil
 
+from kerasbert.loop.files import BEST_WEIGHTS_FILE, CHECKPOINTS_DIR
 from kerasbert.outputs import write_json
 from kerasbert.paths import is_remote
 
 SETTINGS_FILE = "run_settings.json"
-# What a fine-tuning run writes into its output directory; a directory holding
-# any of them holds a run. --overwrite removes them (and nothing else).
-BEST_WEIGHTS_FILE = "best.weights.safetensors"
-CHECKPOINTS_DIR = "checkpoints"
 # What a finished run no longer needs (`remove_training_state`): its model
 # directory (encoder/, head.safetensors) holds the final weights.
 TRAINING_STATE = (BEST_WEIGHTS_FILE, CHECKPOINTS_DIR)
+# What a fine-tuning run writes into its output directory; a directory holding
+# any of them holds a run. --overwrite removes them (and nothing else).
 RUN_OUTPUTS = (CHECKPOINTS_DIR, "history.json", BEST_WEIGHTS_FILE, "best.weights.h5", "logs",
                "workers", "kerasbert_task.json", "encoder", "head.safetensors", "label_vocabulary.json",
                "adapter.safetensors", "metrics.json", "metrics_report.txt",

@@ -51,7 +51,7 @@ class CallbackList(keras.callbacks.CallbackList):
 class EvalHistory(keras.callbacks.Callback):
     """Appends each evaluation to `trainer.history` as `{step, epoch,
     train_seconds, **metrics}`, prints its float metrics and writes the
-    history to history.json in the trainer's output directory."""
+    history to history.json in the trainer's output directory, if it has one."""
 
     def __init__(self, trainer):
         super().__init__()
@@ -63,7 +63,8 @@ class EvalHistory(keras.callbacks.Callback):
                                 "train_seconds": round(trainer.train_seconds, 1), **logs})
         say(trainer.config.verbose, "eval " + " ".join(
             f"{k}={v:.4f}" for k, v in logs.items() if isinstance(v, float)))
-        write_json(os.path.join(trainer.output_dir, "history.json"), trainer.history)
+        if trainer.output_dir is not None:
+            write_json(os.path.join(trainer.output_dir, "history.json"), trainer.history)
 
 
 class TensorBoard(keras.callbacks.Callback):

@@ -17,8 +17,13 @@ of one update per call. Evaluation runs under the same strategy
 (`predictions.predict_logits` reads it from the scope).
 
 The history, TensorBoard logs, best weights and early stopping are Keras
-callbacks (`kerasbert.training.callbacks`) that run ahead of the user's,
+callbacks (`kerasbert.loop.callbacks`) that run ahead of the user's,
 through the standard hooks.
+
+The Keras task models' `fit` trains with this loop too
+(`tasks.keras_task.TaskMixin.fit`): with their compiled optimizer, loss and
+metrics (`compiled=True`), writing checkpoints only where `BackupAndRestore`
+asks.
 """
 
 import json
@@ -33,11 +38,11 @@ import tensorflow as tf
 from kerasbert.distribute.inputs import check_static_batch, split_batch
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.distribute.precision import wrap_optimizer
-from kerasbert.training.callbacks import (BestWeights, CallbackList, EarlyStopping, EvalHistory,
-                                          TensorBoard, say)
+from kerasbert.loop.callbacks import (BestWeights, CallbackList, EarlyStopping, EvalHistory,
+                                      TensorBoard, say)
+from kerasbert.loop.counting import counting_examples
+from kerasbert.loop.files import BEST_WEIGHTS_FILE, CHECKPOINTS_DIR
 from kerasbert.optimization import create_optimizer
-from kerasbert.training.predictions import counting_examples
-from kerasbert.training.run_settings import BEST_WEIGHTS_FILE
 
 # Updates per compiled call when `steps_per_loop` is 0 ("auto"): on a CPU the
 # host is the device and a loop gains nothing; accelerators pay a host round
@@ -93,17 +98,35 @@ class Trainer:
         output_dir: checkpoints, TensorBoard logs, best weights, history. Under
             several workers only the chief writes there; the others write to
             `worker_output_dir` and all of them resume from the chief's checkpoints.
+            None: nothing is written (and no best weights are kept) but the
+            checkpoints of `checkpoint_dir`.
         strategy: a `tf.distribute.Strategy` (default: the default strategy).
         jit_compile: compile the train step with XLA.
         static_shapes: check that every batch has a fully defined int32/float32
             shape before training (default: under XLA and on TPU, which need it).
+        compiled: train a compiled Keras model with what `compile()` gave it:
+            its optimizer (not the recipe of `config`), its loss over
+            `(features, labels[, sample_weight])` batches (not `task.loss`;
+            `task` may be None), and its metrics, in each epoch's logs.
+        checkpoint_dir: where checkpoints go, instead of `output_dir`/checkpoints.
     """
 
-    def __init__(self, model_fn, task, config, output_dir, strategy=None, jit_compile=False,
-                 static_shapes=None):
+    def __init__(self, model_fn, task, config, output_dir=None, strategy=None, jit_compile=False,
+                 static_shapes=None, compiled=False, checkpoint_dir=None):
         self.task, self.config = task, config.validate()
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.run_dir, self.output_dir = output_dir, worker_output_dir(output_dir, self.strategy)
+        self.run_dir = output_dir
+        self.output_dir = output_dir and worker_output_dir(output_dir, self.strategy)
+        self.compiled = compiled
+        # The chief's checkpoints (which every worker resumes from), and this worker's.
+        if checkpoint_dir is not None:
+            self.checkpoint_dir = checkpoint_dir
+            self.own_checkpoint_dir = worker_output_dir(checkpoint_dir, self.strategy)
+        elif output_dir is not None:
+            self.checkpoint_dir = os.path.join(output_dir, CHECKPOINTS_DIR)
+            self.own_checkpoint_dir = os.path.join(self.output_dir, CHECKPOINTS_DIR)
+        else:
+            self.checkpoint_dir = self.own_checkpoint_dir = None
         self.jit_compile = jit_compile
         self.static_shapes = (jit_compile or _is_tpu(self.strategy) if static_shapes is None
                               else static_shapes)
@@ -122,51 +145,77 @@ class Trainer:
     def _build(self, total_steps):
         with self.strategy.scope():
             self.model = self.model_fn()
-            encoder_layers = getattr(getattr(self.model, "encoder", None), "transformer_layers", [])
-            optimizer = create_optimizer(
-                self.config.learning_rate, total_steps, self.config.warmup_ratio,
-                self.config.weight_decay, self.config.layer_decay, len(encoder_layers))
-            optimizer = wrap_optimizer(optimizer)  # loss scaling under mixed_float16
-            optimizer.build(self.model.trainable_variables)
+            if self.compiled:
+                optimizer = self.model.optimizer  # compile() wrapped it for mixed_float16
+            else:
+                encoder_layers = getattr(getattr(self.model, "encoder", None),
+                                         "transformer_layers", [])
+                optimizer = create_optimizer(
+                    self.config.learning_rate, total_steps, self.config.warmup_ratio,
+                    self.config.weight_decay, self.config.layer_decay, len(encoder_layers))
+                optimizer = wrap_optimizer(optimizer)  # loss scaling under mixed_float16
+            if not optimizer.built:
+                optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
         self.state = TrainState()  # plain host variables, read by the Python loop
-        checkpoint = tf.train.Checkpoint(
-            model=_VariableList(self.model.variables),
-            optimizer=_VariableList(self.optimizer.variables), **self.state.checkpoint_items())
-        self.manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(self.output_dir, "checkpoints"), max_to_keep=2)
+        self.manager = None
+        if self.checkpoint_dir is not None:
+            checkpoint = tf.train.Checkpoint(
+                model=_VariableList(self.model.variables),
+                optimizer=_VariableList(self.optimizer.variables),
+                **self.state.checkpoint_items())
+            self.manager = tf.train.CheckpointManager(checkpoint, self.own_checkpoint_dir,
+                                                      max_to_keep=2)
 
     def _restore(self):
+        if self.manager is None:
+            return False
         # Every worker restores the chief's checkpoint when it can read it, so that
         # all of them resume at the same update.
-        latest = (tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+        latest = (tf.train.latest_checkpoint(self.checkpoint_dir)
                   or self.manager.latest_checkpoint)
         if latest:
             self.manager.checkpoint.restore(latest).assert_consumed()
             print(f"resuming from {latest} (epoch {int(self.state.epoch) + 1}, "
                   f"update {int(self.state.step)})", flush=True)
-            history = os.path.join(self.run_dir, "history.json")
-            if tf.io.gfile.exists(history):
+            history = self.run_dir and os.path.join(self.run_dir, "history.json")
+            if history and tf.io.gfile.exists(history):
                 with tf.io.gfile.GFile(history) as f:
                     self.history = json.load(f)
+        return bool(latest)
 
     # -- the train step ---------------------------------------------------------------------
 
+    def _loss(self, features, labels, sample_weight, logits):
+        """(sum of the losses of one replica's batch, the count it is a sum of):
+        the task's, or with `compiled` the compiled loss (Keras' mean over the
+        batch's rows, times its rows) and the compiled metrics updated."""
+        if not self.compiled:
+            return self.task.loss(labels, logits)
+        model = self.model
+        mean = model.compute_loss(x=features, y=labels, y_pred=logits,
+                                  sample_weight=sample_weight, training=True)
+        # Keras divides a replica's loss by the replicas in sync; the sum is the replica's.
+        mean = tf.cast(mean, tf.float32) * tf.distribute.get_replica_context().num_replicas_in_sync
+        model.compute_metrics(features, labels, logits, sample_weight=sample_weight)
+        rows = tf.cast(tf.shape(tf.nest.flatten(features)[0])[0], tf.float32)
+        return mean * rows, rows
+
     def _make_replica_step(self):
-        """`(features, labels) -> mean loss` of one update on one replica."""
-        model, task, optimizer = self.model, self.task, self.optimizer
+        """`(features, labels[, sample_weight]) -> mean loss` of one update on one replica."""
+        model, optimizer = self.model, self.optimizer
         chunks, clip_norm = self.config.gradient_accumulation_steps, self.config.clip_norm
         loss_scale = (lambda: optimizer.dynamic_scale) if hasattr(optimizer, "dynamic_scale") \
             else (lambda: 1.0)
 
-        def replica_step(features, labels):
+        def replica_step(features, labels, sample_weight=None):
             variables = model.trainable_variables
             grads, loss_sum, count = None, 0.0, 0.0
             for i in range(chunks):
-                f_i, l_i = _chunk((features, labels), i, chunks)
+                f_i, l_i, w_i = _chunk((features, labels, sample_weight), i, chunks)
                 with tf.GradientTape() as tape:
                     logits = model(f_i, training=True)
-                    chunk_loss, chunk_count = task.loss(l_i, logits)
+                    chunk_loss, chunk_count = self._loss(f_i, l_i, w_i, logits)
                     scaled = chunk_loss * tf.cast(loss_scale(), tf.float32)
                 g = [tf.convert_to_tensor(x) for x in tape.gradient(scaled, variables)]
                 grads = g if grads is None else [a + b for a, b in zip(grads, g)]
@@ -208,7 +257,8 @@ class Trainer:
 
     # -- loop -------------------------------------------------------------------------------
 
-    def fit(self, train_dataset_fn, steps_per_epoch, evaluate_fn=None, callbacks=None):
+    def fit(self, train_dataset_fn, steps_per_epoch, evaluate_fn=None, callbacks=None,
+            initial_epoch=0):
         """Train; returns the history (a list of eval records).
 
         Args:
@@ -219,20 +269,24 @@ class Trainer:
             evaluate_fn: `(model) -> {metric: value}` over the whole dev set, or None.
             callbacks: Keras callbacks (`keras.callbacks.Callback`), driven
                 through a `keras.callbacks.CallbackList` after the trainer's
-                own (`self.callbacks`; see `kerasbert.training.callbacks`):
+                own (`self.callbacks`; see `kerasbert.loop.callbacks`):
                 batch hooks once per loop of `steps_per_loop` updates (with the
                 index of its last update, as Keras' `steps_per_execution`, and
                 the loop's mean `loss` and the `lr`), epoch hooks with the
                 epoch's mean `loss` and the dev metrics as `val_<metric>`, test
                 hooks around each evaluation. Setting `model.stop_training`
                 stops at the end of the current loop.
+            initial_epoch: the epoch to start at, unless a checkpoint says
+                otherwise (Keras' `fit(initial_epoch=...)`).
         """
         config = self.config
         split_batch(config.batch_size, self.strategy.num_replicas_in_sync)
         total = config.max_steps or steps_per_epoch * config.epochs
         epochs = math.ceil(total / steps_per_epoch)
         self._build(total)
-        self._restore()
+        if not self._restore() and initial_epoch:
+            self.state.epoch.assign(initial_epoch)
+            self.state.step.assign(initial_epoch * steps_per_epoch)
         self.steps_per_loop = resolve_steps_per_loop(config.steps_per_loop, self.strategy)
         train_loop = self._make_train_loop()
         self.callbacks = CallbackList(
@@ -255,6 +309,8 @@ class Trainer:
                                            stateful_metrics=["lr", "examples/s"])
             progress.update(start)
             self.callbacks.on_epoch_begin(epoch)
+            if self.compiled:
+                self.model.reset_metrics()
             epoch_losses = []
             while int(self.state.step_in_epoch) < steps:
                 first = int(self.state.step_in_epoch)
@@ -274,7 +330,7 @@ class Trainer:
                 self.step_seconds.extend([elapsed / count] * count)
                 epoch_losses.extend(losses.tolist())
                 rate = config.batch_size * count / max(elapsed, 1e-9)
-                lr = float(self.optimizer.learning_rate)
+                lr = _learning_rate(self.optimizer)
                 progress.update(int(self.state.step_in_epoch),
                                 [("loss", float(losses.mean())), ("lr", lr),
                                  ("examples/s", rate)])
@@ -283,7 +339,8 @@ class Trainer:
                     {"loss": float(losses.mean()), "lr": lr, "losses": losses.tolist()})
                 if self._evaluates_at(step):
                     self._evaluate(evaluate_fn)
-                if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+                if (self.manager is not None and config.checkpoint_every_steps
+                        and step % config.checkpoint_every_steps == 0):
                     self.manager.save(step)
                 if config.max_train_seconds and self.train_seconds >= config.max_train_seconds:
                     say(config.verbose, f"training time budget of "
@@ -294,13 +351,17 @@ class Trainer:
                 stop = stop or bool(self.model.stop_training)
                 if stop:
                     break
+            logs = {"loss": float(np.mean(epoch_losses))} if epoch_losses else {}
+            if self.compiled:  # read before an evaluation resets them
+                logs.update({name: float(value) for name, value in
+                             self.model.get_metrics_result().items() if name != "loss"})
             if not stop:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)
                 if not self._evaluates_at(int(self.state.step)):
                     self._evaluate(evaluate_fn)
-                self.manager.save(int(self.state.step))
-            logs = {"loss": float(np.mean(epoch_losses))} if epoch_losses else {}
+                if self.manager is not None:
+                    self.manager.save(int(self.state.step))
             if self.history and self.history[-1]["step"] == int(self.state.step):
                 logs.update({f"val_{k}": v for k, v in self.history[-1].items()
                              if k not in ("step", "epoch", "train_seconds")})
@@ -313,6 +374,8 @@ class Trainer:
         """The trainer's callbacks: TensorBoard logs and, with evaluations, the
         history, the best weights and early stopping on the task's main metric."""
         config, task, state = self.config, self.task, self.state
+        if self.output_dir is None:  # nothing written: the history is kept in memory
+            return [EvalHistory(self)] if evaluate_fn is not None else []
         own = [TensorBoard(os.path.join(self.output_dir, "logs"), state.step, self.optimizer,
                            config.log_every_steps)]
         if evaluate_fn is not None:
@@ -385,6 +448,14 @@ class _VariableList(tf.Module):
         self.variables_list = list(variables)
 
 
+def _learning_rate(optimizer):
+    """The rate of the optimizer's next update, as a float (its schedule's, and
+    `BertAdamW`'s warm-up and decay, applied)."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = getattr(optimizer, "current_learning_rate", None)
+    return float(tf.convert_to_tensor(optimizer.learning_rate if rate is None else rate))
+
+
 def _is_tpu(strategy):
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
@@ -393,4 +464,5 @@ def _chunk(structure, index, chunks):
     """The `index`-th of `chunks` equal slices along the batch axis of every tensor."""
     if chunks == 1:
         return structure
-    return tf.nest.map_structure(lambda t: tf.split(t, chunks, axis=0)[index], structure)
+    return tf.nest.map_structure(lambda t: None if t is None else tf.split(t, chunks, axis=0)[index],
+                                 structure)
