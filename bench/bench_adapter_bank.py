@@ -63,14 +63,14 @@ def make_users(workdir, count, rank, shape="minilm"):
     from kerasbert import BertEncoder, BertTokenizer
     from kerasbert.adapters.lora import adapter_variables, enable_lora, save_adapter
     from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.tasks.model_directory import save_model_directory
 
     workdir = os.path.join(workdir, shape)
     base = make_base(workdir, shape)
     tokenizer = BertTokenizer.from_preset(base, sequence_length=128)
     task = get_task("classification", ["negative", "positive"])
-    model = BertTaskModel(BertEncoder.from_preset(base), 2, pooling="mean")
+    model = BertTask(BertEncoder.from_preset(base), 2, pooling="mean")
     settings = {**enable_lora(model, rank), "base": base}
     users = {}
     rng = np.random.default_rng(0)

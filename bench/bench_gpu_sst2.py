@@ -119,7 +119,7 @@ def train_rate(args, config, data, precision, steps_per_loop, jit_compile):
     from kerasbert import BertEncoder
     from kerasbert.distribute.precision import precision_policy
     from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.loop.trainer import Trainer
 
@@ -131,7 +131,7 @@ def train_rate(args, config, data, precision, steps_per_loop, jit_compile):
         training = TrainingConfig(epochs=1, batch_size=args.batch_size, learning_rate=5e-5,
                                   max_steps=total, checkpoint_every_steps=0, verbose=0,
                                   steps_per_loop=steps_per_loop)
-        trainer = Trainer(lambda: BertTaskModel(BertEncoder(**config), 2),
+        trainer = Trainer(lambda: BertTask(BertEncoder(**config), 2),
                           get_task("classification", ["0", "1"]), training, directory,
                           jit_compile=jit_compile, static_shapes=True)
         trainer.fit(lambda epoch, context: dataset, total)
@@ -145,7 +145,7 @@ def squad_seconds(args, config, tokenizer):
     import tensorflow as tf
 
     from kerasbert import BertEncoder
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.squad_data import SquadData
     from kerasbert.loop.trainer import Trainer
@@ -172,8 +172,8 @@ def squad_seconds(args, config, tokenizer):
     inputs = data.inputs(tokenizer, batch_size=args.batch_size, seed=0, batch_mode="static")
     with tempfile.TemporaryDirectory() as directory:
         task = data.task
-        trainer = Trainer(lambda: BertTaskModel(BertEncoder(**config), task.num_outputs,
-                                                task.head),
+        trainer = Trainer(lambda: BertTask(BertEncoder(**config), task.num_outputs,
+                                           task.head),
                           task, TrainingConfig(verbose=0), directory)
         with trainer.strategy.scope():
             trainer.model = trainer.model_fn()

@@ -5,7 +5,7 @@ Data: SST-2 train (`glue/SST-2/train.tsv` in the shared data dir), read with
 `read_delimited`, labels from `LabelVocabulary.from_examples`.
 
 The step: `Trainer._make_train_step()` (the Trainer's compiled update: forward,
-backward, clipping at global norm 1.0, BertAdamW) on `BertTaskModel` over a
+backward, clipping at global norm 1.0, BertAdamW) on a `BertTask` over a
 `BertEncoder` of the `--model` preset's config (randomly initialised: the
 values do not change the time), called as `Trainer.fit` calls it,
 `float(train_step(iterator))` on an iterator of
@@ -75,7 +75,7 @@ from kerasbert.data.pipeline import classification_dataset  # noqa: E402
 from kerasbert.encoder.bert_encoder import BertEncoder  # noqa: E402
 from kerasbert.paths import SHARED_DATA_ENV, shared_data_dir  # noqa: E402
 from kerasbert.tasks.classification import ClassificationTask  # noqa: E402
-from kerasbert.tasks.heads import BertTaskModel  # noqa: E402
+from kerasbert.tasks.keras_task import BertTask  # noqa: E402
 from kerasbert.tokenizers.bert_tokenizer import BertTokenizer  # noqa: E402
 from kerasbert.configs.training import TrainingConfig  # noqa: E402
 from kerasbert.loop.trainer import Trainer  # noqa: E402
@@ -115,7 +115,7 @@ def make_trainer(model, num_classes, batch_size, total_steps, output_dir):
     """A Trainer with its model and optimizer built, and its compiled train step."""
     training = TrainingConfig(batch_size=batch_size, verbose=0)
     trainer = Trainer(
-        lambda: BertTaskModel(BertEncoder.from_preset(model, load_weights=False), num_classes),
+        lambda: BertTask(BertEncoder.from_preset(model, load_weights=False), num_classes),
         ClassificationTask([str(i) for i in range(num_classes)]), training, output_dir)
     trainer._build(total_steps)
     return trainer, trainer._make_train_step()

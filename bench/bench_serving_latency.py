@@ -47,13 +47,13 @@ def build_run(directory, length):
     from kerasbert import BertEncoder, BertTokenizer
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.tasks.model_directory import save_model_directory
 
     keras.utils.set_random_seed(0)
     task = get_task("classification", ["0", "1"])
-    model = BertTaskModel(BertEncoder.from_preset("all_minilm_l6_v2"), task.num_outputs,
-                          task.head, pooling="cls")
+    model = BertTask(BertEncoder.from_preset("all_minilm_l6_v2"), task.num_outputs,
+                     task.head, pooling="cls")
     tokenizer = BertTokenizer.from_preset("all_minilm_l6_v2", sequence_length=length)
     save_model_directory(directory, model, task, tokenizer, length, False)
     LabelVocabulary(["0", "1"]).save(directory)

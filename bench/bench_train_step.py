@@ -13,7 +13,7 @@ The contenders, built on the identical config in one process:
 
 - ours: `kerasbert.training.Trainer`'s compiled train step (`strategy.run`
   under the default strategy, `create_optimizer`'s BertAdamW) on
-  `BertTaskModel(BertEncoder)`, called on a distributed iterator as
+  `BertTask(BertEncoder)`, called on a distributed iterator as
   `Trainer.fit` calls it, with the same `float(loss)` sync;
 - ours-fit: the same model under plain Keras `compile` + `train_on_batch`;
 - ours-xla (`--jit_compile`): the Trainer's step with `jit_compile=True`;
@@ -127,13 +127,13 @@ def ours_trainer_step(config, features, labels, jit_compile=False, steps_per_loo
 
     from kerasbert import BertEncoder
     from kerasbert.tasks.classification import ClassificationTask
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.loop.trainer import Trainer
 
     training = TrainingConfig(batch_size=len(labels), learning_rate=LEARNING_RATE,
                               weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, verbose=0)
-    trainer = Trainer(lambda: BertTaskModel(BertEncoder(**config), NUM_CLASSES),
+    trainer = Trainer(lambda: BertTask(BertEncoder(**config), NUM_CLASSES),
                       ClassificationTask([str(i) for i in range(NUM_CLASSES)]), training,
                       # nothing is written there: the step is called without fit()
                       os.path.join(tempfile.gettempdir(), "bench_train_step"),
@@ -156,10 +156,10 @@ def ours_fit_step(config, features, labels):
     import keras
 
     from kerasbert import BertEncoder
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.optimization import create_optimizer
 
-    model = BertTaskModel(BertEncoder(**config), NUM_CLASSES)
+    model = BertTask(BertEncoder(**config), NUM_CLASSES)
     optimizer = create_optimizer(LEARNING_RATE, TOTAL_STEPS, weight_decay=WEIGHT_DECAY,
                                  epsilon=EPSILON)
     optimizer.global_clipnorm = CLIP_NORM

@@ -31,7 +31,6 @@ SERIALIZABLE = {
     "kerasbert>NextSentenceHead": "kerasbert.layers.pretraining_heads",
     "kerasbert>WarmupLinearDecay": "kerasbert.optimization",
     "kerasbert>BertAdamW": "kerasbert.optimization",
-    "kerasbert>BertTaskModel": "kerasbert.tasks.heads",
     "kerasbert>BertPreprocessor": "kerasbert.tasks.keras_task",
     "kerasbert>BertClassifier": "kerasbert.tasks.classification",
     "kerasbert>BertRegressor": "kerasbert.tasks.regression",

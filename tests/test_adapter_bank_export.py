@@ -16,7 +16,7 @@ from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.adapters.lora import adapter_variables, enable_lora, save_adapter
 from kerasbert.checkpoints.loading import save_encoder
 from kerasbert.tasks import get_task
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.keras_task import BertTask
 from kerasbert.tasks.model_directory import save_model_directory
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -43,7 +43,7 @@ def _user_dir(path, tokenizer, task, head, seed, rank, feed_forward=False, base_
     """A LoRA user's model directory: random adapters and head on the seeded base,
     which its adapter file names (or `recorded_base`), as fine_tune records it."""
     base = _base_dir(path.parent, tokenizer, base_seed)
-    model = BertTaskModel(BertEncoder.from_preset(base), len(task.labels), head=head)
+    model = BertTask(BertEncoder.from_preset(base), len(task.labels), head=head)
     settings = enable_lora(model, rank, feed_forward=feed_forward)
     rng = np.random.default_rng(seed)
     for variable in adapter_variables(model).values():

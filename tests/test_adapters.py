@@ -8,7 +8,7 @@ from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.adapters.adapter_bank import AdapterBank
 from kerasbert.adapters.lora import enable_lora, read_adapter, save_adapter
 from kerasbert.tasks import get_task
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.keras_task import BertTask
 from kerasbert.tasks.model_directory import load_model_directory, save_model_directory
 from kerasbert.configs.training import TrainingConfig
 from kerasbert.loop.trainer import Trainer
@@ -46,7 +46,7 @@ def _train_user(sst2, tmp_path, rank, seed, feed_forward=False, pooling="cls"):
     holder = {}
 
     def model_fn():
-        model = BertTaskModel(_base_encoder(), 2, pooling=pooling)
+        model = BertTask(_base_encoder(), 2, pooling=pooling)
         holder["settings"] = enable_lora(model, rank, feed_forward=feed_forward)
         holder["base"] = {v.path: v.numpy() for v in model.encoder.variables}
         return model
@@ -79,7 +79,7 @@ def test_only_adapters_and_head_train(sst2, tmp_path):
 
 
 def test_feed_forward_adapters_are_optional(sst2, tmp_path):
-    model = BertTaskModel(_base_encoder(), 2)
+    model = BertTask(_base_encoder(), 2)
     enable_lora(model, 2, feed_forward=True)
     names = {v.path for v in model.trainable_variables}
     assert "transformer_layer_1/intermediate/lora_kernel_a" in names
@@ -87,7 +87,7 @@ def test_feed_forward_adapters_are_optional(sst2, tmp_path):
 
 
 def test_adapter_file_round_trips_and_is_small(tmp_path):
-    minilm = BertTaskModel(BertEncoder.from_preset("all_minilm_l6_v2"), 2)
+    minilm = BertTask(BertEncoder.from_preset("all_minilm_l6_v2"), 2)
     full_bytes = sum(v.numpy().nbytes for v in minilm.variables)
     settings = enable_lora(minilm, 8)
     # Distinct random values in every matrix (lora_b starts at zero), so that the
@@ -147,7 +147,7 @@ def test_mismatched_adapter_is_refused_before_any_change():
     from kerasbert.adapters.lora import adapter_variables, assign_adapter
     from kerasbert.checkpoints.assign import CheckpointMismatchError
 
-    model = BertTaskModel(_base_encoder(), 2)
+    model = BertTask(_base_encoder(), 2)
     enable_lora(model, 2)
     before = {name: v.numpy() for name, v in adapter_variables(model).items()}
     arrays = {name: np.ones_like(value) for name, value in before.items()}

@@ -66,14 +66,14 @@ def _model_directory(directory, task_name, labels=None, text_pair=False, sequenc
     from kerasbert import BertEncoder, BertTokenizer
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.tasks.model_directory import save_model_directory
 
     keras.utils.set_random_seed(seed)
     task = get_task(task_name, labels)
-    model = BertTaskModel(BertEncoder.from_preset(TINY, load_weights=False,
-                                                  max_position_embeddings=128),
-                          task.num_outputs, task.head, pooling=pooling)
+    model = BertTask(BertEncoder.from_preset(TINY, load_weights=False,
+                                             max_position_embeddings=128),
+                     task.num_outputs, task.head, pooling=pooling)
     tokenizer = BertTokenizer.from_preset(TINY, sequence_length=sequence_length)
     head = model.get_layer("logits")
     rows = [list(t) for t in texts] if isinstance(texts, tuple) else [list(texts)]

@@ -8,7 +8,7 @@ from transformers import BertTokenizerFast
 
 from kerasbert import BertEncoder
 from kerasbert.checkpoints.sources import vocabulary_file
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.keras_task import BertTask
 from kerasbert.tasks.task import Task, masked_sum
 from kerasbert.loop.callbacks import BestWeights, EarlyStopping, EvalHistory, TensorBoard
 from kerasbert.configs.training import TrainingConfig
@@ -75,7 +75,7 @@ def _train(data, output_dir, strategy=None, kill_at=None, scripted=None, callbac
         return {"accuracy": float((logits.argmax(-1) == data[1]).mean())}
 
     def model_fn():
-        return BertTaskModel(BertEncoder(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0), 2)
+        return BertTask(BertEncoder(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0), 2)
 
     trainer = Trainer(model_fn, _Sentiment(["0", "1"]), config, str(output_dir), strategy)
     trainer.fit(_dataset_fn(data, config.batch_size), len(data[1]) // config.batch_size, evaluate,
@@ -105,7 +105,7 @@ def test_layer_depths_order_embeddings_layers_head():
 
 
 def test_layer_decay_scales_each_layers_update_inside_a_compiled_step():
-    model = BertTaskModel(BertEncoder(**TINY), 2)
+    model = BertTask(BertEncoder(**TINY), 2)
     variables = model.trainable_variables
     optimizer = create_optimizer(1e-3, 10, warmup_ratio=0.0, weight_decay=0.0,
                                  layer_decay=0.5, num_layers=2)
@@ -202,7 +202,7 @@ def test_each_epoch_ends_with_an_evaluation_when_n_does_not_divide_it(sst2_slice
 def test_mean_pooling_head_reads_the_mean_of_the_real_tokens(sst2_slice):
     features = {k: v[:4] for k, v in sst2_slice[0].items()}
     encoder = BertEncoder(**TINY)
-    model = BertTaskModel(encoder, 2, pooling="mean", dropout=0.0)
+    model = BertTask(encoder, 2, pooling="mean", dropout=0.0)
     assert not encoder.pooler.trainable
     sequence = encoder(features)["sequence_output"].numpy()
     mask = features["padding_mask"][:, :, None]
@@ -211,4 +211,4 @@ def test_mean_pooling_head_reads_the_mean_of_the_real_tokens(sst2_slice):
     expected = mean @ dense.kernel.numpy() + dense.bias.numpy()
     np.testing.assert_allclose(model(features).numpy(), expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="pooling"):
-        BertTaskModel(encoder, 2, pooling="max")
+        BertTask(encoder, 2, pooling="max")

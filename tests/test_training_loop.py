@@ -21,7 +21,7 @@ import tensorflow as tf
 from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.distribute.precision import precision_policy
 from kerasbert.tasks import get_task
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.keras_task import BertTask
 from kerasbert.configs.training import TrainingConfig
 from kerasbert.loop.counting import counting_examples
 from kerasbert.training.predictions import predict_logits
@@ -47,7 +47,7 @@ def sst2(test_data):
 
 
 def _model_fn():
-    return BertTaskModel(BertEncoder(vocab_size=30522, **TINY), 2)
+    return BertTask(BertEncoder(vocab_size=30522, **TINY), 2)
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -239,7 +239,7 @@ def test_prediction_scores_every_example_once(sst2):
 
 
 _REPLICAS_SCRIPT = textwrap.dedent(r"""
-    import json, sys
+    import contextlib, json, sys
     from kerasbert.distribute import resolve_strategy
     kind = sys.argv[1]
     if kind == "mirrored":
@@ -250,7 +250,7 @@ _REPLICAS_SCRIPT = textwrap.dedent(r"""
     import keras, numpy as np, tensorflow as tf
     from kerasbert import BertEncoder
     from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
+    from kerasbert.tasks.keras_task import BertTask
     from kerasbert.configs.training import TrainingConfig
     from kerasbert.training.predictions import predict_logits
     from kerasbert.loop.trainer import Trainer
@@ -287,7 +287,7 @@ _REPLICAS_SCRIPT = textwrap.dedent(r"""
     config = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, verbose=0,
                             checkpoint_every_steps=0, steps_per_loop=steps_per_loop,
                             restore_best=False)  # the last evaluation's weights
-    trainer = Trainer(lambda: BertTaskModel(BertEncoder(**TINY), 2), task, config,
+    trainer = Trainer(lambda: BertTask(BertEncoder(**TINY), 2), task, config,
                       sys.argv[2] + f"/run{steps_per_loop}", strategy)
     hooks = Hooks()
     data = tf.data.Dataset.from_tensor_slices((features, labels)).take(64)
@@ -300,6 +300,20 @@ _REPLICAS_SCRIPT = textwrap.dedent(r"""
         "eval_examples": [h["eval_examples"] for h in trainer.history],
         "scored": len(logits), "labels_match": bool((dev_labels == labels).all()),
         "logits_error": float(np.abs(logits - direct).max()), "events": hooks.events}
+
+    # The Keras API's fit (the same loop) under this strategy and under none.
+    from kerasbert import BertClassifier
+
+    def keras_fit(scope):
+        keras.utils.set_random_seed(5)
+        with scope:
+            model = BertClassifier(BertEncoder(**TINY), 2)
+            model.compile(learning_rate=1e-3)
+        history = model.fit(features, labels, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        return history.history["loss"], model.get_weights()[-1].tolist()
+
+    result["keras_fit"] = {"strategy": keras_fit(strategy.scope()),
+                           "default": keras_fit(contextlib.nullcontext())}
     print("RESULT " + json.dumps(result))
 """)
 
@@ -337,3 +351,15 @@ def test_replicas_evaluate_every_example_once_and_drive_callbacks(replica_runs, 
     ends = [e for e in run["events"] if e[0] == "epoch_end"]
     assert [e[1] for e in ends] == [0, 1]
     assert all({"loss", "val_accuracy", "val_eval_examples"} <= set(e[2]) for e in ends)
+
+
+@pytest.mark.parametrize("kind", ["mirrored", "multi_worker"])
+def test_keras_fit_runs_the_loop_under_the_strategy(replica_runs, kind):
+    """A Keras task model's fit under MirroredStrategy (2 replicas) and
+    MultiWorkerMirroredStrategy (where Keras' own fit fails, keras#20585)
+    makes the updates of fit without a strategy: the same losses and weights."""
+    runs = replica_runs[kind]["keras_fit"]
+    (losses, bias), (plain_losses, plain_bias) = runs["strategy"], runs["default"]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    np.testing.assert_allclose(losses, plain_losses, rtol=1e-5)
+    np.testing.assert_allclose(bias, plain_bias, atol=1e-6)

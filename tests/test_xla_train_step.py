@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from kerasbert import BertEncoder, BertTokenizer
 from kerasbert.tasks import TASK_NAMES, get_task
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.keras_task import BertTask
 from kerasbert.configs.training import TrainingConfig
 from kerasbert.loop.trainer import Trainer
 from tests.reference import sst2_sentences
@@ -54,7 +54,7 @@ def _trainer(task, tmp_path, vocabulary_size, jit_compile=True):
 
     def model_fn():  # the same initial weights every time; no dropout, whose random
         keras.utils.set_random_seed(3)  # masks differ with and without XLA
-        return BertTaskModel(BertEncoder(vocab_size=vocabulary_size, hidden_dropout_prob=0.0,
+        return BertTask(BertEncoder(vocab_size=vocabulary_size, hidden_dropout_prob=0.0,
                                          attention_probs_dropout_prob=0.0, **TINY),
                              task.num_outputs, head=task.head)
 

@@ -62,9 +62,9 @@ class AdapterBank:
         return model(features, training=False).numpy()
 
     def _build(self, settings, num_outputs):
-        from kerasbert.tasks.heads import BertTaskModel
+        from kerasbert.tasks.keras_task import BertTask
 
-        model = BertTaskModel(self.encoder_fn(), num_outputs, head=self.head,
-                              pooling=settings.get("pooling", "cls"))
+        model = BertTask(self.encoder_fn(), num_outputs, head=self.head,
+                         pooling=settings.get("pooling", "cls"))
         enable_lora(model, settings["rank"], settings["alpha"], settings["feed_forward"])
         return model

@@ -48,7 +48,7 @@ def enable_lora(model, rank, alpha=None, feed_forward=False):
     encoder (`BertEncoder.enable_lora`, the one implementation).
 
     Args:
-        model: a `BertTaskModel` (its `logits` head stays trainable).
+        model: a task model (a `BertTask`; its `logits` head stays trainable).
         rank: the adapters' rank r.
         alpha: LoRA's scale numerator (the update is scaled by alpha / r); default r.
         feed_forward: adapt the feed-forward projections too, not only attention.

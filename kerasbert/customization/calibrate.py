@@ -1,7 +1,5 @@
 """Measure, rather than guess, how fast a model trains on the user's data here."""
 
-import tempfile
-
 
 def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps=3):
     """Training seconds per example of `model` (a preset or directory) on `examples`.
@@ -12,12 +10,12 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     """
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.data.pipeline import classification_dataset
-    from kerasbert.tasks import get_task
-    from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.configs.training import TrainingConfig
+    from kerasbert.loop.trainer import Trainer
+    from kerasbert.tasks import get_task
+    from kerasbert.tasks.registry import model_class
     from kerasbert.training.fine_tune import load_encoder_and_tokenizer
     from kerasbert.training.inputs import label_type_of
-    from kerasbert.loop.trainer import Trainer
 
     sample = list(examples[: batch_size * (steps + 1)])
     label_type = label_type_of(task)
@@ -31,9 +29,9 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     # others each time one update (a longer loop would average the trace in).
     config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0,
                             steps_per_loop=1)
-    with tempfile.TemporaryDirectory() as directory:
-        trainer = Trainer(lambda: BertTaskModel(encoder, spec.num_outputs), spec, config,
-                          directory)
-        trainer.fit(lambda epoch, context: dataset.repeat(), steps + 1)
+    trainer = Trainer(lambda: model_class(task).from_parts(encoder, tokenizer, spec.num_outputs,
+                                                           labels=spec.labels, task_name=task),
+                      spec, config)  # no output directory: nothing written
+    trainer.fit(lambda epoch, context: dataset.repeat(), steps + 1)
     timed = trainer.step_seconds[1:]
     return sum(timed) / (batch_size * len(timed)) if timed else float("inf")

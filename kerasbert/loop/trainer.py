@@ -104,10 +104,11 @@ class Trainer:
         jit_compile: compile the train step with XLA.
         static_shapes: check that every batch has a fully defined int32/float32
             shape before training (default: under XLA and on TPU, which need it).
-        compiled: train a compiled Keras model with what `compile()` gave it:
-            its optimizer (not the recipe of `config`), its loss over
-            `(features, labels[, sample_weight])` batches (not `task.loss`;
-            `task` may be None), and its metrics, in each epoch's logs.
+        compiled: train a compiled Keras task model (`TaskMixin`) with what
+            `compile()` gave it: its optimizer (not the recipe of `config`),
+            its `train_loss` over `(features, labels[, sample_weight])`
+            batches (not `task.loss`; `task` may be None), and its
+            `training_logs()` in each epoch's logs.
         checkpoint_dir: where checkpoints go, instead of `output_dir`/checkpoints.
     """
 
@@ -186,20 +187,14 @@ class Trainer:
 
     # -- the train step ---------------------------------------------------------------------
 
-    def _loss(self, features, labels, sample_weight, logits):
-        """(sum of the losses of one replica's batch, the count it is a sum of):
-        the task's, or with `compiled` the compiled loss (Keras' mean over the
-        batch's rows, times its rows) and the compiled metrics updated."""
-        if not self.compiled:
-            return self.task.loss(labels, logits)
-        model = self.model
-        mean = model.compute_loss(x=features, y=labels, y_pred=logits,
-                                  sample_weight=sample_weight, training=True)
-        # Keras divides a replica's loss by the replicas in sync; the sum is the replica's.
-        mean = tf.cast(mean, tf.float32) * tf.distribute.get_replica_context().num_replicas_in_sync
-        model.compute_metrics(features, labels, logits, sample_weight=sample_weight)
-        rows = tf.cast(tf.shape(tf.nest.flatten(features)[0])[0], tf.float32)
-        return mean * rows, rows
+    def _loss(self, features, labels, sample_weight):
+        """(sum of the losses of one replica's batch, the count it is a sum of)
+        of a training forward pass: the task's loss of the model's logits, or
+        with `compiled` the model's `train_loss` (`TaskMixin.train_loss`:
+        the compiled loss, the compiled metrics updated)."""
+        if self.compiled:
+            return self.model.train_loss(features, labels, sample_weight)
+        return self.task.loss(labels, self.model(features, training=True))
 
     def _make_replica_step(self):
         """`(features, labels[, sample_weight]) -> mean loss` of one update on one replica."""
@@ -214,8 +209,7 @@ class Trainer:
             for i in range(chunks):
                 f_i, l_i, w_i = _chunk((features, labels, sample_weight), i, chunks)
                 with tf.GradientTape() as tape:
-                    logits = model(f_i, training=True)
-                    chunk_loss, chunk_count = self._loss(f_i, l_i, w_i, logits)
+                    chunk_loss, chunk_count = self._loss(f_i, l_i, w_i)
                     scaled = chunk_loss * tf.cast(loss_scale(), tf.float32)
                 g = [tf.convert_to_tensor(x) for x in tape.gradient(scaled, variables)]
                 grads = g if grads is None else [a + b for a, b in zip(grads, g)]
@@ -353,8 +347,7 @@ class Trainer:
                     break
             logs = {"loss": float(np.mean(epoch_losses))} if epoch_losses else {}
             if self.compiled:  # read before an evaluation resets them
-                logs.update({name: float(value) for name, value in
-                             self.model.get_metrics_result().items() if name != "loss"})
+                logs.update(self.model.training_logs())
             if not stop:
                 self.state.epoch.assign_add(1)
                 self.state.step_in_epoch.assign(0)

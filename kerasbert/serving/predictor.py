@@ -16,7 +16,7 @@ class Predictor:
     """A task model with its tokenizer, task and `TaskIO`.
 
     Args:
-        model: the `BertTaskModel`.
+        model: the task model (a `BertTask`).
         task: its `kerasbert.tasks.Task`.
         tokenizer: its BertTokenizer.
         info: the model directory's task config (`kerasbert_task.json`).

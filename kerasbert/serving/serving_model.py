@@ -52,7 +52,7 @@ class ServingModel(tf.Module):
     """Tokenizer, task model and postprocessing as one `tf.Module`.
 
     Args:
-        model: the task model (`BertTaskModel`).
+        model: the task model (a `BertTask`).
         task_io: its `TaskIO` (holds the tokenizer and the task).
         explain_steps: steps of the `explain` signature's integrated gradients
             (0: no `explain` signature).

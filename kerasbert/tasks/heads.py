@@ -1,13 +1,12 @@
-"""Task models: a head on the encoder, each a Keras functional model.
+"""The head of a task model on the encoder (`keras_task.BertTask` is the model).
 
-Every model takes the encoder's input dict (`token_ids`, `segment_ids`,
+Every task model takes the encoder's input dict (`token_ids`, `segment_ids`,
 `padding_mask`, int32 `[batch, seq]`) and returns float32 logits, so losses
 and softmax stay in float32 under mixed precision.
 """
 
 import keras
 
-from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.layers.crf import CRF
 from kerasbert.layers.mean_pooling import MaskedMeanPooling
 
@@ -24,9 +23,9 @@ def _dense(units, initializer_range, name):
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
 
 
-@keras.saving.register_keras_serializable(package="kerasbert")
-class BertTaskModel(keras.Model):
-    """Encoder + dropout + dense head.
+def task_head(encoder, num_outputs, head="pooled", dropout=None, pooling="cls", crf=False):
+    """(inputs, logits) of a task model: the encoder's input dict and the
+    float32 logits of a dense head on it (`BertTask` builds its model from them).
 
     Args:
         encoder: a `BertEncoder`.
@@ -35,7 +34,7 @@ class BertTaskModel(keras.Model):
             span start/end).
         head: "pooled" (logits `[batch, num_outputs]` from one vector per
             sequence) or "sequence" (logits `[batch, seq, num_outputs]`).
-        dropout: dropout before the head (the encoder's hidden dropout by default).
+        dropout: dropout before the head.
         pooling: the vector of a "pooled" head: "cls" (BERT's tanh pooler on
             [CLS]) or "mean" (the mean of the real tokens' vectors, as
             sentence-embedding checkpoints are trained to be read).
@@ -45,51 +44,31 @@ class BertTaskModel(keras.Model):
             logits pass through it unchanged, the task's loss and decoding
             read it.
     """
-
-    def __init__(self, encoder, num_outputs, head="pooled", dropout=None, pooling="cls",
-                 crf=False, **kwargs):
-        if head not in ("pooled", "sequence"):
-            raise ValueError(f"head must be 'pooled' or 'sequence', got {head!r}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if crf and head != "sequence":
-            raise ValueError("a CRF needs a 'sequence' head")
-        config = encoder.bert_config
-        dropout = config["hidden_dropout_prob"] if dropout is None else dropout
-        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
-                  for name in ("token_ids", "segment_ids", "padding_mask")}
-        encoded = encoder(inputs)
-        if head == "sequence":
-            x = encoded["sequence_output"]
-        elif pooling == "mean":
-            x = MaskedMeanPooling(name="mean_pooling")(encoded["sequence_output"],
-                                                       inputs["padding_mask"])
-        else:
-            x = encoded["pooled_output"]
-        if head == "sequence" or pooling == "mean":
-            # The pooler feeds nothing here: it gets no gradient, so it is kept
-            # out of training (as run_squad / NER leave it untouched).
-            encoder.pooler.trainable = False
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        logits = _dense(num_outputs, config["initializer_range"], "logits")(x)
-        if crf:
-            logits = CRF(num_outputs, CRF_LEARNING_RATE_MULTIPLIER, name="crf")(logits)
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-        self.encoder = encoder
-        self.num_outputs, self.head, self.dropout = num_outputs, head, dropout
-        self.pooling, self.crf = pooling, bool(crf)
-
-    def get_config(self):
-        return {"name": self.name, "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "num_outputs": self.num_outputs, "head": self.head, "dropout": self.dropout,
-                "pooling": self.pooling, "crf": self.crf}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"], custom_objects={"BertEncoder": BertEncoder})
-        return cls(**config)
+    if head not in ("pooled", "sequence"):
+        raise ValueError(f"head must be 'pooled' or 'sequence', got {head!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if crf and head != "sequence":
+        raise ValueError("a CRF needs a 'sequence' head")
+    inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+              for name in ("token_ids", "segment_ids", "padding_mask")}
+    encoded = encoder(inputs)
+    if head == "sequence":
+        x = encoded["sequence_output"]
+    elif pooling == "mean":
+        x = MaskedMeanPooling(name="mean_pooling")(encoded["sequence_output"],
+                                                   inputs["padding_mask"])
+    else:
+        x = encoded["pooled_output"]
+    if head == "sequence" or pooling == "mean":
+        # The pooler feeds nothing here: it gets no gradient, so it is kept
+        # out of training (as run_squad / NER leave it untouched).
+        encoder.pooler.trainable = False
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    logits = _dense(num_outputs, encoder.bert_config["initializer_range"], "logits")(x)
+    if crf:
+        logits = CRF(num_outputs, CRF_LEARNING_RATE_MULTIPLIER, name="crf")(logits)
+    return inputs, logits
 
 
 def crf_layer(model):

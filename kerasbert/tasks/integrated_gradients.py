@@ -93,7 +93,7 @@ def embedding_output(model, token_ids, segment_ids):
 def logits_from_embeddings(model, embedded, padding_mask):
     """The task model's float32 logits from its embeddings layer's output: the
     rest of `model`'s forward pass (transformer layers, pooling, head), at
-    inference. `model` is a `BertTaskModel` (any Keras task model with a head)."""
+    inference. `model` is a Keras task model (a `BertTask`)."""
     encoder = model.encoder
     hidden = tf.cast(embedded, encoder.embeddings.compute_dtype)
     bias = encoder.get_layer("attention_bias")(padding_mask)
@@ -129,7 +129,7 @@ def integrated_gradients(model, features, targets, steps=DEFAULT_STEPS, kind="so
     """Integrated gradients of a batch, as TF ops (run it in a `tf.function`).
 
     Args:
-        model: the task model (`BertTaskModel`: `.encoder`, a pooled head).
+        model: the task model (a `BertTask`: `.encoder`, a pooled head).
         features: int32 `[batch, seq]` `token_ids`, `segment_ids`, `padding_mask`.
         targets: int32 `[batch]`: the output explained per row; a negative
             target is the predicted one (argmax of the logits; 0 for regression).
@@ -186,7 +186,7 @@ class Explainer:
     """Integrated gradients of raw strings for one model, in graph.
 
     Args:
-        model: the task model (a Keras task model or `BertTaskModel`).
+        model: the task model (a `BertTask`).
         tokenizer: its `BertTokenizer` (sequence length = the model's).
         task_name: "classification", "multilabel", "regression", "ner" or "qa".
         labels: the label names (the outputs' order; NER: the tags), or None.

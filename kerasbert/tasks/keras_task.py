@@ -8,14 +8,18 @@
     model.save("sentiment.keras")              # keras.models.load_model reads it
     model.save_to_preset("runs/sentiment")     # what kerasbert.train writes
 
-A task model (`BertTask`) is a `BertTaskModel` (encoder + dropout + dense
-head, a Keras functional model) with a `preprocessor`: a Keras layer that
+A task model (`BertTask`) is a Keras functional model (encoder + dropout +
+dense head, `heads.task_head`) with a `preprocessor`: a Keras layer that
 turns raw text into the encoder's inputs inside `tf.data`, padded to a
 static `sequence_length`, so TPU input stays on the host pipeline. `fit`,
 `evaluate` and `predict` take raw text (a list, a numpy array, or a batched
 `tf.data.Dataset` of `(x, y)`), a `(texts, pairs)` tuple for sentence pairs,
 or the encoder's features already tokenized (a dict of int arrays, which the
 preprocessor passes through).
+
+`fit` trains with the package's one loop (`kerasbert.loop.trainer.Trainer`,
+which `kerasbert.train` drives too) under the model's strategy; the command
+line builds these same models (`registry.model_class(task).from_parts`).
 
 Each task module (`kerasbert/tasks/<task>.py`) holds the task's definition
 (loss, metrics, predictions for the command-line programs), its Keras model
@@ -33,7 +37,7 @@ from kerasbert.data.pipeline import text_batches, text_columns
 from kerasbert.distribute.inputs import split_batch
 from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.loop.trainer import Trainer
-from kerasbert.tasks.heads import BertTaskModel
+from kerasbert.tasks.heads import task_head
 from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
                                              load_keras_task, load_model_directory,
                                              read_task_config)
@@ -238,6 +242,28 @@ class TaskMixin:
             return
         super().compile_from_config(config)
 
+    # -- training -----------------------------------------------------------------------------
+
+    def train_loss(self, x, y=None, sample_weight=None):
+        """(sum of the losses of one replica's batch, the rows it sums) of a
+        training forward pass, the compiled metrics updated: what the
+        package's loop (`kerasbert.loop.trainer.Trainer`) calls inside
+        `strategy.run` for each update of `fit`."""
+        y_pred = self(x, training=True)
+        mean = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                 training=True)
+        # Keras divides a replica's loss by the replicas in sync: the replica's own mean.
+        mean = tf.cast(mean, tf.float32) * tf.distribute.get_replica_context().num_replicas_in_sync
+        self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        rows = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
+        return mean * rows, rows
+
+    def training_logs(self):
+        """{name: float} of the updates since the epoch began, for its logs
+        (beside the loop's `loss`): the compiled metrics' results."""
+        return {name: float(value) for name, value in self.get_metrics_result().items()
+                if name != "loss"}
+
     # -- data -------------------------------------------------------------------------------
 
     def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
@@ -410,22 +436,31 @@ class TaskMixin:
 
     # -- presets ----------------------------------------------------------------------------
 
-class BertTask(TaskMixin, BertTaskModel):
-    """Base of the Keras task models with a head on the encoder: a
-    `BertTaskModel` with a `preprocessor`, `compile()` defaults, raw-text
-    `fit` / `evaluate` / `predict`, presets.
+class BertTask(TaskMixin, keras.Model):
+    """Base of the Keras task models with a head on the encoder (a functional
+    model, `heads.task_head`: encoder + dropout + dense head, optionally a
+    CRF) with a `preprocessor`, `compile()` defaults, raw-text `fit` /
+    `evaluate` / `predict`, presets. Built directly, it is a plain head on the
+    encoder, for inference (features in, logits out).
 
     Subclasses set `task_name` (the registry's name), `head`, and
     `default_loss()` / `default_metrics()`; their `__init__` takes the
     encoder, the task's sizes, `preprocessor` and `labels` (names, optional).
+    `dropout` is the head's (the encoder's hidden dropout by default); the
+    others are `task_head`'s.
     """
 
     task_name = None
 
     def __init__(self, encoder, num_outputs, head="pooled", preprocessor=None, labels=None,
-                 dropout=None, pooling="cls", **kwargs):
-        super().__init__(encoder, num_outputs, head=head, dropout=dropout, pooling=pooling,
-                         **kwargs)
+                 dropout=None, pooling="cls", crf=False, **kwargs):
+        if dropout is None:
+            dropout = encoder.bert_config["hidden_dropout_prob"]
+        inputs, logits = task_head(encoder, num_outputs, head, dropout, pooling, crf)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_outputs, self.head, self.dropout = num_outputs, head, dropout
+        self.pooling, self.crf = pooling, bool(crf)
         self.preprocessor = preprocessor
         self.labels = None if labels is None else [str(label) for label in labels]
         if self.labels is not None and len(self.labels) != self.num_labels:

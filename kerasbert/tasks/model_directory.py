@@ -6,7 +6,7 @@ and what evaluate / predict / export / train --model read back.
     encoder/              the encoder in kerasbert's format, with its vocabulary
     head.safetensors      the task head's weights (a CRF head's transition
                           scores too: `crf_transitions`, ...)
-    model.keras           only for a Keras task model with LoRA adapters: the
+    model.keras           only for LoRA adapters saved by `save_to_preset`: the
                           model with its adapters apart from their base (encoder/
                           holds the merged weights), so that they stay trainable
 
@@ -40,8 +40,11 @@ def is_model_directory(path):
     return tf.io.gfile.exists(os.path.join(str(path), TASK_FILE))
 
 
-def save_model_directory(directory, model, task, tokenizer, max_seq_length, text_pair):
-    """Write `model` (a BertTaskModel), the task's labels and the tokenizer."""
+def save_model_directory(directory, model, task, tokenizer, max_seq_length, text_pair,
+                         keras_file=True):
+    """Write `model` (a `BertTask`), the task's labels and the tokenizer;
+    with LoRA adapters and `keras_file`, also `model.keras` (the adapters
+    apart; `kerasbert.train` keeps them in adapter.safetensors instead)."""
     from kerasbert.checkpoints.loading import save_encoder
 
     encoder_dir = os.path.join(directory, ENCODER_DIR)
@@ -51,7 +54,7 @@ def save_model_directory(directory, model, task, tokenizer, max_seq_length, text
     meta = task_info(model, task, max_seq_length, text_pair)
     write_json(os.path.join(directory, TASK_FILE), meta)
     keras_path = os.path.join(directory, KERAS_FILE)
-    if "lora" in meta and getattr(model, "preprocessor", None) is not None:
+    if keras_file and "lora" in meta and getattr(model, "preprocessor", None) is not None:
         write_file(keras_path, keras_file_bytes(model))
     elif tf.io.gfile.exists(keras_path):
         tf.io.gfile.remove(keras_path)  # an earlier model's: it is not this one

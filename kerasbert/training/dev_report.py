@@ -18,7 +18,7 @@ def write_dev_report(output_dir, model, task, tokenizer, metrics, source, column
 
     Args:
         output_dir: the model directory.
-        model: the trained `BertTaskModel`.
+        model: the trained task model (a `BertTask`).
         task: its `kerasbert.tasks.Task`.
         tokenizer: its BertTokenizer.
         metrics: the final dev metrics ({name: value}).

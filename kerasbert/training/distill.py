@@ -275,22 +275,25 @@ class Distiller(TaskMixin, keras.Model):
         losses = {"loss": loss, "soft_loss": soft, "gold_loss": gold, "hidden_loss": hidden_loss}
         return losses, labelled_rows(self.task, labels)
 
-    def train_step(self, data):
-        features, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        variables = self.student.trainable_variables
-        with tf.GradientTape() as tape:
-            losses, labelled = self.compute_losses(features, labels, training=True)
-        gradients = tape.gradient(losses["loss"], variables)
-        self.optimizer.apply(gradients, variables)
-        real = tf.cast(features["padding_mask"][:, 0], tf.float32)
+    def train_loss(self, x, y=None, sample_weight=None):
+        """The distillation loss of one replica's batch, as a sum over its rows
+        (`TaskMixin.train_loss`, which `fit`'s loop calls), the loss trackers and
+        the labelled / unlabelled counts updated."""
+        losses, labelled = self.compute_losses(x, y, training=True)
+        real = tf.cast(x["padding_mask"][:, 0], tf.float32)
         labelled = tf.cast(labelled, tf.float32) * real
         self.labelled_seen.assign_add(tf.reduce_sum(labelled))
         self.unlabelled_seen.assign_add(tf.reduce_sum(real - labelled))
         for name, tracker in self._trackers.items():
             tracker.update_state(losses[name])
-        return {**{name: tracker.result() for name, tracker in self._trackers.items()},
-                "labelled_rows": self.labelled_seen.value,
-                "unlabelled_rows": self.unlabelled_seen.value}
+        rows = tf.cast(tf.shape(real)[0], tf.float32)
+        return losses["loss"] * rows, rows
+
+    def training_logs(self):
+        return {**{name: float(tracker.result()) for name, tracker in self._trackers.items()
+                   if name != "loss"},
+                "labelled_rows": float(self.labelled_seen.numpy()),
+                "unlabelled_rows": float(self.unlabelled_seen.numpy())}
 
     def test_step(self, data):
         features, labels, _ = keras.utils.unpack_x_y_sample_weight(data)

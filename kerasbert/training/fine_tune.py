@@ -83,8 +83,8 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     asked for). `ner_head="crf"` ("ner") puts a linear-chain CRF over the
     words' tags (`layers.crf`), Viterbi-decoded wherever the model predicts.
     """
-    from kerasbert.tasks.heads import BertTaskModel
     from kerasbert.tasks.model_directory import save_model_directory
+    from kerasbert.tasks.registry import model_class
     from kerasbert.loop.trainer import Trainer
 
     config = FineTuneConfig(**settings) if config is None else config.replace(**settings)
@@ -119,8 +119,10 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     adapter_settings = {}
 
     def model_fn():
-        task_model = BertTaskModel(encoder, task_spec.num_outputs, task_spec.head,
-                                   pooling=pooling, crf=getattr(task_spec, "uses_crf", False))
+        # The task's Keras model (`BertClassifier`, ...), its preprocessor attached.
+        task_model = model_class(task).from_parts(
+            encoder, tokenizer, task_spec.num_outputs, labels=task_spec.labels, pooling=pooling,
+            task_name=task, **task_spec.config().get("settings", {}))
         task_spec.bind(task_model)  # a CRF head's loss reads its transitions
         if adapter == "lora":
             adapter_settings.update(enable_lora(task_model, config.lora_rank,
@@ -133,7 +135,7 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     trainer = Trainer(model_fn, task_spec, config, run_dir, strategy, jit_compile)
     trainer.fit(inputs.train_dataset_fn, steps_per_epoch, inputs.evaluate_fn)
     save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
-                         data.text_pair)
+                         data.text_pair, keras_file=False)  # the adapters: ADAPTER_FILE
     if adapter_settings:
         # The base the adapters apply to, for an adapter bank's checks and messages.
         adapter_settings["base"] = (os.path.abspath(model) if os.path.isdir(str(model))

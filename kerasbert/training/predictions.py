@@ -111,7 +111,7 @@ def predict_tagging(model, dataset, sequence_length, ignore_label=-100):
     shorter than `sequence_length` (length buckets).
 
     Args:
-        model: a `BertTaskModel` with a sequence head.
+        model: a `BertTask` with a sequence head.
         dataset: `(features, labels)` batches; features hold `word_ids`
             (`ner_alignment.tagging_dataset(..., keep_word_ids=True)`), which
             the model does not take.
