@@ -347,7 +347,9 @@ class TaskMixin:
         into its `backup_dir` (each epoch, or every `save_freq` updates) and
         resume there after a kill, to the same weights. Returns a Keras
         `History` of each epoch's loss and metrics (`val_` ones from
-        `validation_data`)."""
+        `validation_data`). Under several replicas every update has
+        `batch_size` rows: an epoch's smaller last batch is left out, as
+        `kerasbert.train` leaves it out."""
         if kwargs:
             raise ValueError(f"fit does not take {', '.join(sorted(kwargs))} (class weights: "
                              "pass sample_weight)")
