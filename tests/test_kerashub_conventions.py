@@ -219,6 +219,16 @@ def test_an_unbatched_dataset_is_refused_in_one_line(saved):
         assert "\n" not in str(error.value)
 
 
+def test_fit_before_compile_and_keras_only_arguments_are_refused_in_one_line():
+    model = _classifier()
+    with pytest.raises(ValueError, match=r"call model\.compile\(\) before fit") as error:
+        model.fit(TEXTS, LABELS, verbose=0)
+    assert "\n" not in str(error.value)
+    model.compile()
+    with pytest.raises(ValueError, match="fit does not take class_weight"):
+        model.fit(TEXTS, LABELS, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+
+
 def test_export_after_fit_holds_the_model_variables_only(tmp_path):
     """What an export before fit holds (the model's variables), not the optimizer's."""
     model = _classifier()
