@@ -106,7 +106,7 @@ def test_fit_and_evaluate_batch_raw_text_by_length_as_the_command_line_does(fitt
     model, _ = fitted
     texts = TEXTS + ["a much longer review that goes on and on about the film"] * 4
     labels = LABELS + [1] * 4
-    batches = list(model._batched(texts, labels, None, 4, shuffle=False, bucket=True))
+    batches = list(model._batched(texts, labels, None, 4, bucket=True))
     assert len(batches) == 4
     widths = [features["token_ids"].shape[1] for features, _ in batches]
     lengths = [int(m.sum(axis=1).max()) for m in (f["padding_mask"].numpy() for f, _ in batches)]
@@ -188,7 +188,7 @@ BACKUP_RUN = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
 
     model = t._backup_model()
-    model.fit(t.TEXTS, t.LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0,
+    model.fit(t.TEXTS, t.LABELS, batch_size=4, epochs=4, verbose=0,
               callbacks=[keras.callbacks.BackupAndRestore({backup!r}), Kill()])
 """)
 
@@ -202,6 +202,9 @@ def _backup_model():
 
 
 def test_backup_and_restore_resumes_a_killed_fit_to_the_same_weights(tmp_path):
+    """Shuffled, as fit shuffles by default: each epoch's order depends on the
+    fit's seed and the epoch only, so the resumed epochs see the rows the
+    killed run would have."""
     backup = str(tmp_path / "backup")
     script = BACKUP_RUN.format(tests=os.path.dirname(__file__), backup=backup)
     killed = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
@@ -211,13 +214,13 @@ def test_backup_and_restore_resumes_a_killed_fit_to_the_same_weights(tmp_path):
 
     epochs = []
     resumed = _backup_model()
-    resumed.fit(TEXTS, LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0,
+    resumed.fit(TEXTS, LABELS, batch_size=4, epochs=4, verbose=0,
                 callbacks=[keras.callbacks.BackupAndRestore(backup),
                            keras.callbacks.LambdaCallback(
                                on_epoch_begin=lambda epoch, logs: epochs.append(epoch))])
     assert epochs == [2, 3]  # the two epochs the killed run had not finished
     straight = _backup_model()
-    straight.fit(TEXTS, LABELS, batch_size=4, epochs=4, shuffle=False, verbose=0)
+    straight.fit(TEXTS, LABELS, batch_size=4, epochs=4, verbose=0)
     assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations) == 12
     for a, b in zip(resumed.weights, straight.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)

@@ -266,23 +266,25 @@ class TaskMixin:
 
     # -- data -------------------------------------------------------------------------------
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
-        """(x, y, sample_weight) as a batched, preprocessed tf.data.Dataset;
-        `bucket`: labelled raw text may come in batches of similar length
-        (`_length_batches`), for fit and evaluate."""
+    def _batched(self, x, y, sample_weight, batch_size, seed=None, bucket=False):
+        """(x, y, sample_weight) as a batched, preprocessed tf.data.Dataset:
+        rows shuffled in the order of `seed` (None: in order; a dataset stays
+        as it is); `bucket`: labelled raw text may come in batches of similar
+        length (`_length_batches`), for fit and evaluate."""
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset x, put y (and sample weights) in it")
             _check_batched(x)
             dataset = x
         elif bucket and self._buckets_text(x, y):
-            return self._length_batches(x, y, sample_weight, batch_size, shuffle)
+            return self._length_batches(x, y, sample_weight, batch_size, seed)
         else:
             data = keras.utils.pack_x_y_sample_weight(_as_arrays(x), _as_arrays(y),
                                                       _as_arrays(sample_weight))
             dataset = self._slices(data)
-            if shuffle:
-                dataset = dataset.shuffle(_num_rows(data), reshuffle_each_iteration=True)
+            if seed is not None:
+                dataset = dataset.shuffle(_num_rows(data), seed=seed,
+                                          reshuffle_each_iteration=False)
             dataset = self._batch(dataset, batch_size or DEFAULT_BATCH_SIZE)
         if self.preprocessor is not None:
             dataset = dataset.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
@@ -297,12 +299,11 @@ class TaskMixin:
                 and not isinstance(x, dict) and not isinstance(texts, dict)
                 and "TPUStrategy" not in type(self.distribute_strategy).__name__)
 
-    def _length_batches(self, x, y, sample_weight, batch_size, shuffle):
+    def _length_batches(self, x, y, sample_weight, batch_size, seed=None):
         """Raw text in batches of similar length, each padded to its longest,
         as `kerasbert.train` batches (`data.pipeline.text_batches`, "bucket"
         mode): on CPU and GPU the padding is most of a short sentence's
-        compute. Shuffled (each epoch anew, from numpy's seed, which
-        `keras.utils.set_random_seed` sets) when `shuffle`."""
+        compute. Shuffled in the order of `seed` (None: in order)."""
         texts, pairs = x if isinstance(x, tuple) else (x, None)
         if isinstance(x, tuple) and len(x) != 2:
             raise ValueError(f"x as a tuple must be (texts, pairs), got {len(x)} items")
@@ -310,9 +311,8 @@ class TaskMixin:
                                                                         sample_weight))
         rows = _num_rows(texts)
         columns = text_columns(texts, pairs, y, sample_weight)
-        seed = int(np.random.randint(2**31 - 1)) if shuffle else None
-        if shuffle:
-            columns = columns.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+        if seed is not None:
+            columns = columns.shuffle(rows, seed=seed, reshuffle_each_iteration=False)
         dataset = text_batches(columns, self.preprocessor.tokenizer,
                                batch_size=batch_size or DEFAULT_BATCH_SIZE, mode="bucket",
                                shuffle_seed=seed, num_examples=rows)
@@ -364,17 +364,28 @@ class TaskMixin:
                 (x, y, sample_weight), right_size=validation_split) \
                 if isinstance(x, tf.data.Dataset) else _split((x, y, sample_weight),
                                                               validation_split)
-        self._static_batches = "TPUStrategy" in type(strategy).__name__
-        try:
-            dataset = self._batched(x, y, sample_weight, per_replica, shuffle, bucket=True)
-        finally:
-            self._static_batches = False
-        if isinstance(x, tf.data.Dataset) and replicas > 1:
-            dataset = _rebatch(dataset, replicas)
+        # Each epoch's order depends on the fit's seed (numpy's draw, which
+        # keras.utils.set_random_seed sets) and the epoch only, so that a resumed
+        # fit sees the batches the killed one would have seen.
+        fit_seed = int(np.random.randint(2**31 - 1)) if shuffle else None
+
+        def epoch_batches(epoch):
+            self._static_batches = "TPUStrategy" in type(strategy).__name__
+            try:
+                dataset = self._batched(x, y, sample_weight, per_replica,
+                                        None if fit_seed is None else fit_seed + epoch,
+                                        bucket=True)
+            finally:
+                self._static_batches = False
+            if isinstance(x, tf.data.Dataset) and replicas > 1:
+                dataset = _rebatch(dataset, replicas)
+            return dataset
+
+        dataset = epoch_batches(initial_epoch)
         if validation_data is not None:
             validation_data = self._batched(*_unpack(validation_data),
                                             validation_batch_size or global_batch,
-                                            shuffle=False, bucket=True)
+                                            bucket=True)
         if steps_per_epoch is None:
             batches = int(dataset.cardinality())
             if batches == tf.data.UNKNOWN_CARDINALITY:  # e.g. QA's windows: count them once
@@ -395,9 +406,10 @@ class TaskMixin:
             verbose=1 if verbose == "auto" else int(verbose))
 
         def train_dataset_fn(epoch, context):
+            batches = dataset if epoch == initial_epoch else epoch_batches(epoch)
             if context is None or context.num_input_pipelines == 1:
-                return dataset
-            return dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+                return batches
+            return batches.shard(context.num_input_pipelines, context.input_pipeline_id)
 
         def evaluate_fn(model):  # the loop calls the callbacks' test hooks around it
             return keras.Model.evaluate(model, validation_data, verbose=0, return_dict=True)
@@ -417,12 +429,12 @@ class TaskMixin:
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         """Keras' `evaluate`, on raw text or on the encoder's features."""
-        dataset = self._batched(x, y, sample_weight, batch_size, shuffle=False, bucket=True)
+        dataset = self._batched(x, y, sample_weight, batch_size, bucket=True)
         return super().evaluate(dataset, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
         """Keras' `predict` (the head's logits), on raw text or features."""
-        dataset = self._batched(x, None, None, batch_size, shuffle=False)
+        dataset = self._batched(x, None, None, batch_size)
         return super().predict(dataset, **kwargs)
 
     def explain(self, texts, target=None, steps=32, batch_size=4):

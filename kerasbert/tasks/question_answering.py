@@ -228,10 +228,10 @@ class BertQuestionAnswerer(BertTask):
     def default_metrics(self):
         return []
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
+    def _batched(self, x, y, sample_weight, batch_size, seed=None, bucket=False):
         """Windows re-batched to `batch_size` windows (static shapes for TPU;
         windows are never bucketed)."""
-        dataset = super()._batched(x, y, sample_weight, batch_size, shuffle)
+        dataset = super()._batched(x, y, sample_weight, batch_size, seed)
         if isinstance(x, tf.data.Dataset) or self.preprocessor is None:
             return dataset
         return dataset.unbatch().batch(batch_size or 32).prefetch(tf.data.AUTOTUNE)

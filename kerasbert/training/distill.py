@@ -312,7 +312,7 @@ class Distiller(TaskMixin, keras.Model):
         self.labelled_seen.assign(0.0)
         self.unlabelled_seen.assign(0.0)
 
-    def _batched(self, x, y, sample_weight, batch_size, shuffle, bucket=False):
+    def _batched(self, x, y, sample_weight, batch_size, seed=None, bucket=False):
         """`TaskMixin._batched` with the texts tokenized by the preprocessor's
         `features` (a batched dataset of features passes as it is): labels
         keep their dtype (regression's floats and NaN); padded to
@@ -322,9 +322,9 @@ class Distiller(TaskMixin, keras.Model):
             self.preprocessor = None
         try:
             if preprocessor is None or isinstance(x, tf.data.Dataset):
-                return super()._batched(x, y, sample_weight, batch_size, shuffle)
+                return super()._batched(x, y, sample_weight, batch_size, seed)
             self.preprocessor = None
-            dataset = super()._batched(x, y, sample_weight, batch_size, shuffle)
+            dataset = super()._batched(x, y, sample_weight, batch_size, seed)
         finally:
             self.preprocessor = preprocessor
         return dataset.map(lambda x, *rest: (preprocessor.features(x), *rest),
