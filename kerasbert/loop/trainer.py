@@ -235,7 +235,19 @@ class Trainer:
 
     def _make_train_loop(self):
         """`(iterator, steps) -> [steps]` float32 losses: `steps` updates in one
-        compiled call, the losses kept on the device until the call returns."""
+        compiled call, the losses kept on the device until the call returns.
+        With `compiled`, kept on the model for its next `fit` (as Keras keeps
+        its `train_function`) while the optimizer, the compiled loss and
+        metrics and the step's settings stay the same: no second trace."""
+        model = self.model
+        # The objects themselves (held, so no id is reused), compared by identity.
+        key = (self.optimizer, getattr(model, "_compile_loss", None),
+               getattr(model, "_compile_metrics", None), self.strategy,
+               self.jit_compile, self.config.gradient_accumulation_steps, self.config.clip_norm)
+        cached = getattr(model, "_kerasbert_train_loop", None) if self.compiled else None
+        if cached is not None and all(a is b or (isinstance(a, (bool, int, float)) and a == b)
+                                      for a, b in zip(cached[0], key)):
+            return cached[1]
         replica_step, strategy = self._make_replica_step(), self.strategy
 
         @tf.function
@@ -247,6 +259,8 @@ class Trainer:
                 losses = losses.write(i, strategy.experimental_local_results(per_replica)[0])
             return losses.stack()
 
+        if self.compiled:  # an attribute Keras does not track
+            object.__setattr__(model, "_kerasbert_train_loop", (key, train_loop))
         return train_loop
 
     # -- loop -------------------------------------------------------------------------------
