@@ -11,7 +11,7 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     from kerasbert.data.label_vocabulary import LabelVocabulary
     from kerasbert.data.pipeline import classification_dataset
     from kerasbert.configs.training import TrainingConfig
-    from kerasbert.loop.trainer import Trainer
+    from kerasbert.loop.trainer import DatasetCreator, TrainingRun, compile_for_run
     from kerasbert.tasks import get_task
     from kerasbert.tasks.registry import model_class
     from kerasbert.training.fine_tune import load_encoder_and_tokenizer
@@ -29,9 +29,11 @@ def seconds_per_example(model, examples, task, max_seq_length, batch_size, steps
     # others each time one update (a longer loop would average the trace in).
     config = TrainingConfig(epochs=1, batch_size=batch_size, verbose=0, checkpoint_every_steps=0,
                             steps_per_loop=1)
-    trainer = Trainer(lambda: model_class(task).from_parts(encoder, tokenizer, spec.num_outputs,
-                                                           labels=spec.labels, task_name=task),
-                      spec, config)  # no output directory: nothing written
-    trainer.fit(lambda epoch, context: dataset.repeat(), steps + 1)
-    timed = trainer.step_seconds[1:]
+    task_model = model_class(task).from_parts(encoder, tokenizer, spec.num_outputs,
+                                              labels=spec.labels, task_name=task)
+    compile_for_run(task_model, spec, config, steps + 1)
+    run = TrainingRun(config, spec)  # no output directory: nothing written
+    task_model.fit(DatasetCreator(lambda epoch, context: dataset.repeat()),
+                   batch_size=batch_size, steps_per_epoch=steps + 1, callbacks=[run])
+    timed = run.trainer.step_seconds[1:]
     return sum(timed) / (batch_size * len(timed)) if timed else float("inf")

@@ -72,6 +72,58 @@ def resolve_steps_per_loop(steps_per_loop, strategy=None):
     return DEFAULT_STEPS_PER_LOOP[strategy_device(strategy)]
 
 
+def recipe_optimizer(model, config, total_steps):
+    """The optimizer of `config`'s recipe (`TrainingConfig`: peak rate,
+    warm-up, weight decay, layer-wise decay over `model.encoder`'s layers),
+    its schedule `total_steps` updates long."""
+    encoder_layers = getattr(getattr(model, "encoder", None), "transformer_layers", [])
+    return create_optimizer(config.learning_rate, total_steps, config.warmup_ratio,
+                            config.weight_decay, config.layer_decay, len(encoder_layers))
+
+
+def compile_for_run(model, task, config, total_steps, jit_compile=False):
+    """Compile a task model as the command-line programs train it: the
+    recipe's optimizer (`recipe_optimizer`), the task's own loss (a sum over
+    labelled items divided by their global count), no compiled metrics (the
+    run's dev evaluation scores the task's); call inside the strategy's scope."""
+    model.compile(optimizer=recipe_optimizer(model, config, total_steps), loss=task,
+                  metrics=None, jit_compile=bool(jit_compile))
+    return model
+
+
+class DatasetCreator:
+    """`fit`'s training data as a function: `dataset_fn(epoch, input_context)`
+    returns the epoch's `tf.data.Dataset` of per-replica batches, shuffled
+    for `epoch` and sharded by `input_context` (a `tf.distribute.InputContext`),
+    as Keras 2's `tf.keras.utils.experimental.DatasetCreator` took a function
+    of the input context. `fit` then needs `steps_per_epoch`. What
+    `kerasbert.train` passes: its streamed, length-bucketed input pipeline."""
+
+    def __init__(self, dataset_fn):
+        self.dataset_fn = dataset_fn
+
+    def __call__(self, epoch, input_context):
+        return self.dataset_fn(epoch, input_context)
+
+
+class TrainingRun(keras.callbacks.Callback):
+    """What a `kerasbert.train` run adds to a task model's `fit`, passed among
+    its callbacks: the run's recipe (`config`, a `TrainingConfig`: evaluations
+    every `eval_every_steps` updates, `max_steps`, `max_train_seconds`,
+    checkpoints, gradient accumulation and clipping, `steps_per_loop`), its
+    directory (`output_dir`: checkpoints it resumes from, TensorBoard logs,
+    best weights, history.json) and its dev evaluation (`evaluate_fn(model)
+    -> {metric: value}`, the task's metrics on the dev set), scored by
+    `task.main_metric` for the best weights and early stopping. After `fit`,
+    `trainer` is the loop that ran (its `history`, `state`, timings)."""
+
+    def __init__(self, config, task=None, output_dir=None, evaluate_fn=None):
+        super().__init__()
+        self.config, self.task = config, task
+        self.output_dir, self.evaluate_fn = output_dir, evaluate_fn
+        self.trainer = None
+
+
 class TrainState:
     """Progress counters saved inside every checkpoint, so a resumed run
     continues exactly where the killed one stopped."""
@@ -149,12 +201,8 @@ class Trainer:
             if self.compiled:
                 optimizer = self.model.optimizer  # compile() wrapped it for mixed_float16
             else:
-                encoder_layers = getattr(getattr(self.model, "encoder", None),
-                                         "transformer_layers", [])
-                optimizer = create_optimizer(
-                    self.config.learning_rate, total_steps, self.config.warmup_ratio,
-                    self.config.weight_decay, self.config.layer_decay, len(encoder_layers))
-                optimizer = wrap_optimizer(optimizer)  # loss scaling under mixed_float16
+                optimizer = wrap_optimizer(  # loss scaling under mixed_float16
+                    recipe_optimizer(self.model, self.config, total_steps))
             if not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer

@@ -58,7 +58,7 @@ def pretrain(config=None, strategy=None, jit_compile=False, **settings):
     from kerasbert.tasks.masking import BertMasker
     from kerasbert.tasks.pretraining_model import BertPretrainingModel, load_heads
     from kerasbert.pretraining.task import Evaluator, PretrainingTask
-    from kerasbert.loop.trainer import Trainer
+    from kerasbert.loop.trainer import DatasetCreator, TrainingRun, compile_for_run
 
     config = (PretrainConfig(**settings) if config is None
               else dataclasses.replace(config, **settings)).validate()
@@ -97,11 +97,15 @@ def pretrain(config=None, strategy=None, jit_compile=False, **settings):
                                        max_predictions=config.max_predictions_per_seq,
                                        whole_word=config.whole_word_masking)
     encoder.trainable = bool(config.train_encoder)
+    task = PretrainingTask(config.next_sentence,
+                           _expected_predictions(masker, config.max_seq_length))
     with strategy.scope():
         pretraining_model = BertPretrainingModel(encoder, config.next_sentence)
         # A preset without weights (randomly initialised) has no heads to load either.
         checkpoint = _checkpoint_dir(config.model) if config.model else None
         heads = load_heads(pretraining_model, checkpoint) if checkpoint else []
+        compile_for_run(pretraining_model, task, config,
+                        config.max_steps or steps_per_epoch * config.epochs, jit_compile)
     log("pretraining heads: " + ("loaded from the checkpoint" if heads else "initialised fresh"))
 
     evaluate_fn = Evaluator(_dataset(
@@ -118,12 +122,11 @@ def pretrain(config=None, strategy=None, jit_compile=False, **settings):
 
     before = evaluate_fn(pretraining_model)
     log("held-out before: " + _describe(before))
-    task = PretrainingTask(config.next_sentence,
-                           _expected_predictions(masker, config.max_seq_length))
-    trainer = Trainer(lambda: pretraining_model, task, config, run_dir, strategy, jit_compile,
-                      static_shapes=True)
-    trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn)
-    after = evaluate_fn(trainer.model)
+    run = TrainingRun(config, task, run_dir, evaluate_fn)
+    pretraining_model.fit(DatasetCreator(train_dataset_fn), batch_size=config.batch_size,
+                          epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=[run])
+    trainer = run.trainer
+    after = evaluate_fn(pretraining_model)
     log("held-out after:  " + _describe(after))
     metrics = {"before": before, "after": after, "steps": int(trainer.state.step),
                "train_seconds": round(trainer.train_seconds, 1),

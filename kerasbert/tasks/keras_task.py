@@ -26,6 +26,7 @@ Each task module (`kerasbert/tasks/<task>.py`) holds the task's definition
 and its preprocessor, and registers itself once (`tasks.registry`).
 """
 
+import dataclasses
 import os
 
 import keras
@@ -36,8 +37,9 @@ from kerasbert.configs.training import TrainingConfig
 from kerasbert.data.pipeline import text_batches, text_columns
 from kerasbert.distribute.inputs import split_batch
 from kerasbert.encoder.bert_encoder import BertEncoder
-from kerasbert.loop.trainer import Trainer
+from kerasbert.loop.trainer import DatasetCreator, Trainer, TrainingRun
 from kerasbert.tasks.heads import task_head
+from kerasbert.tasks.task import Task
 from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
                                              load_keras_task, load_model_directory,
                                              read_task_config)
@@ -136,6 +138,7 @@ class TaskMixin:
     preprocessor_class = BertPreprocessor
     preprocessor_arguments = ()  # from_preset arguments that go to the preprocessor
     _schedule = None  # the learning-rate schedule compile() made, sized at fit
+    _task_loss = None  # a Task compiled as the loss
     _jit_requested = False
 
     @property
@@ -189,6 +192,11 @@ class TaskMixin:
         0, sized from the first `fit` call's epochs and steps; the task's
         loss from logits; the task's metrics.
 
+        `loss` may be the task's definition (a `kerasbert.tasks.Task`, as
+        `model.task_spec()` gives it), as `kerasbert.train` compiles: its own
+        loss, summed over the labelled items (tokens, answer ends) of the
+        global batch and divided by their count.
+
         The optimizer's `learning_rate` is the peak, a variable: the warm-up
         and decay multiply it at each update, so `keras.callbacks.
         LearningRateScheduler` and `ReduceLROnPlateau` can set it (see
@@ -203,6 +211,9 @@ class TaskMixin:
                     for name, value in settings.items()}
         TrainingConfig(**settings).validate()  # a one-line error for an impossible value
         self._schedule = None
+        self._task_loss = None
+        if isinstance(loss, Task):
+            self._task_loss, loss = loss, None
         # fit compiles its steps with XLA when asked to (not when Keras' "auto" would).
         self._jit_requested = kwargs.get("jit_compile") is True
         auto = all(isinstance(part, str) and part == "auto" for part in (optimizer, loss, metrics))
@@ -250,11 +261,13 @@ class TaskMixin:
         package's loop (`kerasbert.loop.trainer.Trainer`) calls inside
         `strategy.run` for each update of `fit`."""
         y_pred = self(x, training=True)
+        self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if self._task_loss is not None:  # (sum, count) of the labelled items
+            return self._task_loss.loss(y, y_pred)
         mean = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                  training=True)
         # Keras divides a replica's loss by the replicas in sync: the replica's own mean.
         mean = tf.cast(mean, tf.float32) * tf.distribute.get_replica_context().num_replicas_in_sync
-        self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         rows = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
         return mean * rows, rows
 
@@ -359,6 +372,67 @@ class TaskMixin:
         replicas = strategy.num_replicas_in_sync
         global_batch = batch_size or DEFAULT_BATCH_SIZE
         per_replica = split_batch(global_batch, replicas)
+        callbacks = list(callbacks or ())
+        run = next((c for c in callbacks if isinstance(c, TrainingRun)), None)
+        backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)),
+                      None)
+        history = keras.callbacks.History()
+        callbacks = [c for c in callbacks if c is not backup and c is not run] + [history]
+        if isinstance(x, DatasetCreator):
+            if y is not None or sample_weight is not None or validation_split:
+                raise ValueError("with a DatasetCreator x, its datasets hold y (and sample "
+                                 "weights); pass validation_data apart")
+            if steps_per_epoch is None:
+                raise ValueError("fit on a DatasetCreator needs steps_per_epoch")
+            train_dataset_fn, element_spec = x, None
+        else:
+            train_dataset_fn, element_spec, steps_per_epoch, validation_data = self._fit_inputs(
+                x, y, sample_weight, validation_data, validation_split, shuffle, per_replica,
+                initial_epoch, steps_per_epoch)
+        if validation_data is not None:
+            validation_data = self._batched(*_unpack(validation_data),
+                                            validation_batch_size or global_batch,
+                                            bucket=True)
+        self._size_schedule(steps_per_epoch, epochs, initial_epoch)
+
+        if run is not None:
+            config = dataclasses.replace(run.config, epochs=epochs, batch_size=global_batch)
+        else:
+            every = backup.save_freq if backup is not None and backup.save_freq != "epoch" else 0
+            config = TrainingConfig(
+                epochs=epochs, batch_size=global_batch, clip_norm=0.0,  # the optimizer clips
+                steps_per_loop=int(self.steps_per_execution or 1), checkpoint_every_steps=every,
+                verbose=1 if verbose == "auto" else int(verbose))
+
+        evaluate_fn = run and run.evaluate_fn
+        if evaluate_fn is None and validation_data is not None:
+            def evaluate_fn(model):  # the loop calls the callbacks' test hooks around it
+                return keras.Model.evaluate(model, validation_data, verbose=0, return_dict=True)
+        if element_spec is None and (self._compile_loss is not None
+                                     or self._compile_metrics is not None):
+            element_spec = x(initial_epoch, tf.distribute.InputContext()).element_spec
+        if element_spec is not None:
+            with strategy.scope():  # the compiled loss and metrics, built before the loop
+                self._symbolic_build(data_batch=element_spec)
+        trainer = Trainer(lambda: self, run and run.task, config, run and run.output_dir,
+                          strategy, compiled=True, jit_compile=self._jit_requested,
+                          checkpoint_dir=backup and backup.backup_dir)
+        if run is not None:
+            run.trainer = trainer
+        trainer.fit(train_dataset_fn, steps_per_epoch, evaluate_fn, callbacks=callbacks,
+                    initial_epoch=initial_epoch)
+        if backup is not None and backup.delete_checkpoint and tf.io.gfile.exists(
+                backup.backup_dir):
+            tf.io.gfile.rmtree(backup.backup_dir)  # finished: nothing to resume
+        return history
+
+    def _fit_inputs(self, x, y, sample_weight, validation_data, validation_split, shuffle,
+                    per_replica, initial_epoch, steps_per_epoch):
+        """fit's in-memory data or dataset as (`(epoch, input_context) ->
+        dataset` of per-replica batches, its element spec, steps per epoch,
+        validation data)."""
+        strategy = self.distribute_strategy
+        replicas = strategy.num_replicas_in_sync
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = keras.utils.split_dataset(
                 (x, y, sample_weight), right_size=validation_split) \
@@ -382,10 +456,6 @@ class TaskMixin:
             return dataset
 
         dataset = epoch_batches(initial_epoch)
-        if validation_data is not None:
-            validation_data = self._batched(*_unpack(validation_data),
-                                            validation_batch_size or global_batch,
-                                            bucket=True)
         if steps_per_epoch is None:
             batches = int(dataset.cardinality())
             if batches == tf.data.UNKNOWN_CARDINALITY:  # e.g. QA's windows: count them once
@@ -393,17 +463,6 @@ class TaskMixin:
             if batches < 0:
                 raise ValueError("the dataset is endless: pass steps_per_epoch to fit")
             steps_per_epoch = max(batches // replicas, 1)
-        self._size_schedule(steps_per_epoch, epochs, initial_epoch)
-
-        backups = [c for c in callbacks or () if isinstance(c, keras.callbacks.BackupAndRestore)]
-        backup = backups[0] if backups else None
-        history = keras.callbacks.History()
-        callbacks = [c for c in callbacks or () if c is not backup] + [history]
-        every = backup.save_freq if backup is not None and backup.save_freq != "epoch" else 0
-        config = TrainingConfig(
-            epochs=epochs, batch_size=global_batch, clip_norm=0.0,  # the optimizer clips
-            steps_per_loop=int(self.steps_per_execution or 1), checkpoint_every_steps=every,
-            verbose=1 if verbose == "auto" else int(verbose))
 
         def train_dataset_fn(epoch, context):
             batches = dataset if epoch == initial_epoch else epoch_batches(epoch)
@@ -411,21 +470,7 @@ class TaskMixin:
                 return batches
             return batches.shard(context.num_input_pipelines, context.input_pipeline_id)
 
-        def evaluate_fn(model):  # the loop calls the callbacks' test hooks around it
-            return keras.Model.evaluate(model, validation_data, verbose=0, return_dict=True)
-
-        with strategy.scope():  # the compiled loss and metrics, built before the loop
-            self._symbolic_build(data_batch=dataset.element_spec)
-        trainer = Trainer(lambda: self, None, config, strategy=strategy, compiled=True,
-                          jit_compile=self._jit_requested,
-                          checkpoint_dir=backup and backup.backup_dir)
-        trainer.fit(train_dataset_fn, steps_per_epoch,
-                    evaluate_fn if validation_data is not None else None, callbacks,
-                    initial_epoch=initial_epoch)
-        if backup is not None and backup.delete_checkpoint and tf.io.gfile.exists(
-                backup.backup_dir):
-            tf.io.gfile.rmtree(backup.backup_dir)  # finished: nothing to resume
-        return history
+        return train_dataset_fn, dataset.element_spec, steps_per_epoch, validation_data
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         """Keras' `evaluate`, on raw text or on the encoder's features."""

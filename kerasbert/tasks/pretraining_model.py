@@ -12,12 +12,15 @@ from kerasbert.checkpoints.name_map import hf_name, pretraining_head_variables
 from kerasbert.checkpoints.safetensors_file import read_arrays, write_safetensors
 from kerasbert.encoder.bert_encoder import INPUT_NAMES
 from kerasbert.layers.pretraining_heads import MaskedLMHead, NextSentenceHead
+from kerasbert.tasks.keras_task import TaskMixin
 
 HEADS_FILE = "pretraining_heads.safetensors"
 
 
-class BertPretrainingModel(keras.Model):
-    """Encoder + MLM head (+ NSP head).
+class BertPretrainingModel(TaskMixin, keras.Model):
+    """Encoder + MLM head (+ NSP head), trained by the task models' `fit`
+    (`TaskMixin`: the package's loop) on batches of features and labels, as
+    `kerasbert.pretrain` trains it (compiled with the `PretrainingTask` loss).
 
     Inputs (a dict): the encoder's `token_ids`, `segment_ids`, `padding_mask`
     int32 `[batch, seq]` and `masked_positions` int32 `[batch, max_predictions]`.
@@ -47,6 +50,7 @@ class BertPretrainingModel(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.encoder, self.next_sentence = encoder, bool(next_sentence)
         self.masked_lm, self.next_sentence_head = masked_lm, next_sentence_head
+        self.preprocessor = None  # features in
 
     def head_variables(self):
         """{TF1 name: variable} of the heads (`cls/predictions/...`, `cls/seq_relationship/...`)."""

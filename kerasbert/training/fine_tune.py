@@ -20,6 +20,7 @@ from kerasbert.adapters.lora import enable_lora, save_adapter
 from kerasbert.distribute.multi_worker import worker_output_dir
 from kerasbert.configs.fine_tune import FineTuneConfig
 from kerasbert.loop.callbacks import say
+from kerasbert.loop.trainer import DatasetCreator, TrainingRun, compile_for_run
 from kerasbert.training.predictions import predict_logits  # noqa: F401 (public here before)
 from kerasbert.training.run_settings import CHECKPOINTS_DIR, remove_training_state
 from kerasbert.training.task_data import read_task_data
@@ -85,7 +86,6 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
     """
     from kerasbert.tasks.model_directory import save_model_directory
     from kerasbert.tasks.registry import model_class
-    from kerasbert.loop.trainer import Trainer
 
     config = FineTuneConfig(**settings) if config is None else config.replace(**settings)
     config.validate()
@@ -117,8 +117,7 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
                          batch_mode=config.batch_mode)
 
     adapter_settings = {}
-
-    def model_fn():
+    with strategy.scope():
         # The task's Keras model (`BertClassifier`, ...), its preprocessor attached.
         task_model = model_class(task).from_parts(
             encoder, tokenizer, task_spec.num_outputs, labels=task_spec.labels, pooling=pooling,
@@ -129,23 +128,24 @@ def fine_tune(config=None, strategy=None, jit_compile=False, **settings):
                                                 config.lora_alpha, config.lora_feed_forward))
         elif adapter is not None:
             raise ValueError(f"unknown adapter {adapter!r}; use 'lora'")
-        return task_model
-
-    steps_per_epoch = max(inputs.num_train // config.batch_size, 1)
-    trainer = Trainer(model_fn, task_spec, config, run_dir, strategy, jit_compile)
-    trainer.fit(inputs.train_dataset_fn, steps_per_epoch, inputs.evaluate_fn)
-    save_model_directory(output_dir, trainer.model, task_spec, tokenizer, max_seq_length,
+        steps_per_epoch = max(inputs.num_train // config.batch_size, 1)
+        total_steps = config.max_steps or steps_per_epoch * config.epochs
+        compile_for_run(task_model, task_spec, config, total_steps, jit_compile)
+    run = TrainingRun(config, task_spec, run_dir, inputs.evaluate_fn)
+    task_model.fit(DatasetCreator(inputs.train_dataset_fn), batch_size=config.batch_size,
+                   epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=[run])
+    save_model_directory(output_dir, task_model, task_spec, tokenizer, max_seq_length,
                          data.text_pair, keras_file=False)  # the adapters: ADAPTER_FILE
     if adapter_settings:
         # The base the adapters apply to, for an adapter bank's checks and messages.
         adapter_settings["base"] = (os.path.abspath(model) if os.path.isdir(str(model))
                                     else str(model))
-        save_adapter(trainer.model, os.path.join(output_dir, ADAPTER_FILE), adapter_settings)
-    metrics = _final_metrics(trainer, inputs.evaluate_fn)
+        save_adapter(task_model, os.path.join(output_dir, ADAPTER_FILE), adapter_settings)
+    metrics = _final_metrics(run.trainer, inputs.evaluate_fn)
     if inputs.evaluate_fn:
         from kerasbert.training.dev_report import write_dev_report
 
-        write_dev_report(output_dir, trainer.model, task_spec, tokenizer, metrics,
+        write_dev_report(output_dir, task_model, task_spec, tokenizer, metrics,
                          config.eval_data, (config.text_column, config.text_pair_column,
                                             config.label_column), config.batch_size,
                          config.encoding, config.data_dir, config.header)
