@@ -144,6 +144,42 @@ def test_fit_traces_its_train_step_once():
     assert traces == [[None, None]]  # one graph for every length bucket and fit
 
 
+def test_fit_on_a_dataset_creator_with_the_task_loss_makes_the_updates_of_fit_on_its_batches():
+    """What `kerasbert.train` does: `compile_for_run` (the recipe's optimizer,
+    the task's own loss) and `fit` on a `DatasetCreator` (a function of the
+    epoch) with a `TrainingRun`. Its updates are those of `fit` on the same
+    batches compiled with Keras' cross-entropy (the task's sum over labelled
+    rows / their count is that mean here)."""
+    from kerasbert.configs.training import TrainingConfig
+    from kerasbert.loop.trainer import (DatasetCreator, TrainingRun, compile_for_run,
+                                        recipe_optimizer)
+
+    features = _classifier().preprocessor.tokenizer(TEXTS)
+    batches = tf.data.Dataset.from_tensor_slices((dict(features), LABELS)).batch(4)
+    config = TrainingConfig(epochs=2, batch_size=4, learning_rate=1e-3, clip_norm=0.0,
+                            verbose=0)
+    run_model, keras_model = _classifier(dropout=0.0), _classifier(dropout=0.0)
+    compile_for_run(run_model, run_model.task_spec(), config, total_steps=6)
+    epochs, run = [], TrainingRun(config, run_model.task_spec())
+
+    def dataset_fn(epoch, input_context):
+        epochs.append(epoch)
+        return batches
+
+    with pytest.raises(ValueError, match="fit on a DatasetCreator needs steps_per_epoch"):
+        run_model.fit(DatasetCreator(dataset_fn), batch_size=4, epochs=2)
+    run_model.fit(DatasetCreator(dataset_fn), batch_size=4, epochs=2, steps_per_epoch=3,
+                  callbacks=[run])
+    keras_model.compile(optimizer=recipe_optimizer(keras_model, config, 6),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        metrics=None)
+    keras_model.fit(batches, epochs=2, shuffle=False, verbose=0)
+    assert epochs == [0, 1] and int(run.trainer.state.step) == 6
+    assert int(run_model.optimizer.iterations) == int(keras_model.optimizer.iterations) == 6
+    for a, b in zip(run_model.weights, keras_model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+
+
 def test_sentence_pairs_and_validation_split():
     model = _classifier()
     model.compile()

@@ -8,7 +8,6 @@ so that every reader takes UTF-8 with or without one.
 """
 
 import codecs
-import hashlib
 import re
 
 import tensorflow as tf
@@ -35,11 +34,6 @@ def read_bytes(path):
     if not data.strip():
         raise DataError(path, "empty file")
     return data
-
-
-def file_content_hash(path):
-    """sha256 hex digest of the bytes of `path`."""
-    return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
 def decoded_text(path, encoding="utf-8"):

@@ -87,17 +87,8 @@ def text_columns(texts, pairs=None, labels=None, sample_weights=None):
     return tf.data.Dataset.from_tensor_slices(columns)
 
 
-def tokenize_texts(tokenizer, texts, pairs=None, labels=None):
-    """A dataset of per-example dicts of unpadded int32 features (and labels):
-    what the feature cache stores.
-
-    Tokenization runs in graph on batches of `_TOKENIZE_BATCH` strings.
-    """
-    return tokenize_columns(tokenizer, text_columns(texts, pairs, labels))
-
-
 def tokenize_columns(tokenizer, columns):
-    """`tokenize_texts` of a dataset of per-example dicts of string `text`
+    """A dataset of per-example dicts of string `text`
     (and `pair`) and `labels`, such as `streaming.TextSource.columns`."""
     dataset = columns.batch(_TOKENIZE_BATCH).map(
         lambda batch: tokenize_chunk(tokenizer, batch), num_parallel_calls=tf.data.AUTOTUNE)

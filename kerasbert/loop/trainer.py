@@ -20,10 +20,13 @@ The history, TensorBoard logs, best weights and early stopping are Keras
 callbacks (`kerasbert.loop.callbacks`) that run ahead of the user's,
 through the standard hooks.
 
-The Keras task models' `fit` trains with this loop too
+The Keras task models' `fit` trains with this loop
 (`tasks.keras_task.TaskMixin.fit`): with their compiled optimizer, loss and
 metrics (`compiled=True`), writing checkpoints only where `BackupAndRestore`
-asks.
+or a `TrainingRun` asks. The command-line programs call that `fit`: they
+compile the task model with `compile_for_run` and pass their input pipeline
+as a `DatasetCreator` and their run as a `TrainingRun`. Built directly, the
+trainer trains a bare Keras model on `task`'s loss with `config`'s recipe.
 """
 
 import json

@@ -23,7 +23,6 @@ from typing import List, Optional
 
 import tensorflow as tf
 
-from kerasbert.data.text_corpus import read_text_corpus
 from kerasbert.pretraining.sharded_data import (DEFAULT_SHARD_SIZE_MB, SETTINGS_FILE,  # noqa: F401
                                                 PreparedData, prepare_sharded)
 
@@ -203,20 +202,6 @@ def serialize_instance(instance, max_seq_length, tokenizer, chinese_words=False)
     return example.SerializeToString(deterministic=True)
 
 
-def write_instances(instances, prefix, max_seq_length, tokenizer, num_shards=1):
-    """Write instances round-robin into `{prefix}-0000i-of-0000n.tfrecord`; returns the files."""
-    num_shards = max(1, min(num_shards, len(instances)))
-    files = [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(f) for f in files]
-    try:
-        for n, instance in enumerate(instances):
-            writers[n % num_shards].write(serialize_instance(instance, max_seq_length, tokenizer))
-    finally:
-        for writer in writers:
-            writer.close()
-    return files
-
-
 def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
@@ -311,18 +296,3 @@ def prepare_pretraining_data(directory, train_data, tokenizer, max_seq_length, e
     return prepare_sharded(directory, train_data, tokenizer, max_seq_length, eval_data,
                            eval_fraction, next_sentence, short_seq_prob, dupe_factor, seed,
                            shard_size_mb, num_workers, encoding, overwrite, log, chinese_words)
-
-
-def split_documents(train_data, eval_data=None, eval_fraction=0.05, encoding="utf-8"):
-    """(train documents, held-out documents), each a list of lists of sentences:
-    `eval_data`'s documents, or else the last `eval_fraction` of `train_data`'s."""
-    documents = read_text_corpus(train_data, encoding=encoding)
-    if eval_data:
-        return documents, read_text_corpus(eval_data, encoding=encoding)
-    if not 0 < eval_fraction < 1:
-        raise ValueError(f"eval_fraction must be in (0, 1) without eval_data, got {eval_fraction}")
-    held = max(2, round(len(documents) * eval_fraction))
-    if len(documents) - held < 2:
-        raise ValueError(f"{train_data} has {len(documents)} documents: too few to hold out "
-                         f"{held} for evaluation; give eval_data or more documents")
-    return documents[:-held], documents[-held:]

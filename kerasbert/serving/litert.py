@@ -301,8 +301,3 @@ class LiteRTPredictor:
         from kerasbert.serving.task_io import Columns
 
         return self.io.read_inputs(path, columns or Columns(), encoding)
-
-
-def _text(value):
-    value = np.asarray(value).reshape(-1)[0]
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

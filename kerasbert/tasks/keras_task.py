@@ -362,7 +362,15 @@ class TaskMixin:
         `History` of each epoch's loss and metrics (`val_` ones from
         `validation_data`). Under several replicas every update has
         `batch_size` rows: an epoch's smaller last batch is left out, as
-        `kerasbert.train` leaves it out."""
+        `kerasbert.train` leaves it out.
+
+        `x` may be a `kerasbert.loop.trainer.DatasetCreator` (a function of
+        the epoch and input context giving per-replica batches; then
+        `steps_per_epoch` is needed). A `kerasbert.loop.trainer.TrainingRun`
+        among the callbacks makes this `fit` a command-line run: its config
+        (not `verbose`) sets the recipe's loop settings, its directory gets
+        checkpoints, logs and best weights, and its `evaluate_fn` (in place
+        of `validation_data`) scores each evaluation."""
         if kwargs:
             raise ValueError(f"fit does not take {', '.join(sorted(kwargs))} (class weights: "
                              "pass sample_weight)")
