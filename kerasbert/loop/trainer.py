@@ -56,7 +56,7 @@ DEFAULT_STEPS_PER_LOOP = {"cpu": 1, "gpu": 100, "tpu": 100}
 def strategy_device(strategy=None):
     """"tpu", "gpu" or "cpu": what the replicas of `strategy` run on."""
     strategy = strategy or tf.distribute.get_strategy()
-    if _is_tpu(strategy):
+    if is_tpu(strategy):
         return "tpu"
     try:
         devices = strategy.extended.worker_devices
@@ -184,7 +184,7 @@ class Trainer:
         else:
             self.checkpoint_dir = self.own_checkpoint_dir = None
         self.jit_compile = jit_compile
-        self.static_shapes = (jit_compile or _is_tpu(self.strategy) if static_shapes is None
+        self.static_shapes = (jit_compile or is_tpu(self.strategy) if static_shapes is None
                               else static_shapes)
         self.model_fn = model_fn
         self.model = None
@@ -514,7 +514,8 @@ def _learning_rate(optimizer):
     return float(tf.convert_to_tensor(optimizer.learning_rate if rate is None else rate))
 
 
-def _is_tpu(strategy):
+def is_tpu(strategy):
+    """Whether `strategy` runs on TPUs (a `TPUStrategy`)."""
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 

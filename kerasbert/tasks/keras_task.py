@@ -37,7 +37,7 @@ from kerasbert.configs.training import TrainingConfig
 from kerasbert.data.pipeline import text_batches, text_columns
 from kerasbert.distribute.inputs import split_batch
 from kerasbert.encoder.bert_encoder import BertEncoder
-from kerasbert.loop.trainer import DatasetCreator, Trainer, TrainingRun
+from kerasbert.loop.trainer import DatasetCreator, Trainer, TrainingRun, is_tpu
 from kerasbert.tasks.heads import task_head
 from kerasbert.tasks.task import Task
 from kerasbert.tasks.model_directory import (ENCODER_DIR, is_model_directory,
@@ -310,7 +310,7 @@ class TaskMixin:
         texts = x[0] if isinstance(x, tuple) else x
         return (type(self.preprocessor) is BertPreprocessor and y is not None
                 and not isinstance(x, dict) and not isinstance(texts, dict)
-                and "TPUStrategy" not in type(self.distribute_strategy).__name__)
+                and not is_tpu(self.distribute_strategy))
 
     def _length_batches(self, x, y, sample_weight, batch_size, seed=None):
         """Raw text in batches of similar length, each padded to its longest,
@@ -452,7 +452,7 @@ class TaskMixin:
         fit_seed = int(np.random.randint(2**31 - 1)) if shuffle else None
 
         def epoch_batches(epoch):
-            self._static_batches = "TPUStrategy" in type(strategy).__name__
+            self._static_batches = is_tpu(strategy)
             try:
                 dataset = self._batched(x, y, sample_weight, per_replica,
                                         None if fit_seed is None else fit_seed + epoch,
