@@ -34,7 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.configs.training import TrainingConfig
-from kerasbert.data.pipeline import text_batches, text_columns
+from kerasbert.data.pipeline import (batch_sequences, count_batches, text_columns,
+                                     tokenize_chunk)
 from kerasbert.distribute.inputs import split_batch
 from kerasbert.encoder.bert_encoder import BertEncoder
 from kerasbert.loop.trainer import DatasetCreator, Trainer, TrainingRun, is_tpu
@@ -290,7 +291,8 @@ class TaskMixin:
             _check_batched(x)
             dataset = x
         elif bucket and self._buckets_text(x, y):
-            return self._length_batches(x, y, sample_weight, batch_size, seed)
+            return self._length_batches(self._tokenized_rows(x, y, sample_weight), batch_size,
+                                        seed)
         else:
             data = keras.utils.pack_x_y_sample_weight(_as_arrays(x), _as_arrays(y),
                                                       _as_arrays(sample_weight))
@@ -312,24 +314,39 @@ class TaskMixin:
                 and not isinstance(x, dict) and not isinstance(texts, dict)
                 and not is_tpu(self.distribute_strategy))
 
-    def _length_batches(self, x, y, sample_weight, batch_size, seed=None):
-        """Raw text in batches of similar length, each padded to its longest,
-        as `kerasbert.train` batches (`data.pipeline.text_batches`, "bucket"
-        mode): on CPU and GPU the padding is most of a short sentence's
-        compute. Shuffled in the order of `seed` (None: in order)."""
+    def _length_batches(self, rows, batch_size, seed=None):
+        """Tokenized rows (`_tokenized_rows`) in batches of similar length,
+        each padded to its longest, as `kerasbert.train` batches
+        (`data.pipeline.batch_sequences`, "bucket" mode): on CPU and GPU the
+        padding is most of a short sentence's compute. Shuffled in the order
+        of `seed` (None: in order): the rows, then the batches, as
+        `data.pipeline.text_batches` shuffles text."""
+        tokenizer = self.preprocessor.tokenizer
+        count = int(rows["token_ids"].nrows())
+        dataset = tf.data.Dataset.from_tensor_slices(rows)
+        if seed is not None:
+            dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=False)
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        dataset = batch_sequences(dataset, batch_size=batch_size, mode="bucket",
+                                  sequence_length=tokenizer.sequence_length,
+                                  pad_token_id=tokenizer.pad_token_id, shuffle_seed=seed)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(
+            count_batches(count, batch_size, False)))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _tokenized_rows(self, x, y, sample_weight):
+        """Raw text `x` (or `(texts, pairs)`), `y` and `sample_weight`,
+        tokenized at once: a dict of int32 RaggedTensors `[rows, (length)]`
+        and the labels (and weights), which each epoch of a `fit` reorders
+        without tokenizing (or tracing the tokenizer) again."""
         texts, pairs = x if isinstance(x, tuple) else (x, None)
         if isinstance(x, tuple) and len(x) != 2:
             raise ValueError(f"x as a tuple must be (texts, pairs), got {len(x)} items")
         texts, pairs, y, sample_weight = (_as_arrays(part) for part in (texts, pairs, y,
                                                                         sample_weight))
-        rows = _num_rows(texts)
         columns = text_columns(texts, pairs, y, sample_weight)
-        if seed is not None:
-            columns = columns.shuffle(rows, seed=seed, reshuffle_each_iteration=False)
-        dataset = text_batches(columns, self.preprocessor.tokenizer,
-                               batch_size=batch_size or DEFAULT_BATCH_SIZE, mode="bucket",
-                               shuffle_seed=seed, num_examples=rows)
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return tokenize_chunk(self.preprocessor.tokenizer,
+                              next(iter(columns.batch(_num_rows(texts)))))
 
     def _slices(self, data):
         return tf.data.Dataset.from_tensor_slices(data)
@@ -451,7 +468,14 @@ class TaskMixin:
         # fit sees the batches the killed one would have seen.
         fit_seed = int(np.random.randint(2**31 - 1)) if shuffle else None
 
+        # Labelled text in length buckets: tokenized once, reordered each epoch.
+        rows = (self._tokenized_rows(x, y, sample_weight)
+                if not isinstance(x, tf.data.Dataset) and self._buckets_text(x, y) else None)
+
         def epoch_batches(epoch):
+            if rows is not None:
+                return self._length_batches(rows, per_replica,
+                                            None if fit_seed is None else fit_seed + epoch)
             self._static_batches = is_tpu(strategy)
             try:
                 dataset = self._batched(x, y, sample_weight, per_replica,
