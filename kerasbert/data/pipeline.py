@@ -88,8 +88,11 @@ def text_columns(texts, pairs=None, labels=None, sample_weights=None):
 
 
 def tokenize_columns(tokenizer, columns):
-    """A dataset of per-example dicts of string `text`
-    (and `pair`) and `labels`, such as `streaming.TextSource.columns`."""
+    """A dataset of per-example dicts of unpadded int32 features (and the
+    labels) of `columns`, a dataset of per-example dicts of string `text`
+    (and `pair`) and `labels`, such as `streaming.TextSource.columns`: what
+    the feature cache stores. Tokenization runs in graph on batches of
+    `_TOKENIZE_BATCH` strings."""
     dataset = columns.batch(_TOKENIZE_BATCH).map(
         lambda batch: tokenize_chunk(tokenizer, batch), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.unbatch().map(lambda e: {k: tf.convert_to_tensor(v) for k, v in e.items()},
