@@ -37,28 +37,47 @@ class BertSelfAttention(keras.layers.Layer):
         for layer in (self.query, self.key, self.value, self.output_dense):
             layer.build((None, None, self.hidden_size))
 
-    def _split_heads(self, x):
-        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
-        return ops.transpose(x, (0, 2, 1, 3))
+    def _split_heads(self, rows, shape):
+        """`rows` `[batch * seq, hidden]` -> `[batch, heads, seq, head_size]`;
+        `shape` is `(batch, seq, heads, head_size)`."""
+        return ops.transpose(ops.reshape(rows, shape), (0, 2, 1, 3))
+
+    def _head_shape(self, batch, seq):
+        return (batch, seq, self.num_heads, self.head_size)
 
     def attention_probabilities(self, hidden, attention_bias):
         """The attention weights, float32 `[batch, heads, seq (queries), seq
         (keys)]`, each query's row summing to 1 (before dropout): what `call`
-        mixes the values with. `hidden` is this layer's input."""
+        mixes the values with. `hidden` is this layer's input, `[batch, seq,
+        hidden]`."""
+        shape = ops.shape(hidden)
+        return self._probabilities(ops.reshape(hidden, (-1, self.hidden_size)), attention_bias,
+                                   self._head_shape(shape[0], shape[1]))
+
+    def _probabilities(self, rows, attention_bias, head_shape):
         # Scaling the queries rather than the scores: the same product, on a
         # tensor seq / head_size times smaller.
-        q = self._split_heads(self.query(hidden) * (1.0 / self.head_size ** 0.5))
-        k = self._split_heads(self.key(hidden))
+        q = self._split_heads(self.query(rows) * (1.0 / self.head_size ** 0.5), head_shape)
+        k = self._split_heads(self.key(rows), head_shape)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         scores = ops.cast(scores, "float32") + ops.cast(attention_bias, "float32")
         return ops.softmax(scores, axis=-1)
 
     def call(self, hidden, attention_bias, training=None):
-        probs = ops.cast(self.attention_probabilities(hidden, attention_bias), self.compute_dtype)
-        v = self._split_heads(self.value(hidden))
+        shape = ops.shape(hidden)
+        rows = self.attend(ops.reshape(hidden, (-1, self.hidden_size)), attention_bias,
+                           shape[0], shape[1], training)
+        return ops.reshape(rows, (shape[0], shape[1], self.hidden_size))
+
+    def attend(self, rows, attention_bias, batch, seq, training=None):
+        """`call` on rows: `rows` `[batch * seq, hidden]` (the sequences'
+        positions one after another) -> the same. The projections then multiply
+        2-D matrices: one matrix product each (a 3-D input would add a
+        tensordot's shape arithmetic to each, which dominates a small
+        request's latency in TensorFlow and LiteRT alike)."""
+        head_shape = self._head_shape(batch, seq)
+        probs = ops.cast(self._probabilities(rows, attention_bias, head_shape), self.compute_dtype)
+        v = self._split_heads(self.value(rows), head_shape)
         probs = self.dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
-        batch, seq = ops.shape(context)[0], ops.shape(context)[1]
-        context = ops.reshape(context, (batch, seq, self.hidden_size))
-        return self.output_dense(context)
+        return self.output_dense(ops.reshape(context, (-1, self.hidden_size)))

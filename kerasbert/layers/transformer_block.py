@@ -46,9 +46,15 @@ class BertTransformerBlock(keras.layers.Layer):
         self.output_layer_norm.build(shape)
 
     def call(self, hidden, attention_bias, training=None):
-        attended = self.attention(hidden, attention_bias, training=training)
+        # On rows `[batch * seq, hidden]`: each dense layer is one 2-D matrix
+        # product (BertSelfAttention.attend).
+        shape = ops.shape(hidden)
+        rows = ops.reshape(hidden, (-1, self.hidden_size))
+        attended = self.attention.attend(rows, attention_bias, shape[0], shape[1],
+                                         training=training)
         attended = self.attention_dropout(attended, training=training)
-        hidden = ops.cast(self.attention_layer_norm(hidden + attended), self.compute_dtype)
-        ffn = self.output_dense(self.intermediate(hidden))
+        rows = ops.cast(self.attention_layer_norm(rows + attended), self.compute_dtype)
+        ffn = self.output_dense(self.intermediate(rows))
         ffn = self.output_dropout(ffn, training=training)
-        return ops.cast(self.output_layer_norm(hidden + ffn), self.compute_dtype)
+        rows = ops.cast(self.output_layer_norm(rows + ffn), self.compute_dtype)
+        return ops.reshape(rows, (shape[0], shape[1], self.hidden_size))
