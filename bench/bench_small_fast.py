@@ -27,6 +27,9 @@ issue's goals as ratios. Results go to WORK_DIR/results.json.
         --work_dir=/tmp/bench_small_fast
 
 Steps whose outputs are already in `--work_dir` are reused.
+`--contenders="2-layer LiteRT int8"` (comma-separated names) measures only
+those: run one per process to time each alone (ONNX Runtime's threads spin
+after each run and slow whatever runs next on a small machine).
 """
 
 import argparse
@@ -137,6 +140,11 @@ def main():
                              "without labels")
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--contenders", default="",
+                        help="comma-separated contender names to measure (default: all), "
+                             "e.g. '2-layer LiteRT int8' alone in its own process: a "
+                             "contender run beside ONNX Runtime loses the cores to its "
+                             "spinning threads")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.makedirs(args.work_dir, exist_ok=True)
@@ -146,6 +154,12 @@ def main():
 
     labels = read_task_config(teacher)["labels"]
     contenders = deployments(args, teacher, students)
+    if args.contenders:
+        wanted = [name.strip() for name in args.contenders.split(",")]
+        unknown = sorted(set(wanted) - set(contenders))
+        if unknown:
+            parser.error(f"--contenders: unknown {unknown}; known: {sorted(contenders)}")
+        contenders = {name: contenders[name] for name in wanted}
     texts, gold = read_dev(dev)
     results, predictions = {}, {}
     for name, (runner, size) in contenders.items():
@@ -156,27 +170,35 @@ def main():
     for name, t in timings.items():
         results[name].update(batch1_ms=t.batch1_ms, batch32_rows_per_s=t.rows_per_second,
                              batch32_ms=32000 / t.rows_per_second)
-    reference = predictions["2-layer SavedModel"]
+    reference = predictions.get("2-layer SavedModel")
     for name in results:
-        results[name]["agreement_with_2l_savedmodel"] = sum(
+        results[name]["agreement_with_2l_savedmodel"] = float("nan") if reference is None else sum(
             a == b for a, b in zip(predictions[name], reference)) / len(reference)
-    teacher_row, int8 = results["teacher SavedModel"], results["2-layer LiteRT int8"]
+
+    def ratio(a, b, key):
+        """results[a][key] / results[b][key], None unless both were measured."""
+        if a in results and b in results:
+            return results[a][key] / results[b][key]
+        return None
+
     ratios = {
-        "2-layer accuracy / teacher": results["2-layer SavedModel"]["dev_accuracy"] /
-        teacher_row["dev_accuracy"],
-        "3-layer accuracy / teacher": results["3-layer SavedModel"]["dev_accuracy"] /
-        teacher_row["dev_accuracy"],
-        "LiteRT int8 accuracy - 2-layer SavedModel (points)":
-            100 * (int8["dev_accuracy"] - results["2-layer SavedModel"]["dev_accuracy"]),
-        "teacher SavedModel batch-1 ms / LiteRT int8's": teacher_row["batch1_ms"] /
-        int8["batch1_ms"],
-        "LiteRT int8 batch-1 rows/s / ORT int8's": results["2-layer ORT int8"]["batch1_ms"] /
-        int8["batch1_ms"],
-        "LiteRT int8 size / LiteRT float32's": int8["bytes"] /
-        results["2-layer LiteRT float32"]["bytes"],
-        "ORT int8 size / ORT fp32's": results["2-layer ORT int8"]["bytes"] /
-        results["2-layer ORT fp32"]["bytes"],
+        "2-layer accuracy / teacher": ratio("2-layer SavedModel", "teacher SavedModel",
+                                            "dev_accuracy"),
+        "3-layer accuracy / teacher": ratio("3-layer SavedModel", "teacher SavedModel",
+                                            "dev_accuracy"),
+        "teacher SavedModel batch-1 ms / LiteRT int8's": ratio(
+            "teacher SavedModel", "2-layer LiteRT int8", "batch1_ms"),
+        "LiteRT int8 batch-1 rows/s / ORT int8's": ratio(
+            "2-layer ORT int8", "2-layer LiteRT int8", "batch1_ms"),
+        "LiteRT int8 size / LiteRT float32's": ratio("2-layer LiteRT int8",
+                                                     "2-layer LiteRT float32", "bytes"),
+        "ORT int8 size / ORT fp32's": ratio("2-layer ORT int8", "2-layer ORT fp32", "bytes"),
     }
+    if "2-layer LiteRT int8" in results and "2-layer SavedModel" in results:
+        ratios["LiteRT int8 accuracy - 2-layer SavedModel (points)"] = 100 * (
+            results["2-layer LiteRT int8"]["dev_accuracy"]
+            - results["2-layer SavedModel"]["dev_accuracy"])
+    ratios = {name: value for name, value in ratios.items() if value is not None}
     print("| contender | dev accuracy | MB | batch-1 ms | batch-32 ms | batch-32 rows/s "
           "| agrees with 2-layer SavedModel |\n|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
